@@ -68,6 +68,7 @@ typedef struct coap_message {
   char *unresolved_remote; /* scheme://hostinfo when set_uri_host is false or
                               the host needs resolving; owned */
   char *request_uri;       /* on responses: the request's URI; owned */
+  unsigned extra_refs;     /* heap messages shared by several futures */
 } coap_message;
 
 /* Initialises an empty message: type unset, mid -1, code 0.  Allocates
@@ -108,9 +109,10 @@ AIOCOAP_EXTERN uint8_t *coap_message_reserve_payload(coap_message *msg,
 AIOCOAP_EXTERN size_t coap_message_encoded_size(const coap_message *msg);
 /*
  * Writes msg in wire form into buf.  mtype must be set (0..3) and mid 0..65535.
- * Returns the number of bytes written, COAP_ENOSPC when cap is too small, or
- * COAP_EINVAL (type or mid unset, or an empty message with token, options or
- * payload).
+ * Returns the number of bytes written, COAP_ENOSPC when cap is too small
+ * (buf[0..cap) may then hold a partial encoding; nothing past cap is
+ * written), or COAP_EINVAL (type or mid unset, or an empty message with
+ * token, options or payload).
  */
 AIOCOAP_EXTERN int coap_message_encode(const coap_message *msg, uint8_t *buf,
                                        size_t cap);
@@ -164,7 +166,7 @@ AIOCOAP_EXTERN int coap_message_get_request_uri(const coap_message *msg,
  * kept as the message's unresolved remote for the request machinery to
  * resolve.  With set_uri_host, a host that is not an IP literal is also sent
  * as Uri-Host; Uri-Port is never added because the request goes to that port
- * (RFC 7252 §6.4 step 5).  Earlier Uri-* options are replaced.
+ * (RFC 7252 §6.4 step 6).  Earlier Uri-* options are replaced.
  * Returns 0, COAP_EURI, COAP_EURI_SCHEME or COAP_ENOMEM.
  */
 AIOCOAP_EXTERN int coap_message_set_request_uri(coap_message *msg,
@@ -181,8 +183,8 @@ AIOCOAP_EXTERN int coap_message_set_unresolved_remote(coap_message *msg,
 /*
  * A one-line description as aiocoap prints a Message:
  * "<coap_message: CON 2.05 Content (MID 51187, token 00008199) remote
- *  [::1]:5683, 2 option(s), 186 byte(s) payload>".  Returns the length
- * (truncated to fit, always NUL-terminated when cap > 0).
+ *  [::1]:5683, 2 option(s), 186 byte(s) payload>".  Returns the length of
+ * what was written (truncated to fit, always NUL-terminated when cap > 0).
  */
 AIOCOAP_EXTERN int coap_message_describe(const coap_message *msg, char *buf,
                                          size_t cap);

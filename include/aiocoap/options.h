@@ -32,7 +32,13 @@ extern "C" {
 #define COAP_OPTIONS_INLINE_BYTES 64
 
 typedef struct coap_option {
+  /* read-only */
   uint16_t number;
+  /* private: nonzero when the container owns value (a copy); zero when value
+   * is borrowed.  Sits in what would be padding, so the struct stays 16
+   * bytes. */
+  uint8_t owned;
+  /* read-only */
   uint32_t len;
   const uint8_t *value; /* len bytes; not NUL-terminated */
 } coap_option;
@@ -201,7 +207,8 @@ AIOCOAP_EXTERN int coap_options_check(const coap_options *opts,
                                       uint16_t *bad_number);
 
 /* Wire form (RFC 7252 §3.1), without payload marker.  Returns the number of
- * bytes written, or COAP_ENOSPC. */
+ * bytes written, or COAP_ENOSPC (buf[0..cap) may then hold a partial
+ * encoding; nothing past cap is written). */
 AIOCOAP_EXTERN size_t coap_options_encoded_size(const coap_options *opts);
 AIOCOAP_EXTERN int coap_options_encode(const coap_options *opts, uint8_t *buf,
                                        size_t cap);

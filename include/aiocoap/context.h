@@ -1,0 +1,189 @@
+/*
+ * aiocoap-c — the context (aiocoap.protocol.Context): CoAP over UDP on one
+ * libuv loop, for clients and servers.
+ *
+ * A context belongs to one uv_loop_t and is used from that loop's thread
+ * only.  It owns one UDP socket (IPv6 with IPV6_V6ONLY off, so IPv4 peers
+ * are reached as ::ffff:a.b.c.d), one timer and every exchange.
+ */
+#ifndef AIOCOAP_CONTEXT_H
+#define AIOCOAP_CONTEXT_H
+
+#include "common.h"
+#include "future.h"
+#include "message.h"
+#include "numbers.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct coap_context coap_context;
+typedef struct coap_site coap_site;
+typedef struct coap_request coap_request;
+
+typedef enum coap_log_level {
+  COAP_LOG_ERROR,
+  COAP_LOG_WARNING,
+  COAP_LOG_INFO,
+  COAP_LOG_DEBUG
+} coap_log_level;
+
+/* Log sink: the library never prints.  message is NUL-terminated, borrowed
+ * for the call. */
+typedef void (*coap_log_cb)(coap_log_level level, const char *message,
+                            void *user_data);
+
+/* Every limit and tunable of a context, with defaults from
+ * coap_context_config_default. */
+typedef struct coap_context_config {
+  /* RFC 7252 §4.8; nstart is the number of CON messages outstanding to one
+   * peer at a time (default 1, as the RFC says; more queue). */
+  coap_transmission_parameters transmission;
+  /* Token length for new requests, 1..8 (default 8). */
+  uint8_t token_length;
+  /* Largest datagram received or sent (default 1500). */
+  uint32_t max_datagram_size;
+  /* Datagrams read with one recvmmsg / sent with one sendmmsg (default 32). */
+  uint32_t batch_size;
+  /* Deduplication entries kept (default 16384): the oldest go first when
+   * full, else entries expire after EXCHANGE_LIFETIME / NON_LIFETIME. */
+  uint32_t dedup_entries;
+  /* Outgoing CON messages in flight across all peers (default 4096). */
+  uint32_t max_outgoing_exchanges;
+  /* A request not answered within this time sends an empty ACK and the
+   * response follows separately (default EMPTY_ACK_DELAY, 100 ms). */
+  uint32_t empty_ack_delay_ms;
+  /* Largest Block1 body reassembled for a resource (default 1 MiB); beyond,
+   * 4.13 Request Entity Too Large with Size1. */
+  uint32_t max_body_size;
+  /* Block size exponent offered by the server and used by the client
+   * (default DEFAULT_BLOCK_SIZE_EXP, 1024 bytes). */
+  uint8_t block_size_exp;
+  /* Observers per resource and in the whole context (defaults 1024 and
+   * 65536); beyond, a resource is served without Observe. */
+  uint32_t max_observers_per_resource;
+  uint32_t max_observers;
+  /* Log sink and the most verbose level passed to it (default none). */
+  coap_log_cb log;
+  coap_log_level log_level;
+  void *log_user_data;
+} coap_context_config;
+
+/* Fills config with the defaults listed above. */
+AIOCOAP_EXTERN void coap_context_config_default(coap_context_config *config);
+
+/*
+ * aiocoap's Context.create_client_context: a context bound to an ephemeral
+ * port on [::].  config is copied (NULL for defaults).  Returns 0,
+ * COAP_EINVAL, COAP_ENOMEM or a socket error (-errno).
+ */
+AIOCOAP_EXTERN int
+coap_context_create_client_context(uv_loop_t *loop,
+                                   const coap_context_config *config,
+                                   coap_context **out);
+
+/*
+ * aiocoap's Context.create_server_context: a context serving site (borrowed:
+ * keep it alive until the context is shut down) on bind, "HOST:PORT" as
+ * coap_hostportsplit reads it ("[::]:5683" when NULL; port 0 picks one).  It
+ * can send requests too.  Returns as the client variant, plus
+ * COAP_EADDRINUSE.
+ */
+AIOCOAP_EXTERN int
+coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
+                                   const char *bind,
+                                   const coap_context_config *config,
+                                   coap_context **out);
+
+/* The loop, and the local address the socket is bound to (port resolved). */
+AIOCOAP_EXTERN uv_loop_t *coap_context_loop(const coap_context *ctx);
+AIOCOAP_EXTERN int coap_context_local_address(const coap_context *ctx,
+                                              struct sockaddr_in6 *out);
+
+/* aiocoap's ExchangeMonitor: optional per-request callbacks.  Each fires from
+ * the loop; any member may be NULL. */
+typedef struct coap_exchange_monitor {
+  void (*enqueued)(void *user_data);
+  void (*sent)(void *user_data);
+  void (*retransmitted)(void *user_data);
+  void (*timeout)(void *user_data);
+  void (*rst)(void *user_data);
+  void (*cancelled)(void *user_data);
+  /* response is borrowed for the call. */
+  void (*response)(const coap_message *response, void *user_data);
+  void *user_data;
+} coap_exchange_monitor;
+
+/* Parameters of one request; NULL means the defaults. */
+typedef struct coap_request_params {
+  /* Handle Block1/Block2 transparently (default true). */
+  bool handle_blockwise;
+  /* Copied; callbacks must outlive the request. */
+  const coap_exchange_monitor *monitor;
+} coap_request_params;
+
+AIOCOAP_EXTERN void coap_request_params_default(coap_request_params *params);
+
+/*
+ * aiocoap's Context.request: sends msg (takes ownership; it must come from
+ * coap_message_new, and is freed even on error) and returns the request
+ * through *out with one reference for the caller (coap_request_unref).
+ * The destination comes from the message's remote if set, else from its
+ * unresolved remote or Uri-Host/Uri-Port (resolved with uv_getaddrinfo).
+ * mtype unset means CON.  Returns 0, COAP_EINVAL (no destination, not a
+ * request code), COAP_ENOMEM or COAP_ESHUTDOWN.  Failures after this
+ * call arrive through the response future.
+ */
+AIOCOAP_EXTERN int coap_context_request(coap_context *ctx, coap_message *msg,
+                                        const coap_request_params *params,
+                                        coap_request **out);
+
+/*
+ * aiocoap's kill_transactions: fails every pending exchange with remote with
+ * err (COAP_EKILLED when 0).  Returns how many were failed.
+ */
+AIOCOAP_EXTERN size_t coap_context_kill_transactions(coap_context *ctx,
+                                                     const coap_remote *remote,
+                                                     int err);
+
+/*
+ * Fires once the context has closed every handle, from the loop.  The
+ * context is freed right after the callback returns.
+ */
+typedef void (*coap_context_shutdown_cb)(coap_context *ctx, void *user_data);
+
+/*
+ * aiocoap's Context.shutdown: fails every pending request and observation
+ * with COAP_ESHUTDOWN, drops server state and closes the handles.  When cb
+ * has fired (cb may be NULL) the loop has nothing of the context left alive.
+ * Calling it twice is harmless.
+ */
+AIOCOAP_EXTERN void coap_context_shutdown(coap_context *ctx,
+                                          coap_context_shutdown_cb cb,
+                                          void *user_data);
+
+/* Counters for tests and tools (read-only snapshot). */
+typedef struct coap_context_stats {
+  uint64_t datagrams_received;
+  uint64_t datagrams_sent;
+  uint64_t malformed_dropped;
+  uint64_t duplicates;
+  uint64_t retransmissions;
+  uint64_t requests_handled;
+  uint64_t separate_responses;
+  uint64_t rst_sent;
+  uint64_t icmp_errors;
+} coap_context_stats;
+
+AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,
+                                           coap_context_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

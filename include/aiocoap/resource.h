@@ -1,0 +1,193 @@
+/*
+ * aiocoap-c — server resources (aiocoap.resource): Resource with its render_*
+ * convenience, Site, path-capable resources, and the /.well-known/core
+ * resource with RFC 6690 link format.
+ */
+#ifndef AIOCOAP_RESOURCE_H
+#define AIOCOAP_RESOURCE_H
+
+#include "common.h"
+#include "context.h"
+#include "interfaces.h"
+#include "message.h"
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The aiocoap convenience: one render function per method.  A method left
+ * NULL answers 4.05 Method Not Allowed.  Same contract as coap_render_fn.
+ */
+typedef struct coap_resource_methods {
+  coap_render_fn render_get;
+  coap_render_fn render_post;
+  coap_render_fn render_put;
+  coap_render_fn render_delete;
+  coap_render_fn render_fetch;
+  coap_render_fn render_patch;
+  coap_render_fn render_ipatch;
+} coap_resource_methods;
+
+/* RFC 6690 attributes shown for the resource in /.well-known/core. */
+typedef struct coap_link_attributes {
+  const char *rt;    /* resource type(s), space-separated; NULL for none */
+  const char *if_;   /* interface description(s) */
+  const char *title;
+  const char *ct;    /* content format number(s), space-separated */
+  long sz;           /* size estimate, or -1 */
+  bool obs;          /* observable */
+  bool hidden;       /* not listed at all */
+} coap_link_attributes;
+
+struct coap_resource {
+  /* public */
+  void *user_data;
+  /* private */
+  const coap_resource_vtable *vtable;
+  const coap_resource_methods *methods; /* when made with the methods */
+  unsigned refs;
+  bool path_capable;
+  char *attr_rt, *attr_if, *attr_title, *attr_ct;
+  long attr_sz;
+  bool attr_obs, attr_hidden;
+  struct coap__observable *observable; /* set by coap_observable_resource_* */
+};
+
+/*
+ * A resource with its own vtable (aiocoap.interfaces.Resource).  vtable is
+ * borrowed (usually static).  One reference for the caller.  0, COAP_EINVAL
+ * (no render) or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_resource_new(const coap_resource_vtable *vtable,
+                                     void *user_data, coap_resource **out);
+/*
+ * A resource from per-method render functions (aiocoap.resource.Resource);
+ * methods is borrowed (usually static).
+ */
+AIOCOAP_EXTERN int coap_resource_new_methods(
+    const coap_resource_methods *methods, void *user_data,
+    coap_resource **out);
+
+AIOCOAP_EXTERN coap_resource *coap_resource_ref(coap_resource *resource);
+/* The last reference calls vtable->destroy and frees the resource. */
+AIOCOAP_EXTERN void coap_resource_unref(coap_resource *resource);
+
+/* aiocoap's PathCapable: the resource also receives requests for any path
+ * below the one it is added at, with the matched prefix removed from the
+ * request's Uri-Path. */
+AIOCOAP_EXTERN void coap_resource_set_path_capable(coap_resource *resource,
+                                                   bool path_capable);
+
+/* Sets the link-format attributes (strings copied).  0 or COAP_ENOMEM. */
+AIOCOAP_EXTERN int
+coap_resource_set_link_attributes(coap_resource *resource,
+                                  const coap_link_attributes *attrs);
+
+/*
+ * Dispatches request to the resource (its vtable render, or the per-method
+ * function: COAP_EMETHOD_NOT_ALLOWED, 4.05, when it is missing or the code
+ * is no method).  *later is set to NULL first; after a render that answered
+ * at once with response->code left 0, the method's default code is filled
+ * in (coap_render_fn).  Returns what the renderer returned, or COAP_EINVAL.
+ * What the library calls; exposed so that sites and proxies can nest
+ * resources.
+ */
+AIOCOAP_EXTERN int coap_resource_render(coap_resource *resource,
+                                        coap_message *request,
+                                        coap_message *response,
+                                        coap_future **later);
+
+/*
+ * aiocoap.resource.Site: routes requests by Uri-Path.  A site is itself a
+ * path-capable resource (coap_site_as_resource), so sites nest.
+ *
+ * Routing (the site's render): the resource added at exactly the request's
+ * Uri-Path gets the request untouched; failing that, the path-capable
+ * resource at the longest prefix of it (a nested site counts) gets the
+ * request with that prefix removed from its Uri-Path, so a nested site
+ * routes the remainder as its own path.  No match answers COAP_ENOT_FOUND
+ * (4.04).  0, COAP_EINVAL or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_site_new(coap_site **out);
+/*
+ * Drops the creator's hold on the site.  The site (and its references to its
+ * resources) goes when nothing else holds its resource either: a site nested
+ * in another may be freed before its parent and keeps working there until
+ * the parent drops it.  NULL is ignored.
+ */
+AIOCOAP_EXTERN void coap_site_free(coap_site *site);
+/*
+ * Adds resource at path (n segments; n = 0 is the root "/"), taking a
+ * reference.  A resource already there is replaced (and its reference
+ * dropped).  0, COAP_EINVAL (NULL resource or segment, a segment longer
+ * than 255 bytes) or COAP_ENOMEM (the site is then unchanged).
+ */
+AIOCOAP_EXTERN int coap_site_add_resource(coap_site *site,
+                                          const char *const *path, size_t n,
+                                          coap_resource *resource);
+/* As above with the path as "a/b" text ("" for the root; one leading '/' is
+ * ignored, so "/a/b" and "/" work too).  Not percent-decoded. */
+AIOCOAP_EXTERN int coap_site_add_resource_path(coap_site *site,
+                                               const char *path,
+                                               coap_resource *resource);
+/* Removes what is at path, dropping the site's reference; 0, COAP_EINVAL or
+ * COAP_ENOENT. */
+AIOCOAP_EXTERN int coap_site_remove_resource(coap_site *site,
+                                             const char *const *path,
+                                             size_t n);
+/* The site as a path-capable resource, for nesting (borrowed: owned by the
+ * site; take a reference with coap_resource_ref to keep it). */
+AIOCOAP_EXTERN coap_resource *coap_site_as_resource(coap_site *site);
+
+/*
+ * The resource for request's Uri-Path: exact match, or the longest
+ * path-capable prefix; NULL for none.  *prefix_len is how many segments
+ * matched.
+ */
+AIOCOAP_EXTERN coap_resource *coap_site_find(coap_site *site,
+                                             const coap_message *request,
+                                             size_t *prefix_len);
+
+/*
+ * aiocoap's get_resources_as_linkheader: RFC 6690 link format of every
+ * visible resource (nested sites included, with their prefix), filtered by
+ * query (the request's Uri-Query items, RFC 6690 §4.1: href, rt, if, ct,
+ * title, sz, obs, '*' suffix for prefix match; NULL for none).  Links come
+ * in path order as </percent/encoded/path> followed by ;ct=N (or ;ct="N M"),
+ * ;rt="..", ;if="..", ;title="..", ;sz=N and ;obs; hidden resources are left
+ * out.  Several query items must all match; rt, if and ct match when any of
+ * their space-separated values does; an unknown attribute matches nothing.
+ * Writes NUL-terminated into buf; returns the length, COAP_ENOSPC,
+ * COAP_EINVAL or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_site_link_format(coap_site *site,
+                                         const coap_options *query, char *buf,
+                                         size_t cap);
+
+/*
+ * aiocoap's WKCResource: /.well-known/core for site (borrowed), answering
+ * GET with ct=40 link format and honouring the query filter; it lists
+ * itself as </.well-known/core>;ct=40 when added at that path.  The site
+ * must outlive the resource (adding it to that site is the usual way).  One
+ * reference for the caller.  0, COAP_EINVAL or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_wkc_resource_new(coap_site *site, coap_resource **out);
+
+/*
+ * aiocoap's hashing_etag: sets response's ETag to an 8-byte hash of its
+ * payload and content format; when request (may be NULL) carries that ETag
+ * among its ETags, turns the response into 2.03 Valid without payload.  Only
+ * a 2.05 response (or one whose code is still 0) is touched.  0, COAP_EINVAL
+ * or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_hashing_etag(const coap_message *request,
+                                     coap_message *response);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * What context.c, request.c, responder.c and tokenmanager.c share: the
+ * context's insides.  Never installed.
+ */
+#ifndef AIOCOAP_CONTEXT_INTERNAL_H
+#define AIOCOAP_CONTEXT_INTERNAL_H
+
+#include <aiocoap/context.h>
+#include <aiocoap/request.h>
+#include <aiocoap/resource.h>
+
+#include "future-internal.h"
+#include "heap.h"
+#include "messagemanager.h"
+#include "queue.h"
+#include "transports/udp6.h"
+
+#include <stdarg.h>
+
+/* Token → outgoing request (tokenmanager.c): chained hash, intrusive. */
+typedef struct coap__token_entry {
+  struct coap__token_entry *next;
+  uint64_t hash;
+  uint8_t token[COAP_TOKEN_MAX_LENGTH];
+  uint8_t token_len;
+} coap__token_entry;
+
+typedef struct coap__token_map {
+  coap__token_entry **buckets;
+  size_t nbuckets; /* power of two */
+  size_t count;
+} coap__token_map;
+
+void coap__token_map_init(coap__token_map *map);
+void coap__token_map_free(coap__token_map *map);
+/* 0 or COAP_ENOMEM. The entry's token must be set and unique. */
+int coap__token_map_insert(coap__token_map *map, coap__token_entry *entry);
+void coap__token_map_remove(coap__token_map *map, coap__token_entry *entry);
+coap__token_entry *coap__token_map_find(const coap__token_map *map,
+                                        const uint8_t *token, size_t len);
+
+/* A timer on the context's heap: fires cb(timer) from the context's
+ * uv_timer. */
+typedef struct coap__timer {
+  coap__heap_node node;
+  void (*cb)(struct coap__timer *timer);
+} coap__timer;
+
+struct coap_context {
+  uv_loop_t *loop;
+  coap_context_config config;
+  coap__scheduler *scheduler;
+  coap__udp6 *transport;
+  coap__mm *mm;
+  coap_site *site;
+  uv_timer_t timer;
+  uint64_t timer_due; /* what uv timer is armed for, UINT64_MAX if none */
+  coap__heap timers;  /* upper-layer deadlines */
+  coap__token_map tokens;
+  coap__queue requests;   /* every live coap_request (request.c) */
+  coap__queue responders; /* every waiting responder (responder.c) */
+  coap__queue responder_pool;
+  size_t responder_pool_size;
+  uint64_t rng;
+  coap_context_stats stats;
+  bool shutting_down;
+  int closing; /* handles still closing */
+  coap_context_shutdown_cb shutdown_cb;
+  void *shutdown_data;
+  unsigned busy; /* >0 while inside a callback from the transport */
+};
+
+uint64_t coap__context_now(const coap_context *ctx);
+uint64_t coap__context_random(coap_context *ctx);
+/* Re-arms the uv timer for the earliest of the heap and the message layer. */
+void coap__context_rearm(coap_context *ctx);
+void coap__context_schedule(coap_context *ctx, coap__timer *timer,
+                            uint64_t deadline);
+void coap__context_unschedule(coap_context *ctx, coap__timer *timer);
+void coap__context_log(coap_context *ctx, coap_log_level level,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* request.c */
+/* From the message layer: a response for one of our requests.  True when
+ * it matched. */
+bool coap__request_handle_response(coap_context *ctx, coap_message *msg);
+/* From the message layer: an event for the request that owns a CON. */
+void coap__request_handle_event(coap_context *ctx, void *owner,
+                                coap__mm_event event, int err);
+/* Fails every live request with err (shutdown, kill). */
+size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
+                               int err);
+
+/* responder.c */
+void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
+                                    coap__mm_incoming in);
+void coap__responder_handle_event(coap_context *ctx, void *owner,
+                                  coap__mm_event event, int err);
+void coap__responders_shutdown(coap_context *ctx);
+
+/* Owner tags: the message layer reports events with an owner pointer; the
+ * first field of every owner says which kind it is. */
+typedef enum coap__owner_kind {
+  COAP__OWNER_REQUEST = 1,
+  COAP__OWNER_RESPONDER = 2
+} coap__owner_kind;
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * The context (aiocoap.protocol.Context): the shell around the message
+ * layer.  It owns the UDP transport and the single uv_timer that drives both
+ * the message layer's deadlines and the upper layers' (request timeouts),
+ * feeds received datagrams in, and routes what comes out: requests to
+ * responders, responses and exchange events to requests.
+ */
+#include "alloc-internal.h"
+#include "context-internal.h"
+
+#include <aiocoap/util.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+void coap_context_config_default(coap_context_config *config) {
+  memset(config, 0, sizeof *config);
+  coap_transmission_parameters_default(&config->transmission);
+  config->token_length = 8;
+  config->max_datagram_size = 1500;
+  config->batch_size = 32;
+  config->dedup_entries = 16384;
+  config->max_outgoing_exchanges = 4096;
+  config->empty_ack_delay_ms = COAP_EMPTY_ACK_DELAY_MS;
+  config->max_body_size = 1u << 20;
+  config->block_size_exp = COAP_DEFAULT_BLOCK_SIZE_EXP;
+  config->max_observers_per_resource = 1024;
+  config->max_observers = 65536;
+  config->log = NULL;
+  config->log_level = COAP_LOG_WARNING;
+}
+
+void coap_request_params_default(coap_request_params *params) {
+  params->handle_blockwise = true;
+  params->monitor = NULL;
+}
+
+uint64_t coap__context_now(const coap_context *ctx) {
+  return uv_now(ctx->loop);
+}
+
+/* xorshift64*: tokens and MIDs need to be hard to guess off-path (RFC 7252
+ * §5.3.1), not cryptographic; the state is seeded from getrandom(). */
+uint64_t coap__context_random(coap_context *ctx) {
+  uint64_t x = ctx->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  ctx->rng = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+void coap__context_log(coap_context *ctx, coap_log_level level,
+                       const char *fmt, ...) {
+  if (ctx->config.log == NULL || level > ctx->config.log_level)
+    return;
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  ctx->config.log(level, line, ctx->config.log_user_data);
+}
+
+static void on_timer(uv_timer_t *handle);
+
+void coap__context_rearm(coap_context *ctx) {
+  if (ctx->shutting_down || ctx->mm == NULL)
+    return;
+  uint64_t due = coap__mm_next_deadline(ctx->mm);
+  uint64_t heap_due = coap__heap_next_deadline(&ctx->timers);
+  if (heap_due < due)
+    due = heap_due;
+  if (due == ctx->timer_due)
+    return;
+  ctx->timer_due = due;
+  if (due == UINT64_MAX) {
+    uv_timer_stop(&ctx->timer);
+    return;
+  }
+  uint64_t now = coap__context_now(ctx);
+  uv_timer_start(&ctx->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+void coap__context_schedule(coap_context *ctx, coap__timer *timer,
+                            uint64_t deadline) {
+  /* The heap array only grows here; failing to grow leaves the timer
+   * unscheduled, which the next successful schedule call corrects — so
+   * preallocate generously instead of failing an exchange. */
+  if (coap__heap_schedule(&ctx->timers, &timer->node, deadline) < 0)
+    coap__context_log(ctx, COAP_LOG_ERROR, "out of memory scheduling timer");
+  coap__context_rearm(ctx);
+}
+
+void coap__context_unschedule(coap_context *ctx, coap__timer *timer) {
+  coap__heap_remove(&ctx->timers, &timer->node);
+}
+
+static void on_timer(uv_timer_t *handle) {
+  coap_context *ctx = handle->data;
+  uv_update_time(ctx->loop);
+  uint64_t now = coap__context_now(ctx);
+  ctx->timer_due = UINT64_MAX;
+  coap__mm_tick(ctx->mm, now);
+  coap__heap_node *node;
+  while (!ctx->shutting_down &&
+         (node = coap__heap_pop_due(&ctx->timers, now)) != NULL) {
+    coap__timer *timer = coap__container_of(node, coap__timer, node);
+    timer->cb(timer);
+  }
+  if (!ctx->shutting_down) {
+    coap__udp6_flush(ctx->transport);
+    coap__context_rearm(ctx);
+  }
+}
+
+/* Transport → message layer. */
+static void on_datagram(void *user_data, const uint8_t *data, size_t len,
+                        const coap_remote *remote) {
+  coap_context *ctx = user_data;
+  if (ctx->shutting_down)
+    return;
+  ctx->stats.datagrams_received++;
+  coap__mm_recv(ctx->mm, data, len, remote, coap__context_now(ctx));
+}
+
+static void on_transport_error(void *user_data, const coap_remote *remote,
+                               int err) {
+  coap_context *ctx = user_data;
+  if (ctx->shutting_down)
+    return;
+  ctx->stats.icmp_errors++;
+  char host[80];
+  if (coap_remote_hostinfo(remote, host, sizeof host) < 0)
+    strcpy(host, "?");
+  coap__context_log(ctx, COAP_LOG_INFO, "ICMP error from %s: %s", host,
+                    coap_strerror(err));
+  /* A port or host unreachable ends every exchange with that peer now,
+   * instead of after MAX_TRANSMIT_WAIT of retransmissions. */
+  coap__requests_fail_all(ctx, remote, err);
+  coap__mm_kill(ctx->mm, remote, err);
+  coap__context_rearm(ctx);
+}
+
+static void on_batch_done(void *user_data) {
+  coap_context *ctx = user_data;
+  if (ctx->shutting_down)
+    return;
+  coap__udp6_flush(ctx->transport);
+  coap__context_rearm(ctx);
+}
+
+/* Message layer → transport and upper layers. */
+static void mm_send(void *user_data, const coap_remote *remote,
+                    const uint8_t *data, size_t len) {
+  coap_context *ctx = user_data;
+  if (coap__udp6_send(ctx->transport, remote, data, len) == 0)
+    ctx->stats.datagrams_sent++;
+}
+
+static void mm_request(void *user_data, coap_message *msg,
+                       coap__mm_incoming in) {
+  coap__responder_handle_request(user_data, msg, in);
+}
+
+static bool mm_response(void *user_data, coap_message *msg) {
+  return coap__request_handle_response(user_data, msg);
+}
+
+static void mm_event(void *user_data, void *owner, coap__mm_event event,
+                     int err) {
+  coap__owner_kind kind = *(const coap__owner_kind *)owner;
+  if (kind == COAP__OWNER_REQUEST)
+    coap__request_handle_event(user_data, owner, event, err);
+  else
+    coap__responder_handle_event(user_data, owner, event, err);
+}
+
+/* "HOST:PORT" → an IPv6 socket address (IPv4 as v4-mapped). */
+static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
+  char host[256];
+  int port;
+  int rc = coap_hostportsplit(bind, host, sizeof host, &port);
+  if (rc < 0)
+    return rc;
+  memset(out, 0, sizeof *out);
+  out->sin6_family = AF_INET6;
+  out->sin6_port = htons(port < 0 ? COAP_PORT : (uint16_t)port);
+  if (host[0] == '\0' || strcmp(host, "::") == 0) {
+    out->sin6_addr = in6addr_any;
+    return 0;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+    return COAP_ERESOLVE;
+  if (res->ai_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const void *)res->ai_addr;
+    out->sin6_addr = a->sin6_addr;
+    out->sin6_scope_id = a->sin6_scope_id;
+  } else {
+    const struct sockaddr_in *a = (const void *)res->ai_addr;
+    out->sin6_addr.s6_addr[10] = 0xff;
+    out->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->sin6_addr.s6_addr[12], &a->sin_addr, 4);
+  }
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void context_free(coap_context *ctx) {
+  if (ctx->mm != NULL)
+    coap__mm_free(ctx->mm);
+  coap__heap_free(&ctx->timers);
+  coap__token_map_free(&ctx->tokens);
+  coap__responders_shutdown(ctx);
+  if (ctx->scheduler != NULL)
+    coap__scheduler_release(ctx->scheduler);
+  coap__free(ctx);
+}
+
+static int context_create(uv_loop_t *loop, coap_site *site,
+                          const struct sockaddr_in6 *bind_addr,
+                          const coap_context_config *config,
+                          coap_context **out) {
+  *out = NULL;
+  coap_context *ctx = coap__calloc(1, sizeof *ctx);
+  if (ctx == NULL)
+    return COAP_ENOMEM;
+  ctx->loop = loop;
+  ctx->site = site;
+  if (config != NULL)
+    ctx->config = *config;
+  else
+    coap_context_config_default(&ctx->config);
+  if (ctx->config.token_length < 1 || ctx->config.token_length > 8 ||
+      ctx->config.transmission.nstart < 1 || ctx->config.batch_size < 1 ||
+      ctx->config.max_datagram_size < 64) {
+    coap__free(ctx);
+    return COAP_EINVAL;
+  }
+  ctx->timer_due = UINT64_MAX;
+  coap__heap_init(&ctx->timers);
+  coap__token_map_init(&ctx->tokens);
+  coap__queue_init(&ctx->requests);
+  coap__queue_init(&ctx->responders);
+  coap__queue_init(&ctx->responder_pool);
+  if (getrandom(&ctx->rng, sizeof ctx->rng, 0) != sizeof ctx->rng)
+    ctx->rng = uv_hrtime() ^ (uintptr_t)ctx;
+  ctx->rng |= 1;
+
+  int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
+  if (rc < 0)
+    goto fail;
+  coap__mm_config mmc = {
+      .transmission = ctx->config.transmission,
+      .dedup_entries = ctx->config.dedup_entries,
+      .max_outgoing = ctx->config.max_outgoing_exchanges,
+      .empty_ack_delay_ms = ctx->config.empty_ack_delay_ms,
+      .max_datagram_size = ctx->config.max_datagram_size,
+  };
+  static const coap__mm_callbacks mm_callbacks = {
+      mm_send, mm_request, mm_response, mm_event};
+  rc = coap__mm_new(&mmc, &mm_callbacks, ctx, coap__context_random(ctx),
+                    &ctx->mm);
+  if (rc < 0)
+    goto fail;
+  static const coap__udp6_callbacks udp_callbacks = {
+      on_datagram, on_transport_error, on_batch_done};
+  rc = coap__udp6_open(loop, bind_addr, &udp_callbacks, ctx,
+                       ctx->config.batch_size, ctx->config.max_datagram_size,
+                       &ctx->transport);
+  if (rc < 0)
+    goto fail;
+  uv_timer_init(loop, &ctx->timer);
+  ctx->timer.data = ctx;
+  *out = ctx;
+  return 0;
+fail:
+  context_free(ctx);
+  return rc;
+}
+
+int coap_context_create_client_context(uv_loop_t *loop,
+                                       const coap_context_config *config,
+                                       coap_context **out) {
+  if (loop == NULL || out == NULL)
+    return COAP_EINVAL;
+  struct sockaddr_in6 any = {.sin6_family = AF_INET6,
+                             .sin6_addr = IN6ADDR_ANY_INIT};
+  return context_create(loop, NULL, &any, config, out);
+}
+
+int coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
+                                       const char *bind,
+                                       const coap_context_config *config,
+                                       coap_context **out) {
+  if (loop == NULL || out == NULL)
+    return COAP_EINVAL;
+  struct sockaddr_in6 addr;
+  int rc = parse_bind(bind != NULL ? bind : "[::]:5683", &addr);
+  if (rc < 0)
+    return rc;
+  return context_create(loop, site, &addr, config, out);
+}
+
+uv_loop_t *coap_context_loop(const coap_context *ctx) { return ctx->loop; }
+
+int coap_context_local_address(const coap_context *ctx,
+                               struct sockaddr_in6 *out) {
+  if (ctx->transport == NULL)
+    return COAP_ESHUTDOWN;
+  return coap__udp6_local_address(ctx->transport, out);
+}
+
+size_t coap_context_kill_transactions(coap_context *ctx,
+                                      const coap_remote *remote, int err) {
+  if (ctx->shutting_down)
+    return 0;
+  if (err >= 0)
+    err = COAP_EKILLED;
+  size_t n = coap__requests_fail_all(ctx, remote, err);
+  coap__mm_kill(ctx->mm, remote, err);
+  coap__context_rearm(ctx);
+  return n;
+}
+
+void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
+  *out = ctx->stats;
+  if (ctx->mm != NULL) {
+    coap__mm_stats s;
+    coap__mm_get_stats(ctx->mm, &s);
+    out->malformed_dropped = s.malformed;
+    out->duplicates = s.duplicates;
+    out->retransmissions = s.retransmissions;
+    out->rst_sent = s.rst_sent;
+    out->separate_responses = s.separate_responses;
+  }
+}
+
+static void maybe_finish_shutdown(coap_context *ctx) {
+  if (ctx->closing > 0)
+    return;
+  coap_context_shutdown_cb cb = ctx->shutdown_cb;
+  void *data = ctx->shutdown_data;
+  if (cb != NULL)
+    cb(ctx, data);
+  context_free(ctx);
+}
+
+static void on_timer_closed(uv_handle_t *handle) {
+  coap_context *ctx = handle->data;
+  ctx->closing--;
+  maybe_finish_shutdown(ctx);
+}
+
+static void on_transport_closed(void *user_data) {
+  coap_context *ctx = user_data;
+  ctx->closing--;
+  maybe_finish_shutdown(ctx);
+}
+
+void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
+                           void *user_data) {
+  if (ctx == NULL || ctx->shutting_down)
+    return;
+  /* Fail the requests while the message layer still exists, so their
+   * cancellation reaches it; then nothing may call into it again. */
+  coap__requests_fail_all(ctx, NULL, COAP_ESHUTDOWN);
+  coap__responders_shutdown(ctx);
+  ctx->shutting_down = true;
+  ctx->shutdown_cb = cb;
+  ctx->shutdown_data = user_data;
+  ctx->closing = 2;
+  uv_timer_stop(&ctx->timer);
+  uv_close((uv_handle_t *)&ctx->timer, on_timer_closed);
+  coap__udp6_close(ctx->transport, on_transport_closed);
+  ctx->transport = NULL;
+}

@@ -1,0 +1,212 @@
+/*
+ * Internals of the message layer, shared by messagemanager.c (entry points
+ * and dispatch), mm_outgoing.c (CON records, peers, NSTART), mm_dedup.c
+ * (the deduplication cache) and mm_table.c (the intrusive hash table).
+ */
+#ifndef AIOCOAP_MESSAGEMANAGER_INTERNAL_H
+#define AIOCOAP_MESSAGEMANAGER_INTERNAL_H
+
+#include "heap.h"
+#include "messagemanager.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Intrusive chained hash table: the node lives inside the indexed object and
+ * keeps its full hash so that lookups compare keys only on a hash match. */
+typedef struct coap__mm_hnode {
+  struct coap__mm_hnode *next;
+  uint64_t hash;
+} coap__mm_hnode;
+
+typedef struct coap__mm_table {
+  coap__mm_hnode **buckets;
+  uint32_t mask; /* bucket count - 1, a power of two minus one */
+  uint32_t count;
+} coap__mm_table;
+
+/* 0 or COAP_ENOMEM. */
+int coap__mm_table_init(coap__mm_table *table, uint32_t buckets);
+void coap__mm_table_free(coap__mm_table *table);
+/* Never fails: when growing the bucket array fails, chains get longer. */
+void coap__mm_table_insert(coap__mm_table *table, coap__mm_hnode *node,
+                           uint64_t hash);
+void coap__mm_table_remove(coap__mm_table *table, coap__mm_hnode *node);
+static inline coap__mm_hnode *coap__mm_table_first(const coap__mm_table *table,
+                                                   uint64_t hash) {
+  coap__mm_hnode *node = table->buckets[hash & table->mask];
+  while (node != NULL && node->hash != hash)
+    node = node->next;
+  return node;
+}
+static inline coap__mm_hnode *coap__mm_table_next(const coap__mm_hnode *node) {
+  uint64_t hash = node->hash;
+  node = node->next;
+  while (node != NULL && node->hash != hash)
+    node = node->next;
+  return (coap__mm_hnode *)node;
+}
+
+/* Keyed hash of a peer (address, port, scope: what coap_remote_equal
+ * compares) and a message ID; the key comes from the seed so that a peer
+ * cannot aim its MIDs at one bucket. */
+uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid);
+
+/* What a heap node belongs to. */
+enum { COAP__MM_TIMER_OUT, COAP__MM_TIMER_ACK };
+
+typedef struct coap__mm_timer {
+  coap__heap_node node;
+  uint8_t kind;
+} coap__mm_timer;
+
+/* Where an outgoing CON is in its life. */
+enum {
+  COAP__MM_OUT_QUEUED, /* waiting for an NSTART slot */
+  COAP__MM_OUT_READY,  /* holds a slot; the next tick transmits it */
+  COAP__MM_OUT_FLIGHT  /* sent, retransmitting until ACK, RST or timeout */
+};
+
+typedef struct coap__mm_peer coap__mm_peer;
+
+/* One outgoing CON with its encoded datagram. */
+typedef struct coap__mm_out {
+  coap__mm_hnode by_mid; /* in mm->out_table while in flight */
+  coap__mm_timer timer;  /* retransmission or timeout */
+  struct coap__mm_out *live_prev, *live_next; /* every live record */
+  struct coap__mm_out *next; /* peer queue, free list or a local list */
+  coap__mm_peer *peer;
+  coap_remote remote;
+  void *owner;
+  uint8_t *buf; /* kept across reuse */
+  size_t len, cap;
+  uint64_t interval; /* current retransmission timeout */
+  uint32_t retransmits;
+  uint16_t mid;
+  uint8_t state;
+} coap__mm_out;
+
+/* NSTART bookkeeping for one peer (RFC 7252 §4.7). */
+struct coap__mm_peer {
+  coap__mm_hnode by_remote;
+  coap_remote remote;
+  uint32_t active; /* CONs in flight or ready */
+  coap__mm_out *queue_head, *queue_tail;
+  coap__mm_peer *next_free;
+};
+
+/* What a deduplication entry remembers. */
+enum {
+  COAP__MM_DEDUP_CON_REQUEST,
+  COAP__MM_DEDUP_NON_REQUEST,
+  COAP__MM_DEDUP_CON_RESPONSE,
+  COAP__MM_DEDUP_NON_RESPONSE
+};
+
+/* One incoming CON or NON, remembered for deduplication (RFC 7252 §4.5). */
+typedef struct coap__mm_dedup {
+  coap__mm_hnode by_mid;
+  coap__mm_timer ack_timer;    /* pending empty ACK of a CON request */
+  struct coap__mm_dedup *next; /* lifetime FIFO or free list */
+  coap_remote remote;
+  uint64_t arrived, expires;
+  uint8_t *reply; /* the ACK or RST sent for it, kept across reuse */
+  size_t reply_len, reply_cap;
+  uint32_t slot, gen;
+  uint16_t mid;
+  uint8_t kind;
+  bool in_use;
+  bool acked;    /* an empty ACK went out for it */
+  bool answered; /* coap__mm_respond ran for this request */
+} coap__mm_dedup;
+
+/* FIFO of entries that share one lifetime, so oldest first is also
+ * earliest expiry first. */
+typedef struct coap__mm_fifo {
+  coap__mm_dedup *head, *tail;
+} coap__mm_fifo;
+
+struct coap__mm {
+  coap__mm_config config;
+  coap__mm_callbacks cb;
+  void *user_data;
+  coap__mm_stats stats;
+  uint64_t rng;
+  uint64_t hash_key;
+  uint16_t next_mid;
+  uint64_t exchange_lifetime, non_lifetime;
+  coap__heap heap;
+  uint8_t *scratch; /* max_datagram_size bytes for encoding */
+
+  coap__mm_table out_table;
+  coap__mm_out *out_live;
+  coap__mm_out *out_free;
+  uint32_t out_count;
+
+  coap__mm_table peer_table;
+  coap__mm_peer *peer_free;
+
+  coap__mm_table dedup_table;
+  coap__mm_dedup **dedup_slots; /* slot -> entry, allocated on demand */
+  uint32_t dedup_allocated, dedup_slots_cap, dedup_in_use;
+  coap__mm_dedup *dedup_free;
+  coap__mm_fifo dedup_fifo[2]; /* [0] CON lifetime, [1] NON lifetime */
+};
+
+/* Uniform in [0, bound]. */
+uint64_t coap__mm_random(coap__mm *mm, uint64_t bound);
+
+/* Hands a datagram to the send callback and counts it. */
+static inline void coap__mm_emit(coap__mm *mm, const coap_remote *remote,
+                                 const uint8_t *data, size_t len) {
+  mm->stats.sent++;
+  mm->cb.send(mm->user_data, remote, data, len);
+}
+
+/* Sends an Empty ACK or RST (RFC 7252 §4.1) with mid, and writes its 4
+ * bytes into out when out is not NULL. */
+void coap__mm_emit_empty(coap__mm *mm, const coap_remote *remote, int mtype,
+                         uint16_t mid, uint8_t out[4]);
+
+/* Makes *buf hold len bytes, keeping it when it already does.  Sizes are
+ * rounded up so that a recycled buffer rarely needs to grow again. */
+int coap__mm_buf_reserve(uint8_t **buf, size_t *cap, size_t len);
+
+/* mm_outgoing.c */
+int coap__mm_out_init(coap__mm *mm);
+void coap__mm_out_free(coap__mm *mm);
+/* Queues or transmits the CON encoded in mm->scratch[0..len). */
+int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
+                        uint16_t mid, void *owner, uint64_t now);
+/* The in-flight CON with (remote, mid), or NULL. */
+coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
+                                uint16_t mid);
+/* Ends rec's exchange with event (owner told, when there is one) but does
+ * not yet send the peer's queued CONs: call coap__mm_out_pump after. */
+void coap__mm_out_finish(coap__mm *mm, coap__mm_out *rec, coap__mm_event event,
+                         int err);
+/* Transmits queued CONs to remote while NSTART allows. */
+void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now);
+void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now);
+
+/* mm_dedup.c */
+int coap__mm_dedup_init(coap__mm *mm);
+void coap__mm_dedup_free(coap__mm *mm);
+coap__mm_dedup *coap__mm_dedup_find(coap__mm *mm, const coap_remote *remote,
+                                    uint16_t mid);
+/* A new entry, evicting the oldest when the cache is full; NULL on
+ * COAP_ENOMEM. */
+coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
+                                   uint16_t mid, uint8_t kind, uint64_t now);
+/* The live request entry in names, or NULL. */
+coap__mm_dedup *coap__mm_dedup_get(coap__mm *mm, coap__mm_incoming in);
+/* Remembers reply as what a duplicate of the entry's message gets. */
+int coap__mm_dedup_set_reply(coap__mm_dedup *entry, const uint8_t *reply,
+                             size_t len);
+/* Sends the empty ACK of a CON request that is still unanswered. */
+void coap__mm_dedup_send_empty_ack(coap__mm *mm, coap__mm_dedup *entry);
+void coap__mm_dedup_expire(coap__mm *mm, uint64_t now);
+uint64_t coap__mm_dedup_next_expiry(const coap__mm *mm);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * The CoAP message layer (RFC 7252 §4), doing no I/O and reading no clock:
+ * message IDs, deduplication, CON retransmission, ACK/RST, ping, NSTART and
+ * the empty-ACK timer of separate responses.  It takes (datagram, remote,
+ * now), hands out datagrams through the send callback, and reports its next
+ * deadline; the context's transport and timer drive it, tests drive it with
+ * a fake clock.  Above it, the context matches tokens.
+ */
+#ifndef AIOCOAP_MESSAGEMANAGER_H
+#define AIOCOAP_MESSAGEMANAGER_H
+
+#include <aiocoap/message.h>
+#include <aiocoap/numbers.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct coap__mm coap__mm;
+
+typedef struct coap__mm_config {
+  coap_transmission_parameters transmission; /* nstart: CONs per peer */
+  uint32_t dedup_entries;      /* bound on remembered incoming MIDs */
+  uint32_t max_outgoing;       /* bound on CONs in flight or queued */
+  uint32_t empty_ack_delay_ms; /* wait this long for a piggybacked answer */
+  uint32_t max_datagram_size;  /* largest datagram encoded */
+} coap__mm_config;
+
+/* Identifies one incoming request for coap__mm_respond; stays safe to use
+ * after the entry it names has expired or been reused (gen check). */
+typedef struct coap__mm_incoming {
+  uint32_t slot;
+  uint32_t gen;
+} coap__mm_incoming;
+
+/* Events on an outgoing message that was given an owner. */
+typedef enum coap__mm_event {
+  COAP__MM_SENT,          /* first transmission went out (after any NSTART wait) */
+  COAP__MM_RETRANSMITTED, /* a CON was sent again */
+  COAP__MM_ACKED,         /* ACK arrived (empty or piggybacked); exchange over */
+  COAP__MM_RST,           /* RST arrived; exchange over; err COAP_ERESET */
+  COAP__MM_TIMEOUT,       /* MAX_RETRANSMIT exhausted; err COAP_ETIMEDOUT */
+  COAP__MM_FAILED         /* ICMP error or kill; err says which */
+} coap__mm_event;
+
+typedef struct coap__mm_callbacks {
+  /* Puts a datagram on the wire; data is borrowed for the call. */
+  void (*send)(void *user_data, const coap_remote *remote,
+               const uint8_t *data, size_t len);
+  /*
+   * A request that is not a duplicate.  msg borrows the datagram: copy what
+   * is kept beyond the call (coap_message_own on a copy).  Answer through
+   * coap__mm_respond with in, now or later.
+   */
+  void (*request)(void *user_data, coap_message *msg, coap__mm_incoming in);
+  /*
+   * A response (piggybacked, CON or NON) that is not a duplicate.  Returns
+   * true when it matched a request; an unmatched CON or NON response is
+   * answered with RST (RFC 7252 §4.2, §4.3; RFC 7641 §3.6), a matched CON
+   * with an empty ACK.  msg borrows the datagram.
+   */
+  bool (*response)(void *user_data, coap_message *msg);
+  /* An event on an outgoing message sent with a non-NULL owner.  After
+   * ACKED, RST, TIMEOUT and FAILED the layer forgets the owner. */
+  void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
+} coap__mm_callbacks;
+
+typedef struct coap__mm_stats {
+  uint64_t received, sent, malformed, duplicates, retransmissions, rst_sent,
+      empty_acks, separate_responses;
+} coap__mm_stats;
+
+/* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
+int coap__mm_new(const coap__mm_config *config,
+                 const coap__mm_callbacks *callbacks, void *user_data,
+                 uint64_t seed, coap__mm **out);
+/* Frees everything; no events fire. */
+void coap__mm_free(coap__mm *mm);
+
+/* One datagram from remote, at time now (ms). */
+void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
+                   const coap_remote *remote, uint64_t now);
+
+/*
+ * Sends a request or a message not tied to an incoming one (msg->remote
+ * set).  mtype COAP_TYPE_UNSET becomes CON; mid -1 gets the next MID (written
+ * back into msg).  A CON is retransmitted until ACK, RST or timeout, and
+ * waits while NSTART CONs to that peer are outstanding.  owner (may be NULL)
+ * receives the events.  Returns 0, COAP_EINVAL, COAP_EMSGSIZE (larger than
+ * max_datagram_size), COAP_ELIMIT (max_outgoing reached) or COAP_ENOMEM.
+ */
+int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
+
+/*
+ * Answers incoming request in with resp (resp->remote is filled from the
+ * request).  Piggybacked on the ACK when the request was CON and not yet
+ * acknowledged; otherwise a separate response: CON after an empty ACK (with
+ * retransmission and owner events), NON for a NON request, unless the caller
+ * set resp->mtype.  The datagram is remembered so a duplicate request gets
+ * the same answer.  Returns as coap__mm_send.
+ */
+int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
+                     void *owner, uint64_t now);
+
+/* The remote of an incoming request, or NULL when the entry is gone. */
+const coap_remote *coap__mm_incoming_remote(coap__mm *mm,
+                                            coap__mm_incoming in);
+
+/* Stops every message of owner (no events); queued ones are dropped. */
+void coap__mm_cancel(coap__mm *mm, void *owner);
+
+/* Fails every outgoing exchange with remote: FAILED events with err.
+ * Returns how many. */
+size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
+
+/* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
+void coap__mm_tick(coap__mm *mm, uint64_t now);
+/* When coap__mm_tick next has work; UINT64_MAX for never. */
+uint64_t coap__mm_next_deadline(const coap__mm *mm);
+
+void coap__mm_get_stats(const coap__mm *mm, coap__mm_stats *out);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * Outgoing Confirmable messages (RFC 7252 §4.2): records holding the encoded
+ * datagram, indexed by (remote, MID) to match ACK and RST, retransmitted on
+ * the heap with exponential back-off, and held back per peer by NSTART
+ * (RFC 7252 §4.7).  Records and peers come from free lists and keep their
+ * buffers, so steady state allocates nothing.
+ *
+ * Callbacks may call back into the layer (send, respond, cancel, kill), so a
+ * record is always fully detached before its owner hears of it, and a peer
+ * is looked up again after any callback instead of being held.
+ */
+#include "messagemanager-internal.h"
+
+#include "alloc-internal.h"
+
+#include <aiocoap/error.h>
+
+#include <string.h>
+
+#define OUT_INITIAL_BUCKETS 64u
+#define PEER_INITIAL_BUCKETS 16u
+
+int coap__mm_out_init(coap__mm *mm) {
+  int r = coap__mm_table_init(&mm->out_table, OUT_INITIAL_BUCKETS);
+  if (r < 0)
+    return r;
+  return coap__mm_table_init(&mm->peer_table, PEER_INITIAL_BUCKETS);
+}
+
+static void free_record(coap__mm_out *rec) {
+  coap__free(rec->buf);
+  coap__free(rec);
+}
+
+void coap__mm_out_free(coap__mm *mm) {
+  while (mm->out_live != NULL) {
+    coap__mm_out *rec = mm->out_live;
+    mm->out_live = rec->live_next;
+    free_record(rec);
+  }
+  while (mm->out_free != NULL) {
+    coap__mm_out *rec = mm->out_free;
+    mm->out_free = rec->next;
+    free_record(rec);
+  }
+  if (mm->peer_table.buckets != NULL) {
+    for (uint32_t i = 0; i <= mm->peer_table.mask; i++) {
+      coap__mm_hnode *node = mm->peer_table.buckets[i];
+      while (node != NULL) {
+        coap__mm_hnode *next = node->next;
+        coap__free(coap__container_of(node, coap__mm_peer, by_remote));
+        node = next;
+      }
+    }
+  }
+  while (mm->peer_free != NULL) {
+    coap__mm_peer *peer = mm->peer_free;
+    mm->peer_free = peer->next_free;
+    coap__free(peer);
+  }
+  coap__mm_table_free(&mm->out_table);
+  coap__mm_table_free(&mm->peer_table);
+}
+
+static coap__mm_peer *peer_find(coap__mm *mm, const coap_remote *remote) {
+  uint64_t hash = coap__mm_hash(mm->hash_key, remote, 0);
+  for (coap__mm_hnode *node = coap__mm_table_first(&mm->peer_table, hash);
+       node != NULL; node = coap__mm_table_next(node)) {
+    coap__mm_peer *peer = coap__container_of(node, coap__mm_peer, by_remote);
+    if (coap_remote_equal(&peer->remote, remote))
+      return peer;
+  }
+  return NULL;
+}
+
+static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_peer *peer = peer_find(mm, remote);
+  if (peer != NULL)
+    return peer;
+  peer = mm->peer_free;
+  if (peer != NULL)
+    mm->peer_free = peer->next_free;
+  else if ((peer = coap__malloc(sizeof *peer)) == NULL)
+    return NULL;
+  memset(peer, 0, sizeof *peer);
+  peer->remote = *remote;
+  coap__mm_table_insert(&mm->peer_table, &peer->by_remote,
+                        coap__mm_hash(mm->hash_key, remote, 0));
+  return peer;
+}
+
+/* Per-peer state lives only while the peer has CONs outstanding or queued. */
+static void peer_release_if_idle(coap__mm *mm, coap__mm_peer *peer) {
+  if (peer->active > 0 || peer->queue_head != NULL)
+    return;
+  coap__mm_table_remove(&mm->peer_table, &peer->by_remote);
+  peer->next_free = mm->peer_free;
+  mm->peer_free = peer;
+}
+
+static coap__mm_out *record_get(coap__mm *mm) {
+  coap__mm_out *rec = mm->out_free;
+  if (rec != NULL) {
+    mm->out_free = rec->next;
+    return rec;
+  }
+  rec = coap__calloc(1, sizeof *rec);
+  if (rec == NULL)
+    return NULL;
+  coap__heap_node_init(&rec->timer.node);
+  rec->timer.kind = COAP__MM_TIMER_OUT;
+  return rec;
+}
+
+static void record_put(coap__mm *mm, coap__mm_out *rec) {
+  rec->owner = NULL;
+  rec->next = mm->out_free;
+  mm->out_free = rec;
+}
+
+static uint64_t saturating_add(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* First transmission of rec, which already holds an NSTART slot. */
+static void transmit(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
+  const coap_transmission_parameters *tp = &mm->config.transmission;
+  rec->state = COAP__MM_OUT_FLIGHT;
+  coap__mm_table_insert(&mm->out_table, &rec->by_mid,
+                        coap__mm_hash(mm->hash_key, &rec->remote, rec->mid));
+  /* RFC 7252 §4.2: the initial timeout is random in
+   * [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]. */
+  uint64_t spread =
+      (uint64_t)((double)tp->ack_timeout_ms * (tp->ack_random_factor - 1.0));
+  rec->interval = tp->ack_timeout_ms + coap__mm_random(mm, spread);
+  rec->retransmits = 0;
+  /* The node is in the heap since the record was made: this only moves it,
+   * so it cannot fail. */
+  (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
+                            saturating_add(now, rec->interval));
+  coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+  if (rec->owner != NULL && mm->cb.event != NULL)
+    mm->cb.event(mm->user_data, rec->owner, COAP__MM_SENT, 0);
+}
+
+int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
+                        uint16_t mid, void *owner, uint64_t now) {
+  if (mm->out_count >= mm->config.max_outgoing)
+    return COAP_ELIMIT;
+  coap__mm_out *rec = record_get(mm);
+  if (rec == NULL)
+    return COAP_ENOMEM;
+  coap__mm_peer *peer = NULL;
+  if (coap__mm_buf_reserve(&rec->buf, &rec->cap, len) < 0 ||
+      (peer = peer_obtain(mm, remote)) == NULL)
+    goto fail;
+  /* Every record sits in the heap from the start (a queued one at
+   * UINT64_MAX), so later rescheduling never needs to grow the heap. */
+  if (coap__heap_schedule(&mm->heap, &rec->timer.node, UINT64_MAX) < 0)
+    goto fail;
+  memcpy(rec->buf, mm->scratch, len);
+  rec->len = len;
+  rec->remote = *remote;
+  rec->mid = mid;
+  rec->owner = owner;
+  rec->peer = peer;
+  rec->next = NULL;
+  rec->live_prev = NULL;
+  rec->live_next = mm->out_live;
+  if (mm->out_live != NULL)
+    mm->out_live->live_prev = rec;
+  mm->out_live = rec;
+  mm->out_count++;
+  /* RFC 7252 §4.7: at most NSTART outstanding interactions per peer; later
+   * ones wait in order. */
+  if (peer->active < mm->config.transmission.nstart &&
+      peer->queue_head == NULL) {
+    peer->active++;
+    transmit(mm, rec, now);
+    return 0;
+  }
+  rec->state = COAP__MM_OUT_QUEUED;
+  if (peer->queue_tail != NULL)
+    peer->queue_tail->next = rec;
+  else
+    peer->queue_head = rec;
+  peer->queue_tail = rec;
+  return 0;
+
+fail:
+  if (peer != NULL)
+    peer_release_if_idle(mm, peer);
+  record_put(mm, rec);
+  return COAP_ENOMEM;
+}
+
+coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
+                                uint16_t mid) {
+  uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);
+  for (coap__mm_hnode *node = coap__mm_table_first(&mm->out_table, hash);
+       node != NULL; node = coap__mm_table_next(node)) {
+    coap__mm_out *rec = coap__container_of(node, coap__mm_out, by_mid);
+    if (rec->mid == mid && coap_remote_equal(&rec->remote, remote))
+      return rec;
+  }
+  return NULL;
+}
+
+static void queue_unlink(coap__mm_peer *peer, coap__mm_out *rec) {
+  coap__mm_out *prev = NULL;
+  for (coap__mm_out *it = peer->queue_head; it != NULL; it = it->next) {
+    if (it != rec) {
+      prev = it;
+      continue;
+    }
+    if (prev != NULL)
+      prev->next = rec->next;
+    else
+      peer->queue_head = rec->next;
+    if (peer->queue_tail == rec)
+      peer->queue_tail = prev;
+    rec->next = NULL;
+    return;
+  }
+}
+
+/* Takes rec out of every index; the caller recycles it.  The peer stays,
+ * even when idle, until the caller pumps or promotes it. */
+static void detach(coap__mm *mm, coap__mm_out *rec) {
+  coap__heap_remove(&mm->heap, &rec->timer.node);
+  if (rec->state == COAP__MM_OUT_QUEUED) {
+    queue_unlink(rec->peer, rec);
+  } else {
+    if (rec->state == COAP__MM_OUT_FLIGHT)
+      coap__mm_table_remove(&mm->out_table, &rec->by_mid);
+    rec->peer->active--;
+  }
+  if (rec->live_prev != NULL)
+    rec->live_prev->live_next = rec->live_next;
+  else
+    mm->out_live = rec->live_next;
+  if (rec->live_next != NULL)
+    rec->live_next->live_prev = rec->live_prev;
+  rec->live_prev = rec->live_next = NULL;
+  mm->out_count--;
+}
+
+void coap__mm_out_finish(coap__mm *mm, coap__mm_out *rec, coap__mm_event event,
+                         int err) {
+  void *owner = rec->owner;
+  detach(mm, rec);
+  record_put(mm, rec);
+  if (owner != NULL && mm->cb.event != NULL)
+    mm->cb.event(mm->user_data, owner, event, err);
+}
+
+void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
+  coap__mm_peer *peer;
+  /* transmit() tells the owner, who may change this peer: look it up
+   * afresh every round. */
+  while ((peer = peer_find(mm, remote)) != NULL &&
+         peer->active < mm->config.transmission.nstart &&
+         peer->queue_head != NULL) {
+    coap__mm_out *rec = peer->queue_head;
+    peer->queue_head = rec->next;
+    if (peer->queue_head == NULL)
+      peer->queue_tail = NULL;
+    rec->next = NULL;
+    peer->active++;
+    transmit(mm, rec, now);
+  }
+  if (peer != NULL)
+    peer_release_if_idle(mm, peer);
+}
+
+/* As coap__mm_out_pump without a clock: freed slots go to queued records
+ * that the next tick transmits (their deadline is 0, so at once). */
+static void promote(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_peer *peer = peer_find(mm, remote);
+  if (peer == NULL)
+    return;
+  while (peer->active < mm->config.transmission.nstart &&
+         peer->queue_head != NULL) {
+    coap__mm_out *rec = peer->queue_head;
+    peer->queue_head = rec->next;
+    if (peer->queue_head == NULL)
+      peer->queue_tail = NULL;
+    rec->next = NULL;
+    peer->active++;
+    rec->state = COAP__MM_OUT_READY;
+    (void)coap__heap_schedule(&mm->heap, &rec->timer.node, 0);
+  }
+  peer_release_if_idle(mm, peer);
+}
+
+void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
+  switch (rec->state) {
+  case COAP__MM_OUT_READY:
+    transmit(mm, rec, now);
+    return;
+  case COAP__MM_OUT_QUEUED:
+    /* Only reached when the clock itself says UINT64_MAX: keep waiting. */
+    (void)coap__heap_schedule(&mm->heap, &rec->timer.node, UINT64_MAX);
+    return;
+  default:
+    break;
+  }
+  if (rec->retransmits < mm->config.transmission.max_retransmit) {
+    /* RFC 7252 §4.2: the timeout doubles with every retransmission. */
+    rec->retransmits++;
+    if (rec->interval <= UINT64_MAX / 2)
+      rec->interval *= 2;
+    (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
+                              saturating_add(now, rec->interval));
+    mm->stats.retransmissions++;
+    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+    if (rec->owner != NULL && mm->cb.event != NULL)
+      mm->cb.event(mm->user_data, rec->owner, COAP__MM_RETRANSMITTED, 0);
+    return;
+  }
+  /* RFC 7252 §4.2: after MAX_RETRANSMIT retransmissions and one more
+   * (doubled) timeout, the attempt is given up. */
+  coap_remote remote = rec->remote;
+  coap__mm_out_finish(mm, rec, COAP__MM_TIMEOUT, COAP_ETIMEDOUT);
+  coap__mm_out_pump(mm, &remote, now);
+}
+
+void coap__mm_cancel(coap__mm *mm, void *owner) {
+  if (owner == NULL)
+    return;
+  coap__mm_out *cancelled = NULL;
+  coap__mm_out *rec = mm->out_live;
+  while (rec != NULL) {
+    coap__mm_out *next = rec->live_next;
+    if (rec->owner == owner) {
+      detach(mm, rec);
+      rec->next = cancelled;
+      cancelled = rec;
+    }
+    rec = next;
+  }
+  while (cancelled != NULL) {
+    rec = cancelled;
+    cancelled = rec->next;
+    promote(mm, &rec->remote);
+    record_put(mm, rec);
+  }
+}
+
+size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err) {
+  /* The live list runs newest first; prepending makes the owners hear of
+   * their failures oldest first. */
+  coap__mm_out *killed = NULL;
+  size_t n = 0;
+  coap__mm_out *rec = mm->out_live;
+  while (rec != NULL) {
+    coap__mm_out *next = rec->live_next;
+    if (coap_remote_equal(&rec->remote, remote)) {
+      detach(mm, rec);
+      rec->next = killed;
+      killed = rec;
+      n++;
+    }
+    rec = next;
+  }
+  promote(mm, remote);
+  /* Everything is consistent before the first owner hears of it; owners
+   * may send again from the callback. */
+  while (killed != NULL) {
+    rec = killed;
+    killed = rec->next;
+    void *owner = rec->owner;
+    record_put(mm, rec);
+    if (owner != NULL && mm->cb.event != NULL)
+      mm->cb.event(mm->user_data, owner, COAP__MM_FAILED, err);
+  }
+  return n;
+}

@@ -1,0 +1,52 @@
+/*
+ * The insides of coap_request, shared by request.c (exchange, futures) and
+ * request_blockwise.c (RFC 7959 on the client side).
+ */
+#ifndef AIOCOAP_REQUEST_INTERNAL_H
+#define AIOCOAP_REQUEST_INTERNAL_H
+
+#include "context-internal.h"
+
+typedef enum coap__request_state {
+  COAP__REQ_RESOLVING,
+  COAP__REQ_WAITING,
+  COAP__REQ_DONE
+} coap__request_state;
+
+struct coap__request_blockwise;
+
+struct coap_request {
+  coap__owner_kind kind; /* first: the message layer's owner tag */
+  unsigned refs;
+  coap_context *ctx; /* NULL once done */
+  uv_loop_t *loop;
+  coap__queue link; /* ctx->requests while live */
+  coap_message *msg; /* the application's request, owned */
+  struct sockaddr_in6 remote;
+  coap__token_entry token;
+  bool in_token_map;
+  bool in_mm; /* the message layer holds a CON of ours */
+  bool handle_blockwise;
+  coap__request_state state;
+  coap__timer timeout;
+  uv_getaddrinfo_t *resolving;
+  char *uri; /* the request URI, for responses' get_request_uri */
+  coap_exchange_monitor monitor;
+  coap_future *response, *raising, *nonraising;
+  int final_err;
+  coap_message *final_msg;
+  struct coap__request_blockwise *blockwise;
+};
+
+/* request.c */
+int coap__request_send(coap_request *req, coap_message *msg);
+void coap__request_complete(coap_request *req, int err, coap_message *msg);
+void coap__request_finish_with(coap_request *req, const coap_message *msg);
+
+/* request_blockwise.c: starts the exchange (first block, or the whole
+ * request), and takes every response for it. */
+int coap__request_blockwise_start(coap_request *req);
+void coap__request_blockwise_response(coap_request *req, coap_message *msg);
+void coap__request_blockwise_free(coap_request *req);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * One outgoing request (aiocoap.protocol.Request): destination resolution,
+ * token, hand-over to the message layer, matching the response, and the
+ * three response futures.
+ */
+#include "alloc-internal.h"
+#include "context-internal.h"
+#include "message-internal.h"
+#include "request-internal.h"
+
+#include <aiocoap/util.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void request_release(coap_request *req);
+
+coap_request *coap_request_ref(coap_request *req) {
+  req->refs++;
+  return req;
+}
+
+void coap_request_unref(coap_request *req) {
+  if (req == NULL)
+    return;
+  if (--req->refs > 0)
+    return;
+  coap_future_unref(req->response);
+  coap_future_unref(req->raising);
+  coap_future_unref(req->nonraising);
+  coap_message_free(req->final_msg);
+  coap_message_free(req->msg);
+  coap__request_blockwise_free(req);
+  coap__free(req->uri);
+  coap__free(req);
+}
+
+const coap_message *coap_request_message(const coap_request *req) {
+  return req->msg;
+}
+
+/* Turns an error into the message response_nonraising hands out. */
+static coap_message *error_message(int err) {
+  coap_message *msg;
+  if (coap_message_new(&msg) < 0)
+    return NULL;
+  msg->code = err == COAP_ETIMEDOUT ? COAP_CODE_GATEWAY_TIMEOUT
+                                    : coap_error_to_code(err);
+  coap_message_set_payload_string(msg, coap_strerror(err));
+  return msg;
+}
+
+static void free_message(void *msg) { coap_message_free(msg); }
+
+/* Settles one of the futures from the request's final outcome. */
+static void settle(coap_request *req, coap_future *f, int which) {
+  if (f == NULL || coap_future_done(f))
+    return;
+  coap_message *msg = req->final_msg;
+  int err = req->final_err;
+  if (which == 0) { /* response: any response resolves */
+    if (err == 0)
+      coap_future_resolve(f, coap__message_ref(msg), free_message);
+    else
+      coap_future_fail(f, err, NULL, NULL);
+  } else if (which == 1) { /* response_raising */
+    if (err == 0 && coap_code_is_successful(msg->code))
+      coap_future_resolve(f, coap__message_ref(msg), free_message);
+    else if (err == 0)
+      coap_future_fail(f, COAP_ERESPONSE, coap__message_ref(msg),
+                       free_message);
+    else
+      coap_future_fail(f, err, NULL, NULL);
+  } else { /* response_nonraising */
+    coap_message *out = err == 0 ? coap__message_ref(msg) : error_message(err);
+    if (out != NULL)
+      coap_future_resolve(f, out, free_message);
+    else
+      coap_future_fail(f, COAP_ENOMEM, NULL, NULL);
+  }
+}
+
+static void settle_all(coap_request *req) {
+  settle(req, req->response, 0);
+  settle(req, req->raising, 1);
+  settle(req, req->nonraising, 2);
+}
+
+/* Ends the request: the message layer and the context forget it, the
+ * futures settle.  msg (owned, may be NULL) is the final response. */
+void coap__request_complete(coap_request *req, int err, coap_message *msg) {
+  if (req->state == COAP__REQ_DONE) {
+    coap_message_free(msg);
+    return;
+  }
+  coap_context *ctx = req->ctx;
+  req->state = COAP__REQ_DONE;
+  req->final_err = err;
+  req->final_msg = msg;
+  if (req->in_token_map) {
+    coap__token_map_remove(&ctx->tokens, &req->token);
+    req->in_token_map = false;
+  }
+  coap__context_unschedule(ctx, &req->timeout);
+  if (req->in_mm && !ctx->shutting_down)
+    coap__mm_cancel(ctx->mm, req);
+  req->in_mm = false;
+  coap__queue_remove(&req->link);
+  req->ctx = NULL;
+  if (err == COAP_ECANCELED && req->monitor.cancelled != NULL)
+    req->monitor.cancelled(req->monitor.user_data);
+  settle_all(req);
+  request_release(req);
+}
+
+/* The context's reference, held while the request is live. */
+static void request_release(coap_request *req) { coap_request_unref(req); }
+
+static coap_future *make_future(coap_request *req, coap_future **slot);
+
+coap_future *coap_request_response(coap_request *req) {
+  return make_future(req, &req->response);
+}
+coap_future *coap_request_response_raising(coap_request *req) {
+  return make_future(req, &req->raising);
+}
+coap_future *coap_request_response_nonraising(coap_request *req) {
+  return make_future(req, &req->nonraising);
+}
+
+static void on_future_cancelled(coap_future *f, void *user_data) {
+  (void)f;
+  coap_request_cancel(user_data);
+}
+
+static coap_future *make_future(coap_request *req, coap_future **slot) {
+  if (*slot != NULL)
+    return *slot;
+  if (coap_future_new(req->loop, slot) < 0)
+    return NULL;
+  if (req->state == COAP__REQ_DONE)
+    settle_all(req);
+  else
+    coap_future_set_cancel_hook(*slot, on_future_cancelled, req);
+  return *slot;
+}
+
+void coap_request_cancel(coap_request *req) {
+  if (req->state == COAP__REQ_DONE)
+    return;
+  coap__request_complete(req, COAP_ECANCELED, NULL);
+}
+
+static void on_timeout(coap__timer *timer) {
+  coap_request *req = coap__container_of(timer, coap_request, timeout);
+  coap__request_complete(req, COAP_ETIMEDOUT, NULL);
+}
+
+/* Hands msg to the message layer with a fresh token. */
+int coap__request_send(coap_request *req, coap_message *msg) {
+  coap_context *ctx = req->ctx;
+  if (req->in_token_map) {
+    coap__token_map_remove(&ctx->tokens, &req->token);
+    req->in_token_map = false;
+  }
+  do {
+    uint64_t r = coap__context_random(ctx);
+    memcpy(req->token.token, &r, sizeof r);
+    req->token.token_len = ctx->config.token_length;
+  } while (coap__token_map_find(&ctx->tokens, req->token.token,
+                                req->token.token_len) != NULL);
+  int rc = coap__token_map_insert(&ctx->tokens, &req->token);
+  if (rc < 0)
+    return rc;
+  req->in_token_map = true;
+  coap_message_set_token(msg, req->token.token, req->token.token_len);
+  msg->remote.addr = req->remote;
+  msg->mid = -1;
+  if (req->in_mm)
+    coap__mm_cancel(ctx->mm, req);
+  if (req->monitor.enqueued != NULL)
+    req->monitor.enqueued(req->monitor.user_data);
+  rc = coap__mm_send(ctx->mm, msg, req, coap__context_now(ctx));
+  if (rc < 0)
+    return rc;
+  req->in_mm = msg->mtype == COAP_TYPE_CON;
+  req->state = COAP__REQ_WAITING;
+  if (msg->mtype == COAP_TYPE_NON) {
+    /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2). */
+    coap__context_schedule(
+        ctx, &req->timeout,
+        coap__context_now(ctx) +
+            coap_non_lifetime_ms(&ctx->config.transmission));
+    if (req->monitor.sent != NULL)
+      req->monitor.sent(req->monitor.user_data);
+  } else {
+    coap__context_rearm(ctx);
+  }
+  return 0;
+}
+
+static void start(coap_request *req) {
+  int rc = coap__request_blockwise_start(req);
+  if (rc < 0)
+    coap__request_complete(req, rc, NULL);
+}
+
+static void on_resolved(uv_getaddrinfo_t *gai, int status,
+                        struct addrinfo *res) {
+  coap_request *req = gai->data;
+  coap__free(gai);
+  req->resolving = NULL;
+  if (req->state != COAP__REQ_DONE) {
+    const struct addrinfo *ai = res;
+    while (ai != NULL && ai->ai_family != AF_INET6 && ai->ai_family != AF_INET)
+      ai = ai->ai_next;
+    if (status < 0 || ai == NULL) {
+      coap__request_complete(req, COAP_ERESOLVE, NULL);
+    } else {
+      if (ai->ai_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ai->ai_addr;
+        req->remote.sin6_addr = a->sin6_addr;
+        req->remote.sin6_scope_id = a->sin6_scope_id;
+      } else {
+        const struct sockaddr_in *a = (const void *)ai->ai_addr;
+        memset(&req->remote.sin6_addr, 0, sizeof req->remote.sin6_addr);
+        req->remote.sin6_addr.s6_addr[10] = 0xff;
+        req->remote.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&req->remote.sin6_addr.s6_addr[12], &a->sin_addr, 4);
+      }
+      start(req);
+    }
+  }
+  uv_freeaddrinfo(res);
+  coap_request_unref(req); /* the resolver's reference */
+}
+
+/* An IP literal ("::1", "127.0.0.1", "fe80::1%eth0") into req->remote;
+ * false when host is a name. */
+static bool parse_literal(const char *host, struct sockaddr_in6 *out) {
+  struct in_addr v4;
+  if (inet_pton(AF_INET, host, &v4) == 1) {
+    memset(&out->sin6_addr, 0, sizeof out->sin6_addr);
+    out->sin6_addr.s6_addr[10] = 0xff;
+    out->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->sin6_addr.s6_addr[12], &v4, 4);
+    return true;
+  }
+  char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t n = strcspn(host, "%");
+  if (n >= INET6_ADDRSTRLEN)
+    return false;
+  memcpy(addr, host, n);
+  addr[n] = '\0';
+  if (inet_pton(AF_INET6, addr, &out->sin6_addr) != 1)
+    return false;
+  if (host[n] == '%') {
+    unsigned idx = if_nametoindex(host + n + 1);
+    if (idx == 0) {
+      char *end;
+      unsigned long v = strtoul(host + n + 1, &end, 10);
+      idx = *end == '\0' ? (unsigned)v : 0;
+    }
+    out->sin6_scope_id = idx;
+  }
+  return true;
+}
+
+/* Works out where msg goes: its remote, else its unresolved remote, else
+ * Uri-Host and Uri-Port.  *host is set when a name must be looked up. */
+static int destination(coap_request *req, coap_message *msg, char *host,
+                       size_t host_cap, bool *needs_lookup) {
+  *needs_lookup = false;
+  memset(&req->remote, 0, sizeof req->remote);
+  req->remote.sin6_family = AF_INET6;
+  if (coap_remote_is_set(&msg->remote)) {
+    req->remote = msg->remote.addr;
+    return 0;
+  }
+  int port = COAP_PORT;
+  const char *unresolved = coap_message_get_unresolved_remote(msg);
+  if (unresolved != NULL) {
+    coap_uri uri;
+    int rc = coap_uri_parse(unresolved, &uri);
+    if (rc < 0)
+      return rc;
+    if (strcmp(uri.scheme, "coap") != 0)
+      return COAP_EURI_SCHEME; /* only UDP without DTLS so far */
+    if (strlen(uri.host) >= host_cap)
+      return COAP_EINVAL;
+    strcpy(host, uri.host);
+    if (uri.port >= 0)
+      port = uri.port;
+  } else {
+    int rc = coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host,
+                                     host_cap);
+    if (rc < 0)
+      return COAP_EINVAL;
+    uint16_t p;
+    if (coap_options_get_uri_port(&msg->opt, &p) == 0)
+      port = p;
+  }
+  req->remote.sin6_port = htons((uint16_t)port);
+  if (!parse_literal(host, &req->remote))
+    *needs_lookup = true;
+  return 0;
+}
+
+int coap_context_request(coap_context *ctx, coap_message *msg,
+                         const coap_request_params *params,
+                         coap_request **out) {
+  if (out != NULL)
+    *out = NULL;
+  if (ctx == NULL || msg == NULL || out == NULL) {
+    coap_message_free(msg);
+    return COAP_EINVAL;
+  }
+  if (ctx->shutting_down) {
+    coap_message_free(msg);
+    return COAP_ESHUTDOWN;
+  }
+  if (!coap_code_is_request(msg->code) ||
+      (msg->mtype != COAP_TYPE_UNSET && msg->mtype != COAP_TYPE_CON &&
+       msg->mtype != COAP_TYPE_NON)) {
+    coap_message_free(msg);
+    return COAP_EINVAL;
+  }
+  coap_request *req = coap__calloc(1, sizeof *req);
+  if (req == NULL) {
+    coap_message_free(msg);
+    return COAP_ENOMEM;
+  }
+  req->kind = COAP__OWNER_REQUEST;
+  req->refs = 2; /* the caller's, and the context's until it completes */
+  req->ctx = ctx;
+  req->loop = ctx->loop;
+  req->msg = msg;
+  req->state = COAP__REQ_RESOLVING;
+  req->timeout.cb = on_timeout;
+  coap__heap_node_init(&req->timeout.node);
+  coap_request_params defaults;
+  if (params == NULL) {
+    coap_request_params_default(&defaults);
+    params = &defaults;
+  }
+  req->handle_blockwise = params->handle_blockwise;
+  if (params->monitor != NULL)
+    req->monitor = *params->monitor;
+  if (msg->mtype == COAP_TYPE_UNSET)
+    msg->mtype = COAP_TYPE_CON;
+
+  char host[256];
+  bool needs_lookup;
+  int rc = destination(req, msg, host, sizeof host, &needs_lookup);
+  char uri[1024];
+  if (rc == 0 && coap_message_get_request_uri(msg, uri, sizeof uri) >= 0) {
+    req->uri = coap__strdup(uri);
+    if (req->uri == NULL)
+      rc = COAP_ENOMEM;
+  }
+  if (rc < 0) {
+    req->refs = 1;
+    coap_request_unref(req);
+    return rc;
+  }
+  coap__queue_insert_tail(&ctx->requests, &req->link);
+  *out = req;
+
+  if (!needs_lookup) {
+    start(req);
+    return 0;
+  }
+  req->resolving = coap__malloc(sizeof *req->resolving);
+  if (req->resolving == NULL) {
+    coap__request_complete(req, COAP_ENOMEM, NULL);
+    return 0;
+  }
+  req->resolving->data = coap_request_ref(req);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+  rc = uv_getaddrinfo(ctx->loop, req->resolving, on_resolved, host, NULL,
+                      &hints);
+  if (rc < 0) {
+    coap__free(req->resolving);
+    req->resolving = NULL;
+    coap_request_unref(req);
+    coap__request_complete(req, COAP_ERESOLVE, NULL);
+  }
+  return 0;
+}
+
+bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
+  coap__token_entry *e =
+      coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
+  if (e == NULL)
+    return false;
+  coap_request *req = coap__container_of(e, coap_request, token);
+  if (!coap_remote_equal(&msg->remote, &req->msg->remote))
+    return false;
+  if (req->monitor.response != NULL)
+    req->monitor.response(msg, req->monitor.user_data);
+  /* A response also acknowledges the request (RFC 7252 §5.2.2: the ACK may
+   * have been lost), so stop retransmitting it. */
+  if (req->in_mm) {
+    coap__mm_cancel(ctx->mm, req);
+    req->in_mm = false;
+  }
+  coap__context_unschedule(ctx, &req->timeout);
+  coap__request_blockwise_response(req, msg);
+  return true;
+}
+
+/* The final response of the exchange: copied off the datagram, labelled
+ * with the request's URI, and handed to the futures. */
+void coap__request_finish_with(coap_request *req, const coap_message *msg) {
+  coap_message *resp;
+  int rc = coap_message_new(&resp);
+  if (rc == 0)
+    rc = coap_message_copy(resp, msg);
+  if (rc == 0 && req->uri != NULL) {
+    resp->request_uri = coap__strdup(req->uri);
+    if (resp->request_uri == NULL)
+      rc = COAP_ENOMEM;
+  }
+  if (rc < 0) {
+    coap_message_free(resp);
+    coap__request_complete(req, rc, NULL);
+    return;
+  }
+  coap__request_complete(req, 0, resp);
+}
+
+void coap__request_handle_event(coap_context *ctx, void *owner,
+                                coap__mm_event event, int err) {
+  coap_request *req = owner;
+  const coap_exchange_monitor *m = &req->monitor;
+  switch (event) {
+  case COAP__MM_SENT:
+    if (m->sent != NULL)
+      m->sent(m->user_data);
+    break;
+  case COAP__MM_RETRANSMITTED:
+    if (m->retransmitted != NULL)
+      m->retransmitted(m->user_data);
+    break;
+  case COAP__MM_ACKED:
+    req->in_mm = false;
+    /* An empty ACK: the response comes separately; give it REQUEST_TIMEOUT
+     * (aiocoap's choice; RFC 7252 leaves it open). */
+    if (req->state == COAP__REQ_WAITING)
+      coap__context_schedule(ctx, &req->timeout,
+                             coap__context_now(ctx) + COAP_REQUEST_TIMEOUT_MS);
+    break;
+  case COAP__MM_RST:
+    req->in_mm = false;
+    if (m->rst != NULL)
+      m->rst(m->user_data);
+    coap__request_complete(req, COAP_ERESET, NULL);
+    break;
+  case COAP__MM_TIMEOUT:
+    req->in_mm = false;
+    if (m->timeout != NULL)
+      m->timeout(m->user_data);
+    coap__request_complete(req, COAP_ETIMEDOUT, NULL);
+    break;
+  case COAP__MM_FAILED:
+    req->in_mm = false;
+    coap__request_complete(req, err, NULL);
+    break;
+  }
+}
+
+size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
+                               int err) {
+  size_t n = 0;
+  coap__queue *q = coap__queue_head(&ctx->requests);
+  while (q != &ctx->requests) {
+    coap_request *req = coap__queue_data(q, coap_request, link);
+    q = q->next;
+    if (remote != NULL) {
+      coap_remote r = {.addr = req->remote};
+      if (req->state == COAP__REQ_RESOLVING || !coap_remote_equal(&r, remote))
+        continue;
+    }
+    if (req->resolving != NULL)
+      uv_cancel((uv_req_t *)req->resolving);
+    coap__request_complete(req, err, NULL);
+    n++;
+  }
+  return n;
+}

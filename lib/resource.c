@@ -1,0 +1,179 @@
+/*
+ * Resources (aiocoap.interfaces.Resource and aiocoap.resource.Resource):
+ * construction, reference counting, link attributes and the dispatch of a
+ * request to a render function.
+ */
+#include "alloc-internal.h"
+#include "resource-internal.h"
+
+#include <string.h>
+
+/* Resources made from per-method functions have a vtable with no render:
+ * coap_resource_render then dispatches on the request code.  Keeping a
+ * vtable on every resource lets callers read its optional members without a
+ * NULL check. */
+static const coap_resource_vtable methods_vtable = {0};
+
+void coap__resource_init(coap_resource *resource,
+                         const coap_resource_vtable *vtable, void *user_data) {
+  memset(resource, 0, sizeof *resource);
+  resource->vtable = vtable;
+  resource->user_data = user_data;
+  resource->refs = 1;
+  resource->attr_sz = -1;
+}
+
+int coap_resource_new(const coap_resource_vtable *vtable, void *user_data,
+                      coap_resource **out) {
+  if (vtable == NULL || vtable->render == NULL || out == NULL)
+    return COAP_EINVAL;
+  coap_resource *resource = coap__malloc(sizeof *resource);
+  if (resource == NULL)
+    return COAP_ENOMEM;
+  coap__resource_init(resource, vtable, user_data);
+  *out = resource;
+  return 0;
+}
+
+int coap_resource_new_methods(const coap_resource_methods *methods,
+                              void *user_data, coap_resource **out) {
+  if (methods == NULL || out == NULL)
+    return COAP_EINVAL;
+  coap_resource *resource = coap__malloc(sizeof *resource);
+  if (resource == NULL)
+    return COAP_ENOMEM;
+  coap__resource_init(resource, &methods_vtable, user_data);
+  resource->methods = methods;
+  *out = resource;
+  return 0;
+}
+
+coap_resource *coap_resource_ref(coap_resource *resource) {
+  resource->refs++;
+  return resource;
+}
+
+static void free_attributes(coap_resource *resource) {
+  coap__free(resource->attr_rt);
+  coap__free(resource->attr_if);
+  coap__free(resource->attr_title);
+  coap__free(resource->attr_ct);
+}
+
+void coap_resource_unref(coap_resource *resource) {
+  if (resource == NULL || --resource->refs > 0)
+    return;
+  if (resource->vtable->destroy != NULL)
+    resource->vtable->destroy(resource);
+  free_attributes(resource);
+  coap__free(resource);
+}
+
+void coap_resource_set_path_capable(coap_resource *resource,
+                                    bool path_capable) {
+  resource->path_capable = path_capable;
+}
+
+/* Copies s into *out (NULL stays NULL); false on allocation failure. */
+static bool copy_attribute(const char *s, char **out) {
+  *out = NULL;
+  if (s == NULL)
+    return true;
+  *out = coap__strdup(s);
+  return *out != NULL;
+}
+
+int coap_resource_set_link_attributes(coap_resource *resource,
+                                      const coap_link_attributes *attrs) {
+  if (resource == NULL || attrs == NULL)
+    return COAP_EINVAL;
+  /* Copy everything before touching the resource, so a failure leaves the
+   * old attributes in place. */
+  coap_resource fresh = {0};
+  if (!copy_attribute(attrs->rt, &fresh.attr_rt) ||
+      !copy_attribute(attrs->if_, &fresh.attr_if) ||
+      !copy_attribute(attrs->title, &fresh.attr_title) ||
+      !copy_attribute(attrs->ct, &fresh.attr_ct)) {
+    free_attributes(&fresh);
+    return COAP_ENOMEM;
+  }
+  free_attributes(resource);
+  resource->attr_rt = fresh.attr_rt;
+  resource->attr_if = fresh.attr_if;
+  resource->attr_title = fresh.attr_title;
+  resource->attr_ct = fresh.attr_ct;
+  resource->attr_sz = attrs->sz < 0 ? -1 : attrs->sz;
+  resource->attr_obs = attrs->obs;
+  resource->attr_hidden = attrs->hidden;
+  return 0;
+}
+
+/* The per-method function for code, or NULL (including for codes that are
+ * not methods at all). */
+static coap_render_fn method_for(const coap_resource_methods *m, uint8_t code) {
+  switch (code) {
+  case COAP_CODE_GET:
+    return m->render_get;
+  case COAP_CODE_POST:
+    return m->render_post;
+  case COAP_CODE_PUT:
+    return m->render_put;
+  case COAP_CODE_DELETE:
+    return m->render_delete;
+  case COAP_CODE_FETCH:
+    return m->render_fetch;
+  case COAP_CODE_PATCH:
+    return m->render_patch;
+  case COAP_CODE_IPATCH:
+    return m->render_ipatch;
+  default:
+    return NULL;
+  }
+}
+
+/* The success code a response gets when its renderer left it 0, as aiocoap's
+ * Message defaults do; 0 for codes that are not methods. */
+static uint8_t default_code(uint8_t request_code) {
+  switch (request_code) {
+  case COAP_CODE_GET:
+  case COAP_CODE_FETCH:
+    return COAP_CODE_CONTENT;
+  case COAP_CODE_POST:
+  case COAP_CODE_PUT:
+  case COAP_CODE_PATCH:
+  case COAP_CODE_IPATCH:
+    return COAP_CODE_CHANGED;
+  case COAP_CODE_DELETE:
+    return COAP_CODE_DELETED;
+  default:
+    return 0;
+  }
+}
+
+int coap_resource_render(coap_resource *resource, coap_message *request,
+                         coap_message *response, coap_future **later) {
+  if (resource == NULL || request == NULL || response == NULL || later == NULL)
+    return COAP_EINVAL;
+  *later = NULL;
+  coap_render_fn render = resource->vtable->render;
+  if (render == NULL) {
+    /* aiocoap's Resource.render: no render_<METHOD> (or no method at all,
+     * e.g. a response code) is MethodNotAllowed, 4.05 (RFC 7252 §5.9.2.6). */
+    if (resource->methods == NULL)
+      return COAP_EMETHOD_NOT_ALLOWED;
+    render = method_for(resource->methods, request->code);
+    if (render == NULL)
+      return COAP_EMETHOD_NOT_ALLOWED;
+  }
+  int r = render(resource, request, response, later);
+  if (r < 0) {
+    /* A renderer that fails must not leave a future behind for the caller
+     * to wait on; drop it so the error is the whole answer. */
+    coap_future_unref(*later);
+    *later = NULL;
+    return r;
+  }
+  if (*later == NULL && response->code == 0)
+    response->code = default_code(request->code);
+  return 0;
+}

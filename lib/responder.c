@@ -1,0 +1,245 @@
+/*
+ * One incoming request (aiocoap.protocol.Responder): option checks, dispatch
+ * to the site, and the response, piggybacked when the resource answers at
+ * once or separate when its future takes longer.
+ *
+ * Responders come from a per-context pool and the request is moved (not
+ * copied) into them, so answering at once allocates nothing; only a request
+ * that waits for a future copies what it borrows from the datagram.
+ */
+#include "alloc-internal.h"
+#include "context-internal.h"
+#include "message-internal.h"
+#include "responder-internal.h"
+
+#include <string.h>
+
+/* Free responders kept for reuse. */
+#define RESPONDER_POOL_MAX 256
+
+static coap__responder *responder_get(coap_context *ctx) {
+  coap__responder *r;
+  if (!coap__queue_empty(&ctx->responder_pool)) {
+    coap__queue *q = coap__queue_head(&ctx->responder_pool);
+    coap__queue_remove(q);
+    ctx->responder_pool_size--;
+    r = coap__queue_data(q, coap__responder, link);
+  } else {
+    r = coap__malloc(sizeof *r);
+    if (r == NULL)
+      return NULL;
+    coap_message_init(&r->request);
+    coap_message_init(&r->response);
+    coap__queue_init(&r->link);
+  }
+  r->kind = COAP__OWNER_RESPONDER;
+  r->ctx = ctx;
+  r->later = NULL;
+  return r;
+}
+
+static void responder_put(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  coap__queue_remove(&r->link);
+  if (r->later != NULL) {
+    coap_future_unref(r->later);
+    r->later = NULL;
+  }
+  if (ctx->responder_pool_size >= RESPONDER_POOL_MAX || ctx->shutting_down) {
+    coap_message_clear(&r->request);
+    coap_message_clear(&r->response);
+    coap__free(r);
+    return;
+  }
+  coap__message_reset(&r->request);
+  coap__message_reset(&r->response);
+  coap__queue_insert_tail(&ctx->responder_pool, &r->link);
+  ctx->responder_pool_size++;
+}
+
+/* RFC 7252 §5.4.1, §5.4.3, §5.4.5: a critical option that is unknown, has
+ * a length outside its bounds or occurs more often than allowed makes the
+ * request fail with 4.02.  Returns the first such option number, or 0. */
+static uint16_t bad_critical_option(const coap_message *req) {
+  size_t n = coap_options_count(&req->opt);
+  uint16_t prev = 0;
+  for (size_t i = 0; i < n; i++) {
+    const coap_option *o = coap_options_at(&req->opt, i);
+    bool repeated = i > 0 && o->number == prev;
+    prev = o->number;
+    if (!coap_option_is_critical(o->number))
+      continue;
+    const coap_option_info *info = coap_option_info_get(o->number);
+    if (info == NULL || o->len < info->min_len || o->len > info->max_len ||
+        (repeated && !info->repeatable))
+      return o->number;
+  }
+  return 0;
+}
+
+static uint8_t default_code(uint8_t method) {
+  switch (method) {
+  case COAP_CODE_GET:
+  case COAP_CODE_FETCH:
+    return COAP_CODE_CONTENT;
+  case COAP_CODE_DELETE:
+    return COAP_CODE_DELETED;
+  default:
+    return COAP_CODE_CHANGED;
+  }
+}
+
+/* An error response with a diagnostic payload (RFC 7252 §5.5.2). */
+static void error_response(coap_message *resp, uint8_t code,
+                           const char *diagnostic) {
+  coap__message_reset(resp);
+  resp->code = code;
+  coap_message_set_payload_borrowed(resp, diagnostic, strlen(diagnostic));
+}
+
+/* Sends r->response for the request behind r->in. */
+static void respond(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  coap_message *resp = &r->response;
+  if (resp->code == 0)
+    resp->code = default_code(r->request.code);
+  coap_message_set_token(resp, r->request.token, r->request.token_len);
+  int rc = coap__responder_send(r);
+  if (rc == COAP_EMSGSIZE) {
+    error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR,
+                   "response too large");
+    coap_message_set_token(resp, r->request.token, r->request.token_len);
+    rc = coap__responder_send(r);
+  }
+  if (rc < 0)
+    coap__context_log(ctx, COAP_LOG_WARNING, "response not sent: %s",
+                      coap_strerror(rc));
+  ctx->stats.requests_handled++;
+}
+
+int coap__responder_send(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  return coap__mm_respond(ctx->mm, r->in, &r->response, NULL,
+                          coap__context_now(ctx));
+}
+
+static void on_render_done(coap_future *f, void *user_data) {
+  coap__responder *r = user_data;
+  coap_context *ctx = r->ctx;
+  int err = coap_future_error(f);
+  coap_message *result = coap_future_take_result(f);
+  coap__message_reset(&r->response);
+  if (result != NULL && (err == 0 || err == COAP_ERESPONSE)) {
+    coap__message_move(&r->response, result);
+    coap_message_free(result);
+  } else {
+    coap_message_free(result);
+    if (err == 0)
+      err = COAP_EINTERNAL_SERVER_ERROR; /* resolved without a message */
+    error_response(&r->response, coap_error_to_code(err), coap_strerror(err));
+  }
+  respond(r);
+  responder_put(r);
+  coap__udp6_flush(ctx->transport);
+  coap__context_rearm(ctx);
+}
+
+void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
+                                    coap__mm_incoming in) {
+  coap__responder *r = responder_get(ctx);
+  if (r == NULL)
+    return; /* no memory: stay silent, the client retransmits */
+  r->in = in;
+  coap__message_move(&r->request, msg);
+  coap_message *req = &r->request;
+  coap_message *resp = &r->response;
+
+  uint16_t bad = bad_critical_option(req);
+  if (bad != 0) {
+    error_response(resp, COAP_CODE_BAD_OPTION, "unrecognised critical option");
+  } else if (coap_options_has(&req->opt, COAP_OPT_PROXY_URI) ||
+             coap_options_has(&req->opt, COAP_OPT_PROXY_SCHEME)) {
+    /* RFC 7252 §5.7.2: not a proxy. */
+    error_response(resp, COAP_CODE_PROXYING_NOT_SUPPORTED,
+                   "proxying not supported");
+  } else if (ctx->site == NULL) {
+    error_response(resp, COAP_CODE_NOT_FOUND, "no resources here");
+  } else {
+    int rc = coap__responder_dispatch(r);
+    if (rc == 1) {
+      /* The resource answers later: keep what the request borrows. */
+      if (coap_message_own(req) < 0 ||
+          coap_future_add_done_callback(r->later, on_render_done, r) < 0) {
+        coap_future_cancel(r->later);
+        error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR, "out of memory");
+      } else {
+        coap__queue_insert_tail(&ctx->responders, &r->link);
+        return;
+      }
+    } else if (rc < 0) {
+      error_response(resp, coap_error_to_code(rc), coap_strerror(rc));
+    }
+  }
+  respond(r);
+  responder_put(r);
+}
+
+/* Renders through the site.  Returns 0 when r->response is ready, 1 when
+ * r->later will deliver it, or a negative error. */
+int coap__responder_dispatch(coap__responder *r) {
+  coap_resource *root = coap_site_as_resource(r->ctx->site);
+  coap_future *later = NULL;
+  int rc = coap_resource_render(root, &r->request, &r->response, &later);
+  if (rc < 0) {
+    if (later != NULL)
+      coap_future_unref(later);
+    return rc;
+  }
+  if (later == NULL)
+    return 0;
+  if (coap_future_done(later)) {
+    /* Already settled: answer now, piggybacked, without a loop turn. */
+    int err = coap_future_error(later);
+    coap_message *result = coap_future_take_result(later);
+    coap_future_unref(later);
+    if (result == NULL || (err != 0 && err != COAP_ERESPONSE)) {
+      coap_message_free(result);
+      return err != 0 ? err : COAP_EINTERNAL_SERVER_ERROR;
+    }
+    coap__message_move(&r->response, result);
+    coap_message_free(result);
+    return 0;
+  }
+  r->later = later;
+  return 1;
+}
+
+void coap__responder_handle_event(coap_context *ctx, void *owner,
+                                  coap__mm_event event, int err) {
+  (void)ctx;
+  (void)owner;
+  (void)event;
+  (void)err;
+}
+
+void coap__responders_shutdown(coap_context *ctx) {
+  while (!coap__queue_empty(&ctx->responders)) {
+    coap__queue *q = coap__queue_head(&ctx->responders);
+    coap__responder *r = coap__queue_data(q, coap__responder, link);
+    coap_future_remove_done_callback(r->later, on_render_done, r);
+    coap__queue_remove(q);
+    coap_future_unref(r->later);
+    coap_message_clear(&r->request);
+    coap_message_clear(&r->response);
+    coap__free(r);
+  }
+  while (!coap__queue_empty(&ctx->responder_pool)) {
+    coap__queue *q = coap__queue_head(&ctx->responder_pool);
+    coap__responder *r = coap__queue_data(q, coap__responder, link);
+    coap__queue_remove(q);
+    coap_message_clear(&r->request);
+    coap_message_clear(&r->response);
+    coap__free(r);
+  }
+  ctx->responder_pool_size = 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * The UDP transport: one non-blocking IPv6 socket (IPV6_V6ONLY off) driven by
+ * a uv_poll_t, receiving with recvmmsg and sending with sendmmsg, with
+ * IPV6_PKTINFO so replies leave from the address the request arrived on, and
+ * the error queue (IPV6_RECVERR / IP_RECVERR) so ICMP errors reach the
+ * pending exchanges at once.
+ */
+#ifndef AIOCOAP_UDP6_H
+#define AIOCOAP_UDP6_H
+
+#include <aiocoap/message.h>
+
+#include <netinet/in.h>
+#include <uv.h>
+
+typedef struct coap__udp6 coap__udp6;
+
+typedef struct coap__udp6_callbacks {
+  /* One datagram; data is borrowed for the call (it points into the
+   * receive ring). remote->has_local is set from IPV6_PKTINFO. */
+  void (*recv)(void *user_data, const uint8_t *data, size_t len,
+               const coap_remote *remote);
+  /* An ICMP error for a datagram we sent to remote: err is -errno
+   * (COAP_ECONNREFUSED for port unreachable, COAP_EHOSTUNREACH, ...). */
+  void (*error)(void *user_data, const coap_remote *remote, int err);
+  /* After each receive batch has been delivered (a point to flush). */
+  void (*batch_done)(void *user_data);
+} coap__udp6_callbacks;
+
+/*
+ * Opens and binds the socket.  bind_addr NULL means [::]:0.  batch is the
+ * number of datagrams per recvmmsg/sendmmsg, max_datagram the buffer size
+ * of each.  Returns 0 or -errno (COAP_EADDRINUSE, ...).
+ */
+int coap__udp6_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
+                    const coap__udp6_callbacks *callbacks, void *user_data,
+                    uint32_t batch, uint32_t max_datagram, coap__udp6 **out);
+
+/*
+ * Queues a datagram for remote (copied into the send ring; from
+ * remote->local_addr when has_local).  The ring is flushed with sendmmsg
+ * when full, by coap__udp6_flush, and before the loop next blocks.
+ * Returns 0 or COAP_EMSGSIZE.
+ */
+int coap__udp6_send(coap__udp6 *t, const coap_remote *remote,
+                    const uint8_t *data, size_t len);
+void coap__udp6_flush(coap__udp6 *t);
+
+int coap__udp6_local_address(const coap__udp6 *t, struct sockaddr_in6 *out);
+
+/* Flushes, closes the handles and frees t; closed(user_data) fires from the
+ * loop when done. */
+void coap__udp6_close(coap__udp6 *t, void (*closed)(void *user_data));
+
+/* For tests: a filter that sees each datagram before it is queued; return
+ * false to drop it.  NULL removes it. */
+typedef bool (*coap__udp6_filter)(void *filter_data, const coap_remote *remote,
+                                  const uint8_t *data, size_t len);
+void coap__udp6_set_send_filter(coap__udp6 *t, coap__udp6_filter filter,
+                                void *filter_data);
+
+#endif

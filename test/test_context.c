@@ -1,0 +1,478 @@
+/*
+ * The engine end to end: a server context and a client context on one loop,
+ * talking over loopback UDP (RFC 7252).
+ */
+#include "context_fixture.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int renders;
+
+static int hello_get(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  renders++;
+  coap_options_set_content_format(&resp->opt, COAP_CT_TEXT_PLAIN);
+  return coap_message_set_payload_string(resp, "hello");
+}
+
+static char stored[256] = "initial";
+
+static int store_put(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
+  (void)res;
+  (void)later;
+  renders++;
+  if (req->payload_len >= sizeof stored)
+    return COAP_EREQUEST_ENTITY_TOO_LARGE;
+  memcpy(stored, req->payload, req->payload_len);
+  stored[req->payload_len] = '\0';
+  resp->code = COAP_CODE_CHANGED;
+  return 0;
+}
+
+static int store_get(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  return coap_message_set_payload_string(resp, stored);
+}
+
+static int store_post(coap_resource *res, coap_message *req,
+                      coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)later;
+  resp->code = COAP_CODE_CREATED;
+  coap_options_set_location_path_string(&resp->opt, "store/1");
+  return coap_message_set_payload(resp, req->payload, req->payload_len);
+}
+
+static int store_delete(coap_resource *res, coap_message *req,
+                        coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)resp;
+  (void)later;
+  strcpy(stored, "");
+  return 0;
+}
+
+static const coap_resource_methods hello = {.render_get = hello_get};
+static const coap_resource_methods store = {.render_get = store_get,
+                                            .render_put = store_put,
+                                            .render_post = store_post,
+                                            .render_delete = store_delete};
+
+static void payload_is(const coap_message *m, const char *text) {
+  cr_assert_eq(m->payload_len, strlen(text), "payload length %zu",
+               m->payload_len);
+  cr_assert_arr_eq(m->payload, text, strlen(text));
+}
+
+COAP_TEST(context, get_piggybacked_response) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/hello"),
+                               &resp, 5000),
+               0);
+  cr_assert_eq(resp->code, COAP_CODE_CONTENT);
+  cr_assert_eq(resp->mtype, COAP_TYPE_ACK, "piggybacked on the ACK");
+  payload_is(resp, "hello");
+  uint16_t cf;
+  cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
+  cr_assert_eq(cf, 0);
+  char uri[128], want[128];
+  cr_assert_geq(coap_message_get_request_uri(resp, uri, sizeof uri), 0);
+  snprintf(want, sizeof want, "%s/hello", fx.base);
+  cr_assert_str_eq(uri, want, "the response knows its request URI");
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, put_post_delete_round_trip) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "store", &store, NULL);
+  coap_message *resp = NULL;
+  coap_message *put = fixture_message(&fx, COAP_CODE_PUT, "/store");
+  coap_message_set_payload_string(put, "new value");
+  cr_assert_eq(fixture_request(&fx, put, &resp, 5000), 0);
+  cr_assert_eq(resp->code, COAP_CODE_CHANGED);
+  coap_message_free(resp);
+
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/store"),
+                               &resp, 5000),
+               0);
+  payload_is(resp, "new value");
+  coap_message_free(resp);
+
+  coap_message *post = fixture_message(&fx, COAP_CODE_POST, "/store");
+  coap_message_set_payload_string(post, "posted");
+  cr_assert_eq(fixture_request(&fx, post, &resp, 5000), 0);
+  cr_assert_eq(resp->code, COAP_CODE_CREATED);
+  char loc[64];
+  cr_assert_geq(coap_options_get_location_path_string(&resp->opt, loc,
+                                                      sizeof loc),
+                0);
+  cr_assert_str_eq(loc, "store/1");
+  payload_is(resp, "posted");
+  coap_message_free(resp);
+
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_DELETE,
+                                                    "/store"),
+                               &resp, 5000),
+               0);
+  cr_assert_eq(resp->code, COAP_CODE_DELETED, "default code for DELETE");
+  coap_message_free(resp);
+  cr_assert_str_eq(stored, "");
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, non_request_gets_non_response) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  coap_message *msg = fixture_message(&fx, COAP_CODE_GET, "/hello");
+  msg->mtype = COAP_TYPE_NON;
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, msg, &resp, 5000), 0);
+  cr_assert_eq(resp->mtype, COAP_TYPE_NON, "RFC 7252 §5.2.3");
+  payload_is(resp, "hello");
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, unknown_path_is_4_04_and_missing_method_4_05) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/nothing"),
+                               &resp, 5000),
+               0);
+  cr_assert_eq(resp->code, COAP_CODE_NOT_FOUND);
+  coap_message_free(resp);
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_POST,
+                                                    "/hello"),
+                               &resp, 5000),
+               0);
+  cr_assert_eq(resp->code, COAP_CODE_METHOD_NOT_ALLOWED);
+  cr_assert_gt(resp->payload_len, 0, "a diagnostic payload");
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, unrecognised_critical_option_is_4_02) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  renders = 0;
+  coap_message *msg = fixture_message(&fx, COAP_CODE_GET, "/hello");
+  coap_options_add(&msg->opt, 2049, "x", 1); /* odd: critical, unknown */
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, msg, &resp, 5000), 0);
+  cr_assert_eq(resp->code, COAP_CODE_BAD_OPTION, "RFC 7252 §5.4.1");
+  cr_assert_eq(renders, 0, "the resource never saw it");
+  coap_message_free(resp);
+
+  msg = fixture_message(&fx, COAP_CODE_GET, "/hello");
+  coap_options_add(&msg->opt, 2048, "x", 1); /* even: elective, ignored */
+  cr_assert_eq(fixture_request(&fx, msg, &resp, 5000), 0);
+  cr_assert_eq(resp->code, COAP_CODE_CONTENT);
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+/* A resource that answers from a timer, after the empty-ACK delay. */
+typedef struct {
+  uv_timer_t timer;
+  coap_future *future;
+} slow_answer;
+
+static uv_loop_t *slow_loop;
+
+static void free_msg(void *m) { coap_message_free(m); }
+
+static void slow_closed(uv_handle_t *h) {
+  slow_answer *s = h->data;
+  coap_future_unref(s->future);
+  free(s);
+}
+
+static void slow_due(uv_timer_t *t) {
+  slow_answer *s = t->data;
+  coap_message *m;
+  cr_assert_eq(coap_message_new(&m), 0);
+  coap_message_set_payload_string(m, "late");
+  coap_future_resolve(s->future, m, free_msg);
+  uv_close((uv_handle_t *)t, slow_closed);
+}
+
+static int slow_get(coap_resource *res, coap_message *req, coap_message *resp,
+                    coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)resp;
+  slow_answer *s = malloc(sizeof *s);
+  cr_assert_eq(coap_future_new(slow_loop, &s->future), 0);
+  uv_timer_init(slow_loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_start(&s->timer, slow_due, 300, 0);
+  *later = coap_future_ref(s->future);
+  return 0;
+}
+
+static const coap_resource_methods slow = {.render_get = slow_get};
+
+COAP_TEST(context, separate_response_after_empty_ack) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.empty_ack_delay_ms = 50;
+  fixture_start(&fx, &config);
+  slow_loop = &fx.loop;
+  fixture_add(&fx, "slow", &slow, NULL);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/slow"),
+                               &resp, 5000),
+               0);
+  cr_assert_eq(resp->mtype, COAP_TYPE_CON, "separate response (§5.2.2)");
+  cr_assert_eq(resp->code, COAP_CODE_CONTENT);
+  payload_is(resp, "late");
+  coap_message_free(resp);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.separate_responses, 1);
+  fixture_stop(&fx);
+}
+
+/* A raw socket, to send exactly the datagrams a test wants. */
+static int raw_socket(void) {
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  cr_assert_geq(fd, 0);
+  struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+static void raw_send(int fd, fixture *fx, const void *data, size_t len) {
+  struct sockaddr_in6 to = {.sin6_family = AF_INET6,
+                            .sin6_port = htons(fx->port),
+                            .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  cr_assert_eq(sendto(fd, data, len, 0, (struct sockaddr *)&to, sizeof to),
+               (ssize_t)len);
+}
+
+/* Runs the loop until a datagram arrives on fd (the server answers from
+ * the loop, so the test must keep turning it). */
+static ssize_t raw_recv(int fd, fixture *fx, uint8_t *buf, size_t cap) {
+  for (int i = 0; i < 200; i++) {
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+    if (n >= 0)
+      return n;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    poll(&pfd, 1, 5);
+  }
+  return -1;
+}
+
+COAP_TEST(context, ping_gets_rst) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  int fd = raw_socket();
+  static const uint8_t ping[] = {0x40, 0x00, 0x12, 0x34}; /* CON 0.00 */
+  raw_send(fd, &fx, ping, sizeof ping);
+  uint8_t buf[64];
+  ssize_t n = raw_recv(fd, &fx, buf, sizeof buf);
+  cr_assert_eq(n, 4);
+  cr_assert_eq(buf[0], 0x70, "RST, empty (RFC 7252 §4.3)");
+  cr_assert_eq(buf[1], 0x00);
+  cr_assert_eq(buf[2], 0x12);
+  cr_assert_eq(buf[3], 0x34);
+  close(fd);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, duplicate_con_processed_once_answered_twice) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  renders = 0;
+  int fd = raw_socket();
+  /* CON GET /hello, MID 0x0101, token 0xAB */
+  static const uint8_t get[] = {0x41, 0x01, 0x01, 0x01, 0xab, 0xb5,
+                                'h',  'e',  'l',  'l',  'o'};
+  uint8_t first[128], second[128];
+  raw_send(fd, &fx, get, sizeof get);
+  ssize_t n1 = raw_recv(fd, &fx, first, sizeof first);
+  raw_send(fd, &fx, get, sizeof get);
+  ssize_t n2 = raw_recv(fd, &fx, second, sizeof second);
+  cr_assert_gt(n1, 4);
+  cr_assert_eq(n1, n2);
+  cr_assert_arr_eq(first, second, (size_t)n1,
+                   "the same ACK again (RFC 7252 §4.5)");
+  cr_assert_eq(renders, 1, "processed once");
+  close(fd);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, well_known_core_filters) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *h = fixture_add(&fx, "hello", &hello, NULL);
+  coap_link_attributes attrs = {.rt = "greeting", .ct = "0", .sz = -1};
+  coap_resource_set_link_attributes(h, &attrs);
+  fixture_add(&fx, "store", &store, NULL);
+  coap_resource *wkc;
+  cr_assert_eq(coap_wkc_resource_new(fx.site, &wkc), 0);
+  cr_assert_eq(coap_site_add_resource_path(fx.site, ".well-known/core", wkc),
+               0);
+  coap_resource_unref(wkc);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/.well-known/core"),
+                               &resp, 5000),
+               0);
+  uint16_t cf;
+  cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
+  cr_assert_eq(cf, COAP_CT_LINK_FORMAT);
+  char text[512];
+  cr_assert_lt(resp->payload_len, sizeof text);
+  memcpy(text, resp->payload, resp->payload_len);
+  text[resp->payload_len] = '\0';
+  cr_assert(strstr(text, "</hello>") != NULL, "%s", text);
+  cr_assert(strstr(text, "</store>") != NULL, "%s", text);
+  coap_message_free(resp);
+
+  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
+                                                    "/.well-known/core?rt=greet*"),
+                               &resp, 5000),
+               0);
+  memcpy(text, resp->payload, resp->payload_len);
+  text[resp->payload_len] = '\0';
+  cr_assert(strstr(text, "</hello>") != NULL, "%s", text);
+  cr_assert(strstr(text, "</store>") == NULL, "filtered out: %s", text);
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, closed_port_fails_fast_by_icmp) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  /* A port nobody listens on: bind, learn it, close. */
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                           .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  socklen_t alen = sizeof a;
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  close(fd);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/x", ntohs(a.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, uri, true);
+  uint64_t start = uv_hrtime();
+  int rc = fixture_request(&fx, msg, NULL, 5000);
+  uint64_t elapsed_ms = (uv_hrtime() - start) / 1000000;
+  cr_assert_eq(rc, COAP_ECONNREFUSED, "got %s", coap_err_name(rc));
+  cr_assert_lt(elapsed_ms, 1000, "took %llu ms",
+               (unsigned long long)elapsed_ms);
+  fixture_stop(&fx);
+}
+
+static int monitor_sent;
+static void count_sent(void *data) {
+  (void)data;
+  monitor_sent++;
+}
+
+COAP_TEST(context, kill_transactions_fails_pending) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  /* A server that never answers: a raw socket that reads nothing. */
+  int fd = raw_socket();
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                           .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  socklen_t alen = sizeof a;
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/x", ntohs(a.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, uri, true);
+  coap_exchange_monitor mon = {.sent = count_sent};
+  coap_request_params params;
+  coap_request_params_default(&params);
+  params.monitor = &mon;
+  monitor_sent = 0;
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, &params, &req), 0);
+  coap_future *f = coap_request_response(req);
+  bool never = false;
+  fixture_run_until(&fx, &never, 50);
+  cr_assert_eq(monitor_sent, 1);
+  coap_remote remote = {.addr = a};
+  cr_assert_eq(coap_context_kill_transactions(fx.client, &remote, 0), 1);
+  cr_assert_eq(coap_future_error(f), COAP_EKILLED);
+  coap_request_unref(req);
+  close(fd);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, shutdown_fails_pending_requests) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, "coap://[::1]:9/x", true);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
+  coap_future *f = coap_request_response_raising(req);
+  fixture_shutdown(&fx);
+  cr_assert_eq(coap_future_error(f), COAP_ESHUTDOWN);
+  coap_request_unref(req);
+  fixture_close(&fx);
+}
+
+COAP_TEST(context, response_raising_wraps_error_response) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client,
+                                    fixture_message(&fx, COAP_CODE_GET,
+                                                    "/missing"),
+                                    NULL, &req),
+               0);
+  coap_future *raising = coap_request_response_raising(req);
+  coap_future *nonraising = coap_request_response_nonraising(req);
+  coap_run_until_complete(&fx.loop, raising);
+  coap_run_until_complete(&fx.loop, nonraising);
+  cr_assert_eq(coap_future_error(raising), COAP_ERESPONSE);
+  const coap_message *wrapped = coap_future_result(raising);
+  cr_assert_not_null(wrapped, "the response rides along");
+  cr_assert_eq(wrapped->code, COAP_CODE_NOT_FOUND);
+  cr_assert_eq(coap_future_error(nonraising), 0);
+  cr_assert_eq(((const coap_message *)coap_future_result(nonraising))->code,
+               COAP_CODE_NOT_FOUND);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}

@@ -1,0 +1,776 @@
+#include "test_common.h"
+
+#include "mm_harness.h"
+
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+static coap__mm_stats stats_of(const node *n) {
+  coap__mm_stats s;
+  coap__mm_get_stats(n->mm, &s);
+  return s;
+}
+
+static void assert_logged_equal(const node *n, size_t a, size_t b) {
+  cr_assert_eq(n->log[a].len, n->log[b].len);
+  cr_assert_arr_eq(n->log[a].data, n->log[b].data, n->log[a].len);
+}
+
+/* Replaces n's layer with one seeded differently. */
+static void reseed(node *n, const coap__mm_config *config, uint64_t seed) {
+  coap__mm_free(n->mm);
+  cr_assert_eq(coap__mm_new(config, &test_callbacks, n, seed, &n->mm), 0);
+}
+
+COAP_TEST(messagemanager, new_rejects_invalid_configuration) {
+  coap__mm *mm = NULL;
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 0;
+  cr_assert_eq(coap__mm_new(&c, &test_callbacks, NULL, 0, &mm), COAP_EINVAL);
+  c = test_config();
+  c.transmission.ack_random_factor = 0.5;
+  cr_assert_eq(coap__mm_new(&c, &test_callbacks, NULL, 0, &mm), COAP_EINVAL);
+  c = test_config();
+  c.max_datagram_size = 3;
+  cr_assert_eq(coap__mm_new(&c, &test_callbacks, NULL, 0, &mm), COAP_EINVAL);
+  c = test_config();
+  coap__mm_callbacks cb = test_callbacks;
+  cb.send = NULL;
+  cr_assert_eq(coap__mm_new(&c, &cb, NULL, 0, &mm), COAP_EINVAL);
+  cr_assert_null(mm);
+}
+
+/* RFC 7252 §4.2: with ACK_RANDOM_FACTOR 1 the schedule is exact. */
+COAP_TEST(messagemanager,
+          con_retransmitted_at_doubling_intervals_then_times_out) {
+  coap__mm_config c = test_config();
+  c.transmission.ack_timeout_ms = 2000;
+  c.transmission.max_retransmit = 4;
+  harness_init(&H, &c, &c);
+  const uint64_t t0 = 1000, T = 2000;
+  H.now = t0;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  run_until(&H, UINT64_MAX);
+
+  const uint64_t expected[] = {t0, t0 + T, t0 + 3 * T, t0 + 7 * T, t0 + 15 * T};
+  cr_assert_eq(H.client.log_len, COUNT(expected));
+  for (size_t i = 0; i < COUNT(expected); i++) {
+    cr_assert_eq(H.client.log[i].at, expected[i], "transmission %zu", i);
+    assert_logged_equal(&H.client, 0, i);
+  }
+  const exchange *ex = &H.client.ex[1];
+  cr_assert_eq(ex->events[COAP__MM_SENT], 1);
+  cr_assert_eq(ex->events[COAP__MM_RETRANSMITTED], 4);
+  cr_assert_eq(ex->events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(ex->event_at[COAP__MM_TIMEOUT], t0 + 31 * T);
+  cr_assert_eq(ex->last_err, COAP_ETIMEDOUT);
+  cr_assert_eq(stats_of(&H.client).retransmissions, 4);
+  cr_assert_eq(stats_of(&H.client).sent, 5);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.2: the first timeout is random in [ACK_TIMEOUT,
+ * ACK_TIMEOUT * ACK_RANDOM_FACTOR]; later ones double it. */
+COAP_TEST(messagemanager, first_timeout_random_within_factor_bounds) {
+  coap__mm_config c = test_config();
+  c.transmission.ack_timeout_ms = 2000;
+  c.transmission.ack_random_factor = 1.5;
+  c.transmission.max_retransmit = 4;
+  uint64_t lowest = UINT64_MAX, highest = 0;
+  for (uint64_t seed = 0; seed < 40; seed++) {
+    harness_init(&H, &c, &c);
+    reseed(&H.client, &c, seed);
+    cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+    run_until(&H, UINT64_MAX);
+    cr_assert_eq(H.client.log_len, 5);
+    const logged *log = H.client.log;
+    uint64_t T = log[1].at - log[0].at;
+    cr_assert(T >= 2000 && T <= 3000, "first timeout %lu", (unsigned long)T);
+    cr_assert_eq(log[2].at - log[1].at, 2 * T);
+    cr_assert_eq(log[3].at - log[2].at, 4 * T);
+    cr_assert_eq(log[4].at - log[3].at, 8 * T);
+    cr_assert_eq(H.client.ex[1].event_at[COAP__MM_TIMEOUT] - log[4].at, 16 * T);
+    lowest = min_u64(lowest, T);
+    highest = T > highest ? T : highest;
+    harness_fini(&H);
+  }
+  cr_assert_lt(lowest, highest, "the first timeout is not random");
+}
+
+COAP_TEST(messagemanager, max_retransmit_zero_times_out_after_one_timeout) {
+  coap__mm_config c = test_config();
+  c.transmission.max_retransmit = 0;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.client.log_len, 1);
+  cr_assert_eq(H.client.ex[1].event_at[COAP__MM_TIMEOUT], 2000);
+  cr_assert_eq(H.client.ex[1].last_err, COAP_ETIMEDOUT);
+  harness_fini(&H);
+}
+
+/* The ACK ends the exchange before its piggybacked response is handed up. */
+COAP_TEST(messagemanager, piggybacked_response_acked_event_precedes_response) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  cr_assert_eq(H.server.log_len, 1);
+  cr_assert_eq(log_type(&H.server, 0), COAP_TYPE_ACK);
+  cr_assert_eq(log_code(&H.server, 0), COAP_CODE_CONTENT);
+  cr_assert_eq(log_mid(&H.server, 0), log_mid(&H.client, 0));
+  deliver(&H, &H.server, 0);
+  cr_assert_str_eq(H.client.trace, "SAr");
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.7: NSTART 1 keeps the second CON back until the first is
+ * acknowledged. */
+COAP_TEST(messagemanager, nstart_1_queues_second_con_until_first_acked) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  cr_assert_eq(H.client.log_len, 1);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_SENT], 0);
+  /* While waiting it is not retransmitted either. */
+  run_until(&H, 1999);
+  cr_assert_eq(H.client.log_len, 1);
+  deliver(&H, &H.client, 0);
+  deliver(&H, &H.server, 0);
+  cr_assert_eq(H.client.log_len, 2);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_SENT], 1);
+  cr_assert_neq(log_mid(&H.client, 0), log_mid(&H.client, 1));
+  cr_assert_str_eq(H.client.trace, "SArS");
+  /* NSTART counts per peer: another peer is not held back. */
+  cr_assert_eq(client_request(&H, 3, COAP_TYPE_CON), 0);
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.code = COAP_CODE_GET;
+  msg.remote = make_remote(7777);
+  cr_assert_eq(coap__mm_send(H.client.mm, &msg, NULL, H.now), 0);
+  cr_assert_eq(msg.mtype, COAP_TYPE_CON);
+  cr_assert_eq(H.client.log_len, 3);
+  cr_assert_eq(H.client.log[2].to.addr.sin6_port, htons(7777));
+  coap_message_clear(&msg);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, nstart_3_allows_three_outstanding) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 3;
+  harness_init(&H, &c, &c);
+  for (uint32_t i = 0; i < 5; i++)
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+  cr_assert_eq(H.client.log_len, 3);
+  deliver(&H, &H.client, 1);
+  deliver(&H, &H.server, 0);
+  cr_assert_eq(H.client.log_len, 4);
+  cr_assert_eq(H.client.ex[3].events[COAP__MM_SENT], 1);
+  cr_assert_eq(H.client.ex[4].events[COAP__MM_SENT], 0);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.3: an Empty CON is a ping and gets RST. */
+COAP_TEST(messagemanager,
+          ping_gets_rst_and_empty_non_and_stray_ack_are_ignored) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  const uint8_t ping[] = {0x40, 0x00, 0x12, 0x34};
+  inject(&H, &H.server, ping, sizeof ping);
+  cr_assert_eq(H.server.log_len, 1);
+  const uint8_t rst[] = {0x70, 0x00, 0x12, 0x34};
+  cr_assert_eq(H.server.log[0].len, sizeof rst);
+  cr_assert_arr_eq(H.server.log[0].data, rst, sizeof rst);
+  const uint8_t empty_non[] = {0x50, 0x00, 0x12, 0x35};
+  const uint8_t stray_ack[] = {0x60, 0x00, 0x12, 0x36};
+  const uint8_t stray_rst[] = {0x70, 0x00, 0x12, 0x37};
+  inject(&H, &H.server, empty_non, sizeof empty_non);
+  inject(&H, &H.server, stray_ack, sizeof stray_ack);
+  inject(&H, &H.server, stray_rst, sizeof stray_rst);
+  cr_assert_eq(H.server.log_len, 1);
+  cr_assert_eq(stats_of(&H.server).rst_sent, 1);
+  cr_assert_eq(stats_of(&H.server).received, 4);
+  cr_assert_eq(H.server.requests_total, 0);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.2: an ACK that matches nothing is silently ignored, even one
+ * carrying a response. */
+COAP_TEST(messagemanager, unmatched_piggybacked_ack_is_ignored) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  const uint8_t ack[] = {0x64, 0x45, 0x00, 0x07, 0, 0, 0, 1};
+  inject(&H, &H.client, ack, sizeof ack);
+  cr_assert_eq(H.client.trace_len, 0);
+  cr_assert_eq(H.client.log_len, 0);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.5: the duplicate is processed once and gets the same ACK. */
+COAP_TEST(messagemanager, duplicate_con_request_processed_once_same_ack_bytes) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  deliver(&H, &H.client, 0);
+  run_until(&H, 2000); /* the client retransmits */
+  cr_assert_eq(H.client.log_len, 2);
+  deliver(&H, &H.client, 1);
+  cr_assert_eq(H.server.requests[1], 1);
+  cr_assert_eq(H.server.log_len, 3);
+  assert_logged_equal(&H.server, 0, 1);
+  assert_logged_equal(&H.server, 0, 2);
+  cr_assert_eq(stats_of(&H.server).duplicates, 2);
+  cr_assert_eq(stats_of(&H.server).empty_acks, 0);
+  /* Answered already: a second answer is refused. */
+  cr_assert_eq(node_respond(&H.server, H.server.last_in, 1), COAP_EINVAL);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.5 and §5.2.3: a duplicate NON is dropped; the answer to a NON
+ * request is a NON with a MID of its own. */
+COAP_TEST(messagemanager, duplicate_non_request_ignored_and_answered_with_non) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_NON), 0);
+  cr_assert_eq(log_type(&H.client, 0), COAP_TYPE_NON);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  deliver(&H, &H.client, 0);
+  deliver(&H, &H.client, 0);
+  cr_assert_eq(H.server.requests[1], 1);
+  cr_assert_eq(H.server.last_request_mtype, COAP_TYPE_NON);
+  cr_assert_eq(H.server.log_len, 1);
+  cr_assert_eq(log_type(&H.server, 0), COAP_TYPE_NON);
+  cr_assert_eq(log_code(&H.server, 0), COAP_CODE_CONTENT);
+  cr_assert_neq(log_mid(&H.server, 0), log_mid(&H.client, 0));
+  cr_assert_eq(stats_of(&H.server).duplicates, 1);
+  /* A NON answer gets SENT and nothing more. */
+  cr_assert_str_eq(H.server.trace, "qS");
+  deliver(&H, &H.server, 0);
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  cr_assert_eq(H.client.log_len, 1);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.8.2: a MID is remembered for EXCHANGE_LIFETIME (CON) or
+ * NON_LIFETIME (NON), then the same MID is new again. */
+COAP_TEST(messagemanager, dedup_expires_after_exchange_and_non_lifetime) {
+  coap__mm_config c = test_config();
+  const uint64_t lifetimes[] = {coap_exchange_lifetime_ms(&c.transmission),
+                                coap_non_lifetime_ms(&c.transmission)};
+  const int types[] = {COAP_TYPE_CON, COAP_TYPE_NON};
+  for (int k = 0; k < 2; k++) {
+    harness_init(&H, &c, &c);
+    H.now = 500;
+    cr_assert_eq(client_request(&H, 1, types[k]), 0);
+    deliver(&H, &H.client, 0);
+    cr_assert_eq(coap__mm_next_deadline(H.server.mm), 500 + lifetimes[k]);
+    H.now = 500 + lifetimes[k] - 1;
+    deliver(&H, &H.client, 0);
+    cr_assert_eq(H.server.requests[1], 1);
+    H.now = 500 + lifetimes[k];
+    deliver(&H, &H.client, 0);
+    cr_assert_eq(H.server.requests[1], 2);
+    cr_assert_eq(stats_of(&H.server).duplicates, 1);
+    harness_fini(&H);
+  }
+}
+
+COAP_TEST(messagemanager, dedup_bound_evicts_oldest_entry) {
+  coap__mm_config client = test_config(), server = test_config();
+  client.transmission.nstart = 5;
+  server.dedup_entries = 4;
+  harness_init(&H, &client, &server);
+  for (uint32_t i = 0; i < 5; i++) {
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+    deliver(&H, &H.client, i);
+  }
+  cr_assert_eq(H.server.requests_total, 5);
+  deliver(&H, &H.client, 0); /* evicted: new again, evicting 1 */
+  cr_assert_eq(H.server.requests[0], 2);
+  deliver(&H, &H.client, 2); /* still remembered */
+  cr_assert_eq(H.server.requests[2], 1);
+  deliver(&H, &H.client, 1);
+  cr_assert_eq(H.server.requests[1], 2);
+  cr_assert_eq(stats_of(&H.server).duplicates, 1);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §5.2.2: no answer within the delay gives an empty ACK; the
+ * response then travels as its own CON until the client acknowledges it. */
+COAP_TEST(messagemanager, empty_ack_after_delay_then_separate_con_until_acked) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_NEVER;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  run_until(&H, 99);
+  cr_assert_eq(H.server.log_len, 0);
+  run_until(&H, 100);
+  cr_assert_eq(H.server.log_len, 1);
+  cr_assert_eq(H.server.log[0].at, 100);
+  cr_assert_eq(H.server.log[0].len, 4);
+  cr_assert_eq(log_type(&H.server, 0), COAP_TYPE_ACK);
+  cr_assert_eq(log_code(&H.server, 0), COAP_CODE_EMPTY);
+  cr_assert_eq(log_mid(&H.server, 0), log_mid(&H.client, 0));
+  cr_assert_eq(stats_of(&H.server).empty_acks, 1);
+  deliver(&H, &H.server, 0);
+  cr_assert_eq(H.client.ex[1].events[COAP__MM_ACKED], 1);
+  cr_assert_eq(H.client.ex[1].responses, 0);
+  deliver(&H, &H.client, 0); /* a late duplicate gets the empty ACK again */
+  cr_assert_eq(H.server.log_len, 2);
+  assert_logged_equal(&H.server, 0, 1);
+
+  run_until(&H, 500);
+  cr_assert_eq(node_respond(&H.server, H.server.last_in, 1), 0);
+  cr_assert_eq(H.server.log_len, 3);
+  cr_assert_eq(log_type(&H.server, 2), COAP_TYPE_CON);
+  cr_assert_eq(log_code(&H.server, 2), COAP_CODE_CONTENT);
+  cr_assert_neq(log_mid(&H.server, 2), log_mid(&H.client, 0));
+  cr_assert_eq(stats_of(&H.server).separate_responses, 1);
+  run_until(&H, 6500);
+  cr_assert_eq(H.server.log_len, 5);
+  cr_assert_eq(H.server.log[3].at, 2500);
+  cr_assert_eq(H.server.log[4].at, 6500);
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_RETRANSMITTED], 2);
+
+  deliver(&H, &H.server, 4);
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  cr_assert_eq(H.client.log_len, 2);
+  cr_assert_eq(log_type(&H.client, 1), COAP_TYPE_ACK);
+  cr_assert_eq(log_code(&H.client, 1), COAP_CODE_EMPTY);
+  cr_assert_eq(log_mid(&H.client, 1), log_mid(&H.server, 2));
+  /* An older copy is a duplicate: ACKed the same, not delivered again. */
+  deliver(&H, &H.server, 3);
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  cr_assert_eq(H.client.unmatched_responses, 0);
+  cr_assert_eq(H.client.log_len, 3);
+  assert_logged_equal(&H.client, 1, 2);
+  cr_assert_eq(stats_of(&H.client).duplicates, 1);
+
+  deliver(&H, &H.client, 1);
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_ACKED], 1);
+  run_until(&H, 100000);
+  cr_assert_eq(H.server.log_len, 5);
+  harness_fini(&H);
+}
+
+/* A caller that picks NON for the answer to a CON request gets the request
+ * acknowledged first (RFC 7252 §5.2.2). */
+COAP_TEST(messagemanager, caller_chosen_non_answer_to_con_is_preceded_by_ack) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_NEVER;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  coap_message resp;
+  coap_message_init(&resp);
+  resp.mtype = COAP_TYPE_NON;
+  resp.code = COAP_CODE_CONTENT;
+  put_token(&resp, 1);
+  cr_assert_eq(coap__mm_respond(H.server.mm, H.server.last_in, &resp, NULL, 0),
+               0);
+  coap_message_clear(&resp);
+  cr_assert_eq(H.server.log_len, 2);
+  cr_assert_eq(log_type(&H.server, 0), COAP_TYPE_ACK);
+  cr_assert_eq(log_code(&H.server, 0), COAP_CODE_EMPTY);
+  cr_assert_eq(log_type(&H.server, 1), COAP_TYPE_NON);
+  cr_assert_eq(stats_of(&H.server).empty_acks, 1);
+  /* No empty ACK is due any more. */
+  run_until(&H, 1000);
+  cr_assert_eq(H.server.log_len, 2);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.2 and RFC 7641 §3.6: an unwanted CON or NON response gets RST,
+ * which ends the sender's exchange; a wanted CON gets an empty ACK. */
+COAP_TEST(messagemanager, unmatched_response_gets_rst_matched_gets_empty_ack) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  const int types[] = {COAP_TYPE_CON, COAP_TYPE_NON};
+  for (int k = 0; k < 2; k++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = types[k];
+    msg.code = COAP_CODE_CONTENT;
+    put_token(&msg, 7);
+    msg.remote = H.client.self;
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[7], 0), 0);
+    coap_message_clear(&msg);
+    deliver(&H, &H.server, (size_t)k);
+    cr_assert_eq(H.client.log_len, (size_t)k + 1);
+    cr_assert_eq(log_type(&H.client, (size_t)k), COAP_TYPE_RST);
+    cr_assert_eq(log_mid(&H.client, (size_t)k), log_mid(&H.server, (size_t)k));
+  }
+  cr_assert_eq(H.client.unmatched_responses, 2);
+  cr_assert_eq(stats_of(&H.client).rst_sent, 2);
+  deliver(&H, &H.client, 0);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_RST], 1);
+  cr_assert_eq(H.server.ex[7].last_err, COAP_ERESET);
+  cr_assert_eq(coap__mm_next_deadline(H.server.mm), UINT64_MAX);
+
+  H.client.ex[1].issued = true;
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_CON;
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, 1);
+  msg.remote = H.client.self;
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[1], 0), 0);
+  coap_message_clear(&msg);
+  deliver(&H, &H.server, 2);
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  cr_assert_eq(log_type(&H.client, 2), COAP_TYPE_ACK);
+  cr_assert_eq(log_code(&H.client, 2), COAP_CODE_EMPTY);
+  cr_assert_eq(log_mid(&H.client, 2), log_mid(&H.server, 2));
+  deliver(&H, &H.client, 2);
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_ACKED], 1);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, rst_ends_con_with_reset_event_and_no_retransmission) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  uint16_t mid = log_mid(&H.client, 0);
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.client, rst, sizeof rst);
+  cr_assert_eq(H.client.ex[1].events[COAP__MM_RST], 1);
+  cr_assert_eq(H.client.ex[1].last_err, COAP_ERESET);
+  run_until(&H, 1000000);
+  cr_assert_eq(H.client.log_len, 1);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.2/§4.3: a malformed CON is rejected with RST, anything else
+ * malformed is dropped silently; both are counted. */
+COAP_TEST(messagemanager, malformed_con_gets_rst_malformed_non_dropped) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  const uint8_t con_tkl9[] = {0x49, 0x01, 0xab, 0xcd, 1, 2, 3,
+                              4,    5,    6,    7,    8, 9};
+  const uint8_t non_tkl9[] = {0x59, 0x01, 0xab, 0xce, 1, 2, 3,
+                              4,    5,    6,    7,    8, 9};
+  const uint8_t short_con[] = {0x40, 0x01, 0x00};
+  const uint8_t version2_con[] = {0x80, 0x01, 0x00, 0x01};
+  const uint8_t ack_with_request[] = {0x60, 0x01, 0x00, 0x02};
+  const uint8_t reserved_class_con[] = {0x40, 0x21, 0x00, 0x03};
+  const uint8_t empty_with_token_con[] = {0x41, 0x00, 0x00, 0x04, 0xaa};
+  struct {
+    const uint8_t *data;
+    size_t len;
+    bool rst;
+  } cases[] = {
+      {con_tkl9, sizeof con_tkl9, true},
+      {non_tkl9, sizeof non_tkl9, false},
+      {short_con, sizeof short_con, false},
+      {version2_con, sizeof version2_con, false},
+      {ack_with_request, sizeof ack_with_request, false},
+      {reserved_class_con, sizeof reserved_class_con, true},
+      {empty_with_token_con, sizeof empty_with_token_con, true},
+  };
+  size_t rsts = 0;
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    inject(&H, &H.server, cases[i].data, cases[i].len);
+    if (!cases[i].rst) {
+      cr_assert_eq(H.server.log_len, rsts, "case %zu answered", i);
+      continue;
+    }
+    cr_assert_eq(H.server.log_len, ++rsts, "case %zu not rejected", i);
+    const uint8_t expected[] = {0x70, 0x00, cases[i].data[2], cases[i].data[3]};
+    cr_assert_eq(H.server.log[rsts - 1].len, 4);
+    cr_assert_arr_eq(H.server.log[rsts - 1].data, expected, 4);
+  }
+  cr_assert_eq(stats_of(&H.server).malformed, COUNT(cases));
+  cr_assert_eq(H.server.requests_total, 0);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, kill_fails_pending_and_queued_exchanges) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  for (uint32_t i = 1; i <= 3; i++)
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+  const coap_remote elsewhere = make_remote(9999);
+  cr_assert_eq(coap__mm_kill(H.client.mm, &elsewhere, COAP_EHOSTUNREACH), 0);
+  cr_assert_eq(coap__mm_kill(H.client.mm, &H.server.self, COAP_EHOSTUNREACH),
+               3);
+  for (uint32_t i = 1; i <= 3; i++) {
+    cr_assert_eq(H.client.ex[i].events[COAP__MM_FAILED], 1);
+    cr_assert_eq(H.client.ex[i].last_err, COAP_EHOSTUNREACH);
+  }
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_SENT], 0);
+  cr_assert_str_eq(H.client.trace, "SFFF");
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  run_until(&H, 1000000);
+  cr_assert_eq(H.client.log_len, 1);
+  /* The peer is usable again afterwards. */
+  cr_assert_eq(client_request(&H, 4, COAP_TYPE_CON), 0);
+  cr_assert_eq(H.client.log_len, 2);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, cancel_stops_owner_silently_and_frees_nstart_slot) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  H.now = 10;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  H.now = 20;
+  coap__mm_cancel(H.client.mm, &H.client.ex[1]);
+  cr_assert_eq(H.client.log_len, 1);
+  /* The freed slot goes to the queued CON at the next tick. */
+  cr_assert_leq(coap__mm_next_deadline(H.client.mm), H.now);
+  run_until(&H, 20);
+  cr_assert_eq(H.client.log_len, 2);
+  cr_assert_eq(H.client.log[1].at, 20);
+  cr_assert_str_eq(H.client.trace, "SS");
+  run_until(&H, UINT64_MAX);
+  for (size_t i = 1; i < H.client.log_len; i++)
+    cr_assert_neq(log_mid(&H.client, i), log_mid(&H.client, 0));
+  cr_assert_eq(H.client.ex[1].events[COAP__MM_TIMEOUT], 0);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_TIMEOUT], 1);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, stale_incoming_handle_is_detected) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_NEVER;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  coap__mm_incoming in = H.server.last_in;
+  const coap_remote *remote = coap__mm_incoming_remote(H.server.mm, in);
+  cr_assert_not_null(remote);
+  cr_assert(coap_remote_equal(remote, &H.client.self));
+  run_until(&H, coap_exchange_lifetime_ms(&c.transmission));
+  cr_assert_null(coap__mm_incoming_remote(H.server.mm, in));
+
+  coap_message resp;
+  coap_message_init(&resp);
+  resp.code = COAP_CODE_CONTENT;
+  put_token(&resp, 1);
+  cr_assert_eq(coap__mm_respond(H.server.mm, in, &resp, NULL, H.now),
+               COAP_EINVAL);
+  size_t before = H.server.log_len;
+  resp.remote = H.client.self;
+  cr_assert_eq(coap__mm_respond(H.server.mm, in, &resp, NULL, H.now), 0);
+  cr_assert_eq(H.server.log_len, before + 1);
+  cr_assert_eq(log_type(&H.server, before), COAP_TYPE_CON);
+  cr_assert_eq(resp.mtype, COAP_TYPE_CON);
+  cr_assert_eq(stats_of(&H.server).separate_responses, 1);
+  coap_message_clear(&resp);
+
+  /* The slot is reused by the next request under a new generation. */
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, H.client.log_len - 1);
+  coap__mm_incoming fresh = H.server.last_in;
+  cr_assert_eq(fresh.slot, in.slot);
+  cr_assert_neq(fresh.gen, in.gen);
+  cr_assert_null(coap__mm_incoming_remote(H.server.mm, in));
+  cr_assert_not_null(coap__mm_incoming_remote(H.server.mm, fresh));
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.4: MIDs run in sequence modulo 2^16. */
+COAP_TEST(messagemanager, mid_wraps_around_after_65535) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  H.client.keep_log = false;
+  int32_t previous = -1;
+  bool wrapped = false;
+  for (long i = 0; i < 70000 && !wrapped; i++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_NON;
+    msg.code = COAP_CODE_GET;
+    msg.remote = H.server.self;
+    cr_assert_eq(coap__mm_send(H.client.mm, &msg, NULL, 0), 0);
+    if (previous >= 0)
+      cr_assert_eq(msg.mid, (previous + 1) & 0xffff);
+    wrapped = previous == 0xffff && msg.mid == 0;
+    previous = msg.mid;
+    coap_message_clear(&msg);
+  }
+  cr_assert(wrapped);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, seed_chooses_the_first_mid) {
+  coap__mm_config c = test_config();
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_NON), 0);
+  reseed(&H.client, &c, 1);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_NON), 0);
+  reseed(&H.client, &c, 12345);
+  cr_assert_eq(client_request(&H, 3, COAP_TYPE_NON), 0);
+  cr_assert_eq(log_mid(&H.client, 0), log_mid(&H.client, 1));
+  cr_assert_neq(log_mid(&H.client, 0), log_mid(&H.client, 2));
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, oversized_message_is_emsgsize_and_untouched) {
+  coap__mm_config c = test_config();
+  c.max_datagram_size = 64;
+  harness_init(&H, &c, &c);
+  static const uint8_t big[100];
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.code = COAP_CODE_POST;
+  msg.remote = H.server.self;
+  coap_message_set_payload_borrowed(&msg, big, sizeof big);
+  cr_assert_eq(coap__mm_send(H.client.mm, &msg, NULL, 0), COAP_EMSGSIZE);
+  cr_assert_eq(msg.mtype, COAP_TYPE_UNSET);
+  cr_assert_eq(msg.mid, -1);
+  cr_assert_eq(H.client.log_len, 0);
+
+  /* Too big to piggyback: the request stays unanswered, a smaller answer
+   * still goes. */
+  H.server.respond_mode = RESPOND_NEVER;
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  deliver(&H, &H.client, 0);
+  msg.code = COAP_CODE_CONTENT;
+  cr_assert_eq(coap__mm_respond(H.server.mm, H.server.last_in, &msg, NULL, 0),
+               COAP_EMSGSIZE);
+  cr_assert_eq(H.server.log_len, 0);
+  coap_message_set_payload_borrowed(&msg, big, 10);
+  cr_assert_eq(coap__mm_respond(H.server.mm, H.server.last_in, &msg, NULL, 0),
+               0);
+  cr_assert_eq(log_type(&H.server, 0), COAP_TYPE_ACK);
+  coap_message_clear(&msg);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, max_outgoing_bounds_cons_in_flight_and_queued) {
+  coap__mm_config c = test_config();
+  c.max_outgoing = 2;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 3, COAP_TYPE_CON), COAP_ELIMIT);
+  cr_assert_eq(client_request(&H, 4, COAP_TYPE_NON), 0);
+  deliver(&H, &H.client, 0);
+  deliver(&H, &H.server, 0);
+  cr_assert_eq(client_request(&H, 5, COAP_TYPE_CON), 0);
+  harness_fini(&H);
+}
+
+/* Every allocation along a round trip fails in turn: no crash, no leak. */
+COAP_TEST(messagemanager, allocation_failures_never_crash_or_leak) {
+  coap__mm_config c = test_config();
+  for (long n = 0;; n++) {
+    cr_assert_lt(n, 10000);
+    memset(&H, 0, sizeof H);
+    H.automatic = true;
+    H.max_delay = 1;
+    H.client.h = H.server.h = &H;
+    H.client.self = make_remote(40000);
+    H.server.self = make_remote(5683);
+    H.server.respond_mode = RESPOND_MIXED;
+    H.server.respond_delay = 300;
+    coap_test_fail_after = n;
+    if (coap__mm_new(&c, &test_callbacks, &H.client, 1, &H.client.mm) == 0 &&
+        coap__mm_new(&c, &test_callbacks, &H.server, 2, &H.server.mm) == 0) {
+      for (uint32_t i = 0; i < 8; i++)
+        (void)client_request(&H, i, COAP_TYPE_CON);
+      run_until(&H, 300000);
+    }
+    bool untouched = coap_test_fail_after > 0;
+    coap_test_fail_after = -1;
+    harness_fini(&H);
+    cr_assert_eq(coap_test_live_allocations, 0, "leak with failure at %ld", n);
+    if (untouched)
+      break;
+  }
+}
+
+/* 1000 CON requests through 30% loss each way, with duplication and
+ * reordering: every one is answered, and processed exactly once. */
+COAP_TEST(messagemanager, thousand_requests_complete_through_lossy_wire) {
+  enum { N = 1000 };
+  coap__mm_config c = test_config();
+  c.transmission.ack_random_factor = 1.5;
+  c.transmission.max_retransmit = 20;
+  c.transmission.nstart = 4;
+  c.dedup_entries = 2048;
+  harness_init(&H, &c, &c);
+  H.automatic = true;
+  H.drop_pct = 30;
+  H.dup_pct = 10;
+  H.max_delay = 100;
+  H.client.keep_log = H.server.keep_log = false;
+  H.server.respond_mode = RESPOND_MIXED; /* every 4th answered separately */
+  for (uint32_t i = 0; i < N; i++)
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+  run_until(&H, UINT64_MAX);
+
+  unsigned timeouts = 0;
+  for (uint32_t i = 0; i < N; i++) {
+    cr_assert_eq(H.client.ex[i].responses, 1, "request %u", i);
+    cr_assert_eq(H.server.requests[i], 1, "request %u", i);
+    timeouts += H.client.ex[i].events[COAP__MM_TIMEOUT] +
+                H.server.ex[i].events[COAP__MM_TIMEOUT];
+  }
+  cr_assert_eq(timeouts, 0);
+  cr_assert_eq(H.client.unmatched_responses, 0);
+  cr_assert_eq(H.server.requests_total, N);
+  coap__mm_stats client = stats_of(&H.client), server = stats_of(&H.server);
+  cr_assert_gt(client.retransmissions, 0);
+  cr_assert_gt(server.retransmissions, 0);
+  cr_assert_gt(server.duplicates, 0);
+  cr_assert_gt(client.duplicates, 0);
+  cr_assert_eq(server.separate_responses, N / 4);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  cr_assert_eq(coap__mm_next_deadline(H.server.mm), UINT64_MAX);
+  harness_fini(&H);
+}
+
+/* Pools, free lists and kept buffers: once warm, round trips (piggybacked
+ * and separate) allocate nothing. */
+static void check_steady_state_allocates_nothing(const coap__mm_config *c) {
+  harness_init(&H, c, c);
+  H.automatic = true;
+  H.max_delay = 1;
+  H.client.keep_log = H.server.keep_log = false;
+  H.server.respond_mode = RESPOND_MIXED;
+  for (uint32_t i = 0; i < 100; i++) {
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+    run_until_done(&H, &H.client.ex[i]);
+  }
+  const long warm = coap_test_total_allocations;
+  for (uint32_t i = 100; i < 1100; i++) {
+    cr_assert_eq(client_request(&H, i, COAP_TYPE_CON), 0);
+    run_until_done(&H, &H.client.ex[i]);
+  }
+  cr_assert_eq(coap_test_total_allocations, warm,
+               "%ld allocations in steady state",
+               coap_test_total_allocations - warm);
+  for (uint32_t i = 0; i < 1100; i++)
+    cr_assert_eq(H.client.ex[i].responses, 1);
+  harness_fini(&H);
+}
+
+/* Short lifetimes (EXCHANGE_LIFETIME 2.8 s): dedup entries expire and are
+ * recycled within the warm-up. */
+COAP_TEST(messagemanager, steady_state_with_expiring_dedup_allocates_nothing) {
+  coap__mm_config c = test_config();
+  c.transmission.ack_timeout_ms = 200;
+  c.transmission.max_retransmit = 2;
+  c.transmission.max_latency_ms = 1000;
+  c.transmission.processing_delay_ms = 200;
+  cr_assert_eq(coap_exchange_lifetime_ms(&c.transmission), 2800);
+  check_steady_state_allocates_nothing(&c);
+}
+
+/* RFC lifetimes and a small bound: entries are recycled by eviction. */
+COAP_TEST(messagemanager, steady_state_with_full_dedup_allocates_nothing) {
+  coap__mm_config c = test_config();
+  c.dedup_entries = 16;
+  check_steady_state_allocates_nothing(&c);
+}
