@@ -104,8 +104,11 @@ void coap__request_complete(coap_request *req, int err, coap_message *msg) {
     req->in_token_map = false;
   }
   coap__context_unschedule(ctx, &req->timeout);
-  if (req->in_mm && !ctx->shutting_down)
+  if (req->in_mm && !ctx->shutting_down) {
+    /* A CON queued behind ours (NSTART) may go now: re-arm for it. */
     coap__mm_cancel(ctx->mm, req);
+    coap__context_rearm(ctx);
+  }
   req->in_mm = false;
   coap__queue_remove(&req->link);
   req->ctx = NULL;
