@@ -153,9 +153,11 @@ int main(int argc, char **argv) {
                name != NULL ? name : "");
         status = 1;
       }
-      fwrite(resp->payload, 1, resp->payload_len, stdout);
-      if (resp->payload_len > 0 && resp->payload[resp->payload_len - 1] != '\n')
-        putchar('\n');
+      if (resp->payload_len > 0) {
+        fwrite(resp->payload, 1, resp->payload_len, stdout);
+        if (resp->payload[resp->payload_len - 1] != '\n')
+          putchar('\n');
+      }
     }
     coap_request_unref(req);
   }
