@@ -74,12 +74,12 @@ void coap_test_init(void) {
                          counting_free);
 }
 
-void coap_test_fini(void) {
-  cr_expect_eq(coap_test_live_allocations, 0,
+void coap_test_check_leaks(void) {
+  cr_assert_eq(coap_test_live_allocations, 0,
                "%ld library allocation(s) not freed",
                coap_test_live_allocations);
 #ifdef COAP_TEST_HAVE_LSAN
-  cr_expect_eq(__lsan_do_recoverable_leak_check(), 0,
+  cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
                "LeakSanitizer found leaks (report above)");
 #endif
 }
