@@ -476,3 +476,34 @@ COAP_TEST(context, response_raising_wraps_error_response) {
   coap_request_unref(req);
   fixture_stop(&fx);
 }
+
+/* DESIGN.md: no allocation per datagram in steady state.  A raw client
+ * sends CON GETs with fresh MIDs; once the deduplication cache is full and
+ * recycling, the server allocates nothing more. */
+COAP_TEST(context, server_hot_path_allocates_nothing) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.dedup_entries = 64; /* reach the recycling state quickly */
+  fixture_start(&fx, &config);
+  fixture_add(&fx, "hello", &hello, NULL);
+  int fd = raw_socket();
+  uint8_t get[] = {0x41, 0x01, 0x00, 0x00, 0xab, 0xb5, 'h', 'e', 'l', 'l', 'o'};
+  uint8_t buf[128];
+  long before = 0;
+  for (int i = 0; i < 1200; i++) {
+    if (i == 200)
+      before = coap_test_total_allocations;
+    get[2] = (uint8_t)(i >> 8);
+    get[3] = (uint8_t)i;
+    raw_send(fd, &fx, get, sizeof get);
+    ssize_t n = raw_recv(fd, &fx, buf, sizeof buf);
+    cr_assert_gt(n, 4, "answer %d", i);
+    cr_assert_eq(buf[1], COAP_CODE_CONTENT);
+  }
+  cr_assert_eq(coap_test_total_allocations, before,
+               "%ld allocations in 1000 requests",
+               coap_test_total_allocations - before);
+  close(fd);
+  fixture_stop(&fx);
+}

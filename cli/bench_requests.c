@@ -1,0 +1,143 @@
+/*
+ * bench-requests: keeps N requests outstanding against one URI for a fixed
+ * time and prints requests per second and latency percentiles.  A program,
+ * not a test: run it against aiocoap-server and coap-server-notls on the
+ * same machine to compare them.
+ *
+ * Usage: bench-requests [-n OUTSTANDING] [-t SECONDS] [--non] URI
+ */
+#include <aiocoap/aiocoap.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+  struct bench *bench;
+  coap_request *request;
+  uint64_t started_ns;
+} slot;
+
+typedef struct bench {
+  uv_loop_t *loop;
+  coap_context *ctx;
+  const char *uri;
+  bool non;
+  bool stopping;
+  uint64_t deadline_ns;
+  uint64_t completed, failed;
+  uint32_t *latency_us;
+  size_t latency_len, latency_cap;
+  int last_error;
+} bench;
+
+static void issue(slot *s);
+
+static void on_response(coap_future *f, void *data) {
+  slot *s = data;
+  bench *b = s->bench;
+  uint64_t now = uv_hrtime();
+  if (coap_future_error(f) == 0) {
+    b->completed++;
+    if (b->latency_len < b->latency_cap)
+      b->latency_us[b->latency_len++] =
+          (uint32_t)((now - s->started_ns) / 1000);
+  } else {
+    b->failed++;
+    b->last_error = coap_future_error(f);
+  }
+  coap_request_unref(s->request);
+  s->request = NULL;
+  if (now < b->deadline_ns && !b->stopping)
+    issue(s);
+}
+
+static void issue(slot *s) {
+  bench *b = s->bench;
+  coap_message *msg;
+  if (coap_message_new(&msg) < 0)
+    abort();
+  msg->code = COAP_CODE_GET;
+  if (b->non)
+    msg->mtype = COAP_TYPE_NON;
+  if (coap_message_set_request_uri(msg, b->uri, true) < 0) {
+    fprintf(stderr, "bad URI %s\n", b->uri);
+    exit(2);
+  }
+  s->started_ns = uv_hrtime();
+  int rc = coap_context_request(b->ctx, msg, NULL, &s->request);
+  if (rc < 0) {
+    fprintf(stderr, "request: %s\n", coap_strerror(rc));
+    exit(2);
+  }
+  coap_future_add_done_callback(coap_request_response(s->request),
+                                 on_response, s);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  unsigned outstanding = 1;
+  double seconds = 5;
+  bench b = {0};
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+      outstanding = (unsigned)atoi(argv[++i]);
+    else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+      seconds = atof(argv[++i]);
+    else if (strcmp(argv[i], "--non") == 0)
+      b.non = true;
+    else if (argv[i][0] != '-' && b.uri == NULL)
+      b.uri = argv[i];
+    else {
+      fprintf(stderr, "usage: %s [-n N] [-t SECONDS] [--non] URI\n", argv[0]);
+      return 2;
+    }
+  }
+  if (b.uri == NULL || outstanding == 0)
+    return 2;
+  b.loop = uv_default_loop();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  /* N requests in flight to one server need NSTART >= N (RFC 7252 §4.7
+   * lets an application configure it). */
+  config.transmission.nstart = outstanding;
+  config.max_outgoing_exchanges = outstanding * 4 + 64;
+  if (coap_context_create_client_context(b.loop, &config, &b.ctx) < 0)
+    return 1;
+  b.latency_cap = 20u * 1000 * 1000;
+  b.latency_us = malloc(b.latency_cap * sizeof *b.latency_us);
+  slot *slots = calloc(outstanding, sizeof *slots);
+  uint64_t start = uv_hrtime();
+  b.deadline_ns = start + (uint64_t)(seconds * 1e9);
+  for (unsigned i = 0; i < outstanding; i++) {
+    slots[i].bench = &b;
+    issue(&slots[i]);
+  }
+  while (uv_run(b.loop, UV_RUN_ONCE) != 0) {
+    bool any = false;
+    for (unsigned i = 0; i < outstanding && !any; i++)
+      any = slots[i].request != NULL;
+    if (!any)
+      break;
+  }
+  double elapsed = (double)(uv_hrtime() - start) / 1e9;
+  qsort(b.latency_us, b.latency_len, sizeof *b.latency_us, cmp_u32);
+  uint32_t p50 = b.latency_len ? b.latency_us[b.latency_len / 2] : 0;
+  uint32_t p99 = b.latency_len ? b.latency_us[b.latency_len * 99 / 100] : 0;
+  printf("%s N=%u%s: %.0f req/s, p50 %u us, p99 %u us (%llu ok, %llu "
+         "failed%s%s, %.1f s)\n",
+         b.uri, outstanding, b.non ? " NON" : "",
+         (double)b.completed / elapsed, p50, p99,
+         (unsigned long long)b.completed, (unsigned long long)b.failed,
+         b.failed ? ": " : "", b.failed ? coap_strerror(b.last_error) : "",
+         elapsed);
+  coap_context_shutdown(b.ctx, NULL, NULL);
+  uv_run(b.loop, UV_RUN_DEFAULT);
+  free(slots);
+  free(b.latency_us);
+  return b.failed ? 1 : 0;
+}
