@@ -70,8 +70,8 @@ static void issue(slot *s) {
     fprintf(stderr, "request: %s\n", coap_strerror(rc));
     exit(2);
   }
-  coap_future_add_done_callback(coap_request_response(s->request),
-                                 on_response, s);
+  coap_future_add_done_callback(coap_request_response(s->request), on_response,
+                                s);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -130,11 +130,10 @@ int main(int argc, char **argv) {
   uint32_t p99 = b.latency_len ? b.latency_us[b.latency_len * 99 / 100] : 0;
   printf("%s N=%u%s: %.0f req/s, p50 %u us, p99 %u us (%llu ok, %llu "
          "failed%s%s, %.1f s)\n",
-         b.uri, outstanding, b.non ? " NON" : "",
-         (double)b.completed / elapsed, p50, p99,
-         (unsigned long long)b.completed, (unsigned long long)b.failed,
-         b.failed ? ": " : "", b.failed ? coap_strerror(b.last_error) : "",
-         elapsed);
+         b.uri, outstanding, b.non ? " NON" : "", (double)b.completed / elapsed,
+         p50, p99, (unsigned long long)b.completed,
+         (unsigned long long)b.failed, b.failed ? ": " : "",
+         b.failed ? coap_strerror(b.last_error) : "", elapsed);
   coap_context_shutdown(b.ctx, NULL, NULL);
   uv_run(b.loop, UV_RUN_DEFAULT);
   free(slots);

@@ -13,7 +13,9 @@ typedef struct coap__queue {
   struct coap__queue *prev;
 } coap__queue;
 
-static inline void coap__queue_init(coap__queue *q) { q->next = q->prev = q; }
+static inline void coap__queue_init(coap__queue *q) {
+  q->next = q->prev = q;
+}
 static inline bool coap__queue_empty(const coap__queue *q) {
   return q->next == q;
 }

@@ -85,8 +85,8 @@ coap__token_entry *coap__token_map_find(const coap__token_map *map,
   if (map->nbuckets == 0)
     return NULL;
   uint64_t h = token_hash(token, len);
-  for (coap__token_entry *e = map->buckets[h & (map->nbuckets - 1)];
-       e != NULL; e = e->next) {
+  for (coap__token_entry *e = map->buckets[h & (map->nbuckets - 1)]; e != NULL;
+       e = e->next) {
     if (e->hash == h && e->token_len == len &&
         memcmp(e->token, token, len) == 0)
       return e;

@@ -8,9 +8,8 @@ void fixture_start(fixture *fx, const coap_context_config *config) {
   memset(fx, 0, sizeof *fx);
   cr_assert_eq(uv_loop_init(&fx->loop), 0);
   cr_assert_eq(coap_site_new(&fx->site), 0);
-  cr_assert_eq(coap_context_create_server_context(&fx->loop, fx->site,
-                                                  "[::1]:0", config,
-                                                  &fx->server),
+  cr_assert_eq(coap_context_create_server_context(
+                   &fx->loop, fx->site, "[::1]:0", config, &fx->server),
                0);
   cr_assert_eq(
       coap_context_create_client_context(&fx->loop, config, &fx->client), 0);

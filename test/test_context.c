@@ -45,8 +45,8 @@ static int store_get(coap_resource *res, coap_message *req, coap_message *resp,
   return coap_message_set_payload_string(resp, stored);
 }
 
-static int store_post(coap_resource *res, coap_message *req,
-                      coap_message *resp, coap_future **later) {
+static int store_post(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
   (void)res;
   (void)later;
   resp->code = COAP_CODE_CREATED;
@@ -81,8 +81,8 @@ COAP_TEST(context, get_piggybacked_response) {
   fixture_start(&fx, NULL);
   fixture_add(&fx, "hello", &hello, NULL);
   coap_message *resp = NULL;
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/hello"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET, "/hello"),
                                &resp, 5000),
                0);
   cr_assert_eq(resp->code, COAP_CODE_CONTENT);
@@ -110,8 +110,8 @@ COAP_TEST(context, put_post_delete_round_trip) {
   cr_assert_eq(resp->code, COAP_CODE_CHANGED);
   coap_message_free(resp);
 
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/store"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET, "/store"),
                                &resp, 5000),
                0);
   payload_is(resp, "new value");
@@ -122,15 +122,14 @@ COAP_TEST(context, put_post_delete_round_trip) {
   cr_assert_eq(fixture_request(&fx, post, &resp, 5000), 0);
   cr_assert_eq(resp->code, COAP_CODE_CREATED);
   char loc[64];
-  cr_assert_geq(coap_options_get_location_path_string(&resp->opt, loc,
-                                                      sizeof loc),
-                0);
+  cr_assert_geq(
+      coap_options_get_location_path_string(&resp->opt, loc, sizeof loc), 0);
   cr_assert_str_eq(loc, "store/1");
   payload_is(resp, "posted");
   coap_message_free(resp);
 
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_DELETE,
-                                                    "/store"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_DELETE, "/store"),
                                &resp, 5000),
                0);
   cr_assert_eq(resp->code, COAP_CODE_DELETED, "default code for DELETE");
@@ -158,14 +157,14 @@ COAP_TEST(context, unknown_path_is_4_04_and_missing_method_4_05) {
   fixture_start(&fx, NULL);
   fixture_add(&fx, "hello", &hello, NULL);
   coap_message *resp = NULL;
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/nothing"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET, "/nothing"),
                                &resp, 5000),
                0);
   cr_assert_eq(resp->code, COAP_CODE_NOT_FOUND);
   coap_message_free(resp);
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_POST,
-                                                    "/hello"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_POST, "/hello"),
                                &resp, 5000),
                0);
   cr_assert_eq(resp->code, COAP_CODE_METHOD_NOT_ALLOWED);
@@ -203,7 +202,9 @@ typedef struct {
 
 static uv_loop_t *slow_loop;
 
-static void free_msg(void *m) { coap_message_free(m); }
+static void free_msg(void *m) {
+  coap_message_free(m);
+}
 
 static void slow_closed(uv_handle_t *h) {
   slow_answer *s = h->data;
@@ -245,8 +246,8 @@ COAP_TEST(context, separate_response_after_empty_ack) {
   slow_loop = &fx.loop;
   fixture_add(&fx, "slow", &slow, NULL);
   coap_message *resp = NULL;
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/slow"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET, "/slow"),
                                &resp, 5000),
                0);
   cr_assert_eq(resp->mtype, COAP_TYPE_CON, "separate response (§5.2.2)");
@@ -343,10 +344,11 @@ COAP_TEST(context, well_known_core_filters) {
                0);
   coap_resource_unref(wkc);
   coap_message *resp = NULL;
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/.well-known/core"),
-                               &resp, 5000),
-               0);
+  cr_assert_eq(
+      fixture_request(&fx,
+                      fixture_message(&fx, COAP_CODE_GET, "/.well-known/core"),
+                      &resp, 5000),
+      0);
   uint16_t cf;
   cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
   cr_assert_eq(cf, COAP_CT_LINK_FORMAT);
@@ -358,8 +360,9 @@ COAP_TEST(context, well_known_core_filters) {
   cr_assert(strstr(text, "</store>") != NULL, "%s", text);
   coap_message_free(resp);
 
-  cr_assert_eq(fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET,
-                                                    "/.well-known/core?rt=greet*"),
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET,
+                                               "/.well-known/core?rt=greet*"),
                                &resp, 5000),
                0);
   memcpy(text, resp->payload, resp->payload_len);
@@ -457,10 +460,9 @@ COAP_TEST(context, response_raising_wraps_error_response) {
   fixture fx;
   fixture_start(&fx, NULL);
   coap_request *req;
-  cr_assert_eq(coap_context_request(fx.client,
-                                    fixture_message(&fx, COAP_CODE_GET,
-                                                    "/missing"),
-                                    NULL, &req),
+  cr_assert_eq(coap_context_request(
+                   fx.client, fixture_message(&fx, COAP_CODE_GET, "/missing"),
+                   NULL, &req),
                0);
   coap_future *raising = coap_request_response_raising(req);
   coap_future *nonraising = coap_request_response_nonraising(req);
@@ -506,4 +508,46 @@ COAP_TEST(context, server_hot_path_allocates_nothing) {
                coap_test_total_allocations - before);
   close(fd);
   fixture_stop(&fx);
+}
+
+/* Host names go through uv_getaddrinfo; "localhost" may come back as ::1 or
+ * 127.0.0.1 (as ::ffff:127.0.0.1), so the server listens on [::]. */
+COAP_TEST(context, host_name_is_resolved) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  coap_site *site;
+  cr_assert_eq(coap_site_new(&site), 0);
+  coap_resource *res;
+  cr_assert_eq(coap_resource_new_methods(&hello, NULL, &res), 0);
+  coap_site_add_resource_path(site, "hello", res);
+  coap_resource_unref(res);
+  coap_context *server, *client;
+  cr_assert_eq(
+      coap_context_create_server_context(&loop, site, "[::]:0", NULL, &server),
+      0);
+  cr_assert_eq(coap_context_create_client_context(&loop, NULL, &client), 0);
+  struct sockaddr_in6 addr;
+  coap_context_local_address(server, &addr);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://localhost:%u/hello", ntohs(addr.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  cr_assert_eq(coap_message_set_request_uri(msg, uri, true), 0);
+  char host[32];
+  cr_assert_gt(
+      coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host, sizeof host),
+      0, "a name is sent as Uri-Host");
+  coap_request *req;
+  cr_assert_eq(coap_context_request(client, msg, NULL, &req), 0);
+  coap_future *f = coap_request_response(req);
+  cr_assert_eq(coap_run_until_complete(&loop, f), 0);
+  const coap_message *resp = coap_future_result(f);
+  payload_is(resp, "hello");
+  coap_request_unref(req);
+  coap_context_shutdown(client, NULL, NULL);
+  coap_context_shutdown(server, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  coap_site_free(site);
+  cr_assert_eq(uv_loop_close(&loop), 0);
 }
