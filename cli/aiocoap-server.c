@@ -2,7 +2,8 @@
  * aiocoap-server: the example server, as aiocoap's server.py.
  *
  *   /.well-known/core   RFC 6690 resource discovery
- *   /time               the current time
+ *   /time               the current time, observable: while it has
+ *                       observers it notifies them once a second
  *   /other/block        a larger text that GET reads and PUT replaces
  *   /other/separate     answers after 3 seconds, as a separate response
  *
@@ -18,7 +19,22 @@
 
 static uv_loop_t *loop;
 
-/* /time */
+/* /time, aiocoap's TimeResource: a timer runs only while somebody observes
+ * (update_observation_count), and each tick notifies every observer. */
+static uv_timer_t time_timer;
+
+static void on_time_tick(uv_timer_t *timer) {
+  coap_observable_resource_updated_state(timer->data, NULL);
+}
+
+static void time_observers(coap_resource *res, size_t count) {
+  time_timer.data = res;
+  if (count > 0 && !uv_is_active((uv_handle_t *)&time_timer))
+    uv_timer_start(&time_timer, on_time_tick, 1000, 1000);
+  else if (count == 0)
+    uv_timer_stop(&time_timer);
+}
+
 static int time_get(coap_resource *res, coap_message *req,
                      coap_message *resp, coap_future **later) {
   (void)res;
@@ -124,6 +140,7 @@ static void on_shutdown(coap_context *c, void *data) {
   (void)data;
   uv_close((uv_handle_t *)&sigint, NULL);
   uv_close((uv_handle_t *)&sigterm, NULL);
+  uv_close((uv_handle_t *)&time_timer, NULL);
 }
 
 static void on_signal(uv_signal_t *handle, int signum) {
@@ -140,11 +157,15 @@ static void on_log(coap_log_level level, const char *message, void *data) {
   fprintf(stderr, "aiocoap-server: %s\n", message);
 }
 
+/* Adds a resource at path; observable when count_cb is given. */
 static int add(coap_site *site, const char *path,
                const coap_resource_methods *methods, void *data,
-               const coap_link_attributes *attrs, coap_resource **out) {
+               const coap_link_attributes *attrs,
+               coap_observation_count_cb count_cb, coap_resource **out) {
   coap_resource *res;
-  int rc = coap_resource_new_methods(methods, data, &res);
+  int rc = count_cb != NULL ? coap_observable_resource_new_methods(
+                                  methods, count_cb, data, &res)
+                            : coap_resource_new_methods(methods, data, &res);
   if (rc == 0 && attrs != NULL)
     rc = coap_resource_set_link_attributes(res, attrs);
   if (rc == 0)
@@ -167,6 +188,7 @@ int main(int argc, char **argv) {
     }
   }
   loop = uv_default_loop();
+  uv_timer_init(loop, &time_timer);
 
   static block_content block;
   static const char intro[] =
@@ -190,9 +212,11 @@ int main(int argc, char **argv) {
   coap_link_attributes plain = {.sz = -1};
   coap_resource *wkc;
   int rc = 0;
-  rc |= add(site, "time", &time_methods, NULL, &time_attrs, NULL);
-  rc |= add(site, "other/block", &block_methods, &block, &plain, NULL);
-  rc |= add(site, "other/separate", &separate_methods, NULL, &plain, NULL);
+  rc |= add(site, "time", &time_methods, NULL, &time_attrs, time_observers,
+            NULL);
+  rc |= add(site, "other/block", &block_methods, &block, &plain, NULL, NULL);
+  rc |= add(site, "other/separate", &separate_methods, NULL, &plain, NULL,
+            NULL);
   if (rc == 0)
     rc = coap_wkc_resource_new(site, &wkc);
   if (rc == 0) {

@@ -17,12 +17,15 @@
 
 #include <stdarg.h>
 
-/* Token → outgoing request (tokenmanager.c): chained hash, intrusive. */
+/* Token → outgoing request or client observation (tokenmanager.c):
+ * chained hash, intrusive. */
+enum { COAP__TOKEN_REQUEST = 0, COAP__TOKEN_OBSERVATION = 1 };
 typedef struct coap__token_entry {
   struct coap__token_entry *next;
   uint64_t hash;
   uint8_t token[COAP_TOKEN_MAX_LENGTH];
   uint8_t token_len;
+  uint8_t kind; /* COAP__TOKEN_*: whose entry it is */
 } coap__token_entry;
 
 typedef struct coap__token_map {
@@ -68,6 +71,12 @@ struct coap_context {
   coap_context_shutdown_cb shutdown_cb;
   void *shutdown_data;
   unsigned busy; /* >0 while inside a callback from the transport */
+  /* RFC 7959 server state: uploads and kept representations
+   * (responder_blockwise.c); NULL until first needed. */
+  struct coap__blockwise_server *blockwise;
+  /* RFC 7641 state of both sides (observation_server.c); NULL until first
+   * needed. */
+  struct coap__observations *observations;
 };
 
 uint64_t coap__context_now(const coap_context *ctx);
@@ -98,12 +107,16 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
 void coap__responder_handle_event(coap_context *ctx, void *owner,
                                   coap__mm_event event, int err);
 void coap__responders_shutdown(coap_context *ctx);
+/* responder_blockwise.c: frees ctx->blockwise (before the timer heap). */
+void coap__blockwise_server_free(coap_context *ctx);
 
 /* Owner tags: the message layer reports events with an owner pointer; the
  * first field of every owner says which kind it is. */
 typedef enum coap__owner_kind {
   COAP__OWNER_REQUEST = 1,
-  COAP__OWNER_RESPONDER = 2
+  COAP__OWNER_RESPONDER = 2,
+  COAP__OWNER_SERVER_OBSERVATION = 3, /* observation_server.c */
+  COAP__OWNER_CLIENT_OBSERVATION = 4  /* observation_client.c */
 } coap__owner_kind;
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include "alloc-internal.h"
 #include "context-internal.h"
+#include "observation-internal.h"
 
 #include <aiocoap/util.h>
 
@@ -27,8 +28,14 @@ void coap_context_config_default(coap_context_config *config) {
   config->empty_ack_delay_ms = COAP_EMPTY_ACK_DELAY_MS;
   config->max_body_size = 1u << 20;
   config->block_size_exp = COAP_DEFAULT_BLOCK_SIZE_EXP;
+  config->max_block1_reassemblies = 64;
+  config->max_block2_cached = 32;
   config->max_observers_per_resource = 1024;
   config->max_observers = 65536;
+  config->notification_con_interval = 20;
+  config->non_rst_entries = 4096;
+  config->max_queued_notifications = 16;
+  config->reregister_margin_ms = 2000;
   config->log = NULL;
   config->log_level = COAP_LOG_WARNING;
 }
@@ -141,6 +148,7 @@ static void on_transport_error(void *user_data, const coap_remote *remote,
   /* A port or host unreachable ends every exchange with that peer now,
    * instead of after MAX_TRANSMIT_WAIT of retransmissions. */
   coap__requests_fail_all(ctx, remote, err);
+  coap__observations_kill(ctx, remote, err);
   coap__mm_kill(ctx->mm, remote, err);
   coap__context_rearm(ctx);
 }
@@ -175,6 +183,10 @@ static void mm_event(void *user_data, void *owner, coap__mm_event event,
   coap__owner_kind kind = *(const coap__owner_kind *)owner;
   if (kind == COAP__OWNER_REQUEST)
     coap__request_handle_event(user_data, owner, event, err);
+  else if (kind == COAP__OWNER_SERVER_OBSERVATION)
+    coap__observation_server_event(user_data, owner, event, err);
+  else if (kind == COAP__OWNER_CLIENT_OBSERVATION)
+    coap__observation_client_event(user_data, owner, event, err);
   else
     coap__responder_handle_event(user_data, owner, event, err);
 }
@@ -214,6 +226,7 @@ static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
 static void context_free(coap_context *ctx) {
   if (ctx->mm != NULL)
     coap__mm_free(ctx->mm);
+  coap__blockwise_server_free(ctx);
   coap__heap_free(&ctx->timers);
   coap__token_map_free(&ctx->tokens);
   coap__responders_shutdown(ctx);
@@ -261,6 +274,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
       .max_outgoing = ctx->config.max_outgoing_exchanges,
       .empty_ack_delay_ms = ctx->config.empty_ack_delay_ms,
       .max_datagram_size = ctx->config.max_datagram_size,
+      .non_records = ctx->config.non_rst_entries,
   };
   static const coap__mm_callbacks mm_callbacks = {
       mm_send, mm_request, mm_response, mm_event};
@@ -323,6 +337,7 @@ size_t coap_context_kill_transactions(coap_context *ctx,
   if (err >= 0)
     err = COAP_EKILLED;
   size_t n = coap__requests_fail_all(ctx, remote, err);
+  coap__observations_kill(ctx, remote, err);
   coap__mm_kill(ctx->mm, remote, err);
   coap__context_rearm(ctx);
   return n;
@@ -371,6 +386,8 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
    * cancellation reaches it; then nothing may call into it again. */
   coap__requests_fail_all(ctx, NULL, COAP_ESHUTDOWN);
   coap__responders_shutdown(ctx);
+  coap__observations_shutdown(ctx);
+  coap__blockwise_server_free(ctx);
   ctx->shutting_down = true;
   ctx->shutdown_cb = cb;
   ctx->shutdown_data = user_data;

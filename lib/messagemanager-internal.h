@@ -1,7 +1,8 @@
 /*
  * Internals of the message layer, shared by messagemanager.c (entry points
- * and dispatch), mm_outgoing.c (CON records, peers, NSTART), mm_dedup.c
- * (the deduplication cache) and mm_table.c (the intrusive hash table).
+ * and dispatch), mm_outgoing.c (CON records, peers, NSTART), mm_non.c (NON
+ * records for RST matching), mm_dedup.c (the deduplication cache) and
+ * mm_table.c (the intrusive hash table).
  */
 #ifndef AIOCOAP_MESSAGEMANAGER_INTERNAL_H
 #define AIOCOAP_MESSAGEMANAGER_INTERNAL_H
@@ -121,6 +122,17 @@ typedef struct coap__mm_dedup {
   bool answered; /* coap__mm_respond ran for this request */
 } coap__mm_dedup;
 
+/* A NON sent with an owner, remembered for RST matching (mm_non.c). */
+typedef struct coap__mm_non {
+  coap__mm_hnode by_mid;   /* in mm->non_by_mid */
+  coap__mm_hnode by_owner; /* in mm->non_by_owner */
+  struct coap__mm_non *prev, *next; /* send order, or the free list (next) */
+  coap_remote remote;
+  void *owner;
+  uint64_t expires;
+  uint16_t mid;
+} coap__mm_non;
+
 /* FIFO of entries that share one lifetime, so oldest first is also
  * earliest expiry first. */
 typedef struct coap__mm_fifo {
@@ -152,6 +164,10 @@ struct coap__mm {
   uint32_t dedup_allocated, dedup_slots_cap, dedup_in_use;
   coap__mm_dedup *dedup_free;
   coap__mm_fifo dedup_fifo[2]; /* [0] CON lifetime, [1] NON lifetime */
+
+  coap__mm_table non_by_mid, non_by_owner; /* made on first use */
+  coap__mm_non *non_oldest, *non_newest, *non_free;
+  uint32_t non_count;
 };
 
 /* Uniform in [0, bound]. */
@@ -189,6 +205,22 @@ void coap__mm_out_finish(coap__mm *mm, coap__mm_out *rec, coap__mm_event event,
 /* Transmits queued CONs to remote while NSTART allows. */
 void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now);
 void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now);
+
+/* mm_non.c: NON messages sent with an owner, for RST matching. */
+void coap__mm_non_free(coap__mm *mm);
+/* Remembers a NON just sent (nothing when owner is NULL or the bound is 0;
+ * the oldest record goes when the bound is reached). */
+void coap__mm_non_add(coap__mm *mm, const coap_remote *remote, uint16_t mid,
+                      void *owner, uint64_t now);
+/* The owner of the NON that an RST with (remote, mid) answers, forgetting
+ * the record; NULL when none matches. */
+void *coap__mm_non_match_rst(coap__mm *mm, const coap_remote *remote,
+                             uint16_t mid, uint64_t now);
+/* Forgets every record of owner. */
+void coap__mm_non_cancel(coap__mm *mm, const void *owner);
+/* Forgets every record for remote. */
+void coap__mm_non_kill(coap__mm *mm, const coap_remote *remote);
+void coap__mm_non_expire(coap__mm *mm, uint64_t now);
 
 /* mm_dedup.c */
 int coap__mm_dedup_init(coap__mm *mm);

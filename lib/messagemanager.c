@@ -8,8 +8,10 @@
  * records and remembered replies copy those bytes into buffers they keep.
  *
  * Owner events: a CON gets SENT, any RETRANSMITTED, then one of ACKED, RST,
- * TIMEOUT or FAILED.  A NON, ACK or RST (a piggybacked response included)
- * gets SENT only, and the layer forgets its owner at once.
+ * TIMEOUT or FAILED.  A NON gets SENT, and may get RST later: it is
+ * remembered (mm_non.c) so that an RST rejecting it reaches its owner.  An
+ * ACK or RST (a piggybacked response included) gets SENT only, and the layer
+ * forgets its owner at once.
  *
  * Callbacks may call coap__mm_send, coap__mm_respond, coap__mm_cancel and
  * coap__mm_kill, but not coap__mm_recv, coap__mm_tick or coap__mm_free.
@@ -111,6 +113,7 @@ void coap__mm_free(coap__mm *mm) {
   coap__heap_free(&mm->heap);
   coap__mm_out_free(mm);
   coap__mm_dedup_free(mm);
+  coap__mm_non_free(mm);
   coap__free(mm->scratch);
   coap__free(mm);
 }
@@ -151,6 +154,8 @@ static int send_message(coap__mm *mm, coap_message *msg, void *owner,
     mm->next_mid++;
   if (mtype != COAP_TYPE_CON) {
     coap__mm_emit(mm, &msg->remote, mm->scratch, (size_t)n);
+    if (mtype == COAP_TYPE_NON)
+      coap__mm_non_add(mm, &msg->remote, (uint16_t)msg->mid, owner, now);
     if (owner != NULL && mm->cb.event != NULL)
       mm->cb.event(mm->user_data, owner, COAP__MM_SENT, 0);
   }
@@ -296,6 +301,15 @@ static void handle_empty(coap__mm *mm, coap_message *msg, uint64_t now) {
   case COAP_TYPE_ACK:
   case COAP_TYPE_RST:
     rec = coap__mm_out_find(mm, &msg->remote, (uint16_t)msg->mid);
+    if (rec == NULL && msg->mtype == COAP_TYPE_RST) {
+      /* RFC 7252 §4.3: an RST may reject a NON; RFC 7641 §3.6: that is how
+       * a client stops unwanted notifications. */
+      void *owner =
+          coap__mm_non_match_rst(mm, &msg->remote, (uint16_t)msg->mid, now);
+      if (owner != NULL && mm->cb.event != NULL)
+        mm->cb.event(mm->user_data, owner, COAP__MM_RST, COAP_ERESET);
+      return;
+    }
     if (rec == NULL)
       return; /* RFC 7252 §4.2: unmatched ACK/RST is silently ignored */
     if (msg->mtype == COAP_TYPE_ACK)
@@ -417,6 +431,7 @@ void coap__mm_tick(coap__mm *mm, uint64_t now) {
           mm, coap__container_of(timer, coap__mm_dedup, ack_timer));
   }
   coap__mm_dedup_expire(mm, now);
+  coap__mm_non_expire(mm, now);
 }
 
 uint64_t coap__mm_next_deadline(const coap__mm *mm) {

@@ -23,6 +23,7 @@ typedef struct coap__mm_config {
   uint32_t max_outgoing;       /* bound on CONs in flight or queued */
   uint32_t empty_ack_delay_ms; /* wait this long for a piggybacked answer */
   uint32_t max_datagram_size;  /* largest datagram encoded */
+  uint32_t non_records;        /* NONs with an owner remembered; 0: none */
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -37,7 +38,8 @@ typedef enum coap__mm_event {
   COAP__MM_SENT,          /* first transmission went out (after any NSTART wait) */
   COAP__MM_RETRANSMITTED, /* a CON was sent again */
   COAP__MM_ACKED,         /* ACK arrived (empty or piggybacked); exchange over */
-  COAP__MM_RST,           /* RST arrived; exchange over; err COAP_ERESET */
+  COAP__MM_RST,           /* RST arrived (to a CON, or to a remembered
+                             NON); exchange over; err COAP_ERESET */
   COAP__MM_TIMEOUT,       /* MAX_RETRANSMIT exhausted; err COAP_ETIMEDOUT */
   COAP__MM_FAILED         /* ICMP error or kill; err says which */
 } coap__mm_event;
@@ -59,8 +61,17 @@ typedef struct coap__mm_callbacks {
    * with an empty ACK.  msg borrows the datagram.
    */
   bool (*response)(void *user_data, coap_message *msg);
-  /* An event on an outgoing message sent with a non-NULL owner.  After
-   * ACKED, RST, TIMEOUT and FAILED the layer forgets the owner. */
+  /*
+   * An event on an outgoing message sent with a non-NULL owner.  A CON gets
+   * SENT, any RETRANSMITTED, then one of ACKED, RST, TIMEOUT or FAILED,
+   * after which the layer forgets it.  A NON gets SENT, and is then
+   * remembered for NON_LIFETIME (at most config.non_records NONs, oldest
+   * forgotten first) so that an RST with its MID reports RST to its owner
+   * (RFC 7252 §4.3; RFC 7641 §3.6: how a client rejects a notification).
+   * So an owner that sent a NON must coap__mm_cancel before it goes away,
+   * as one with a CON in flight must.  ACK and RST (and piggybacked
+   * responses) get SENT only.
+   */
   void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
 } coap__mm_callbacks;
 
@@ -105,11 +116,13 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
 const coap_remote *coap__mm_incoming_remote(coap__mm *mm,
                                             coap__mm_incoming in);
 
-/* Stops every message of owner (no events); queued ones are dropped. */
+/* Stops every message of owner (no events); queued ones are dropped and
+ * remembered NONs forgotten. */
 void coap__mm_cancel(coap__mm *mm, void *owner);
 
-/* Fails every outgoing exchange with remote: FAILED events with err.
- * Returns how many. */
+/* Fails every outgoing CON exchange with remote: FAILED events with err;
+ * remembered NONs to remote are forgotten without events.  Returns how many
+ * CONs failed. */
 size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */

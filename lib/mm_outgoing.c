@@ -328,6 +328,7 @@ void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
 void coap__mm_cancel(coap__mm *mm, void *owner) {
   if (owner == NULL)
     return;
+  coap__mm_non_cancel(mm, owner);
   coap__mm_out *cancelled = NULL;
   coap__mm_out *rec = mm->out_live;
   while (rec != NULL) {
@@ -364,6 +365,7 @@ size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err) {
     rec = next;
   }
   promote(mm, remote);
+  coap__mm_non_kill(mm, remote);
   /* Everything is consistent before the first owner hears of it; owners
    * may send again from the callback. */
   while (killed != NULL) {

@@ -36,6 +36,10 @@ struct coap_request {
   int final_err;
   coap_message *final_msg;
   struct coap__request_blockwise *blockwise;
+  /* A GET or FETCH with Observe 0: its observation (one reference), which
+   * takes the token over after a first response with Observe
+   * (observation_client.c). */
+  struct coap_observation *observation;
 };
 
 /* request.c */

@@ -6,6 +6,7 @@
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "message-internal.h"
+#include "observation-internal.h"
 #include "request-internal.h"
 
 #include <aiocoap/util.h>
@@ -33,6 +34,7 @@ void coap_request_unref(coap_request *req) {
   coap_message_free(req->final_msg);
   coap_message_free(req->msg);
   coap__request_blockwise_free(req);
+  coap__observation_client_detach(req);
   coap__free(req->uri);
   coap__free(req);
 }
@@ -114,6 +116,7 @@ void coap__request_complete(coap_request *req, int err, coap_message *msg) {
   req->ctx = NULL;
   if (err == COAP_ECANCELED && req->monitor.cancelled != NULL)
     req->monitor.cancelled(req->monitor.user_data);
+  coap__observation_client_request_done(req, err);
   settle_all(req);
   request_release(req);
 }
@@ -188,7 +191,9 @@ int coap__request_send(coap_request *req, coap_message *msg) {
   rc = coap__mm_send(ctx->mm, msg, req, coap__context_now(ctx));
   if (rc < 0)
     return rc;
-  req->in_mm = msg->mtype == COAP_TYPE_CON;
+  /* A NON is remembered too, so that an RST can fail the request (RFC 7252
+   * §4.3); either way the layer must forget us when we are done. */
+  req->in_mm = true;
   req->state = COAP__REQ_WAITING;
   if (msg->mtype == COAP_TYPE_NON) {
     /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2). */
@@ -353,6 +358,11 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
     req->monitor = *params->monitor;
   if (msg->mtype == COAP_TYPE_UNSET)
     msg->mtype = COAP_TYPE_CON;
+  if (coap__observation_client_attach(req) < 0) {
+    req->refs = 1;
+    coap_request_unref(req);
+    return COAP_ENOMEM;
+  }
 
   char host[256];
   bool needs_lookup;
@@ -398,6 +408,8 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
       coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
   if (e == NULL)
     return false;
+  if (e->kind == COAP__TOKEN_OBSERVATION)
+    return coap__observation_client_notification(ctx, e, msg);
   coap_request *req = coap__container_of(e, coap_request, token);
   if (!coap_remote_equal(&msg->remote, &req->msg->remote))
     return false;
@@ -410,6 +422,7 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
     req->in_mm = false;
   }
   coap__context_unschedule(ctx, &req->timeout);
+  coap__observation_client_first_response(req, msg);
   coap__request_blockwise_response(req, msg);
   return true;
 }
@@ -417,7 +430,7 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
 /* The final response of the exchange: copied off the datagram, labelled
  * with the request's URI, and handed to the futures. */
 void coap__request_finish_with(coap_request *req, const coap_message *msg) {
-  coap_message *resp;
+  coap_message *resp = NULL;
   int rc = coap_message_new(&resp);
   if (rc == 0)
     rc = coap_message_copy(resp, msg);

@@ -10,6 +10,7 @@
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "message-internal.h"
+#include "observation-internal.h"
 #include "responder-internal.h"
 
 #include <string.h>
@@ -35,11 +36,13 @@ static coap__responder *responder_get(coap_context *ctx) {
   r->kind = COAP__OWNER_RESPONDER;
   r->ctx = ctx;
   r->later = NULL;
+  coap__responder_blockwise_init(r);
   return r;
 }
 
 static void responder_put(coap__responder *r) {
   coap_context *ctx = r->ctx;
+  coap__responder_blockwise_release(r);
   coap__queue_remove(&r->link);
   if (r->later != NULL) {
     coap_future_unref(r->later);
@@ -103,6 +106,9 @@ static void respond(coap__responder *r) {
   coap_message *resp = &r->response;
   if (resp->code == 0)
     resp->code = default_code(r->request.code);
+  coap__responder_blockwise_response(r);
+  /* RFC 7641 §4.1: Observe on the answer to an accepted registration. */
+  coap__observation_server_respond(ctx, &r->request, r->in, resp);
   coap_message_set_token(resp, r->request.token, r->request.token_len);
   int rc = coap__responder_send(r);
   if (rc == COAP_EMSGSIZE) {
@@ -164,7 +170,9 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
                    "proxying not supported");
   } else if (ctx->site == NULL) {
     error_response(resp, COAP_CODE_NOT_FOUND, "no resources here");
-  } else {
+  } else if (coap__responder_blockwise_request(r) == 0) {
+    /* RFC 7641 §4.1: the resource decides on observing before rendering. */
+    coap__observation_server_request(ctx, req, r->in);
     int rc = coap__responder_dispatch(r);
     if (rc == 1) {
       /* The resource answers later: keep what the request borrows. */

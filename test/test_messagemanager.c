@@ -774,3 +774,90 @@ COAP_TEST(messagemanager, steady_state_with_full_dedup_allocates_nothing) {
   c.dedup_entries = 16;
   check_steady_state_allocates_nothing(&c);
 }
+
+/* Sends a NON response from the server to the client with owner ex[id]. */
+static void server_non(harness *h, uint32_t id) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_NON;
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, id);
+  msg.remote = h->client.self;
+  cr_assert_eq(coap__mm_send(h->server.mm, &msg, &h->server.ex[id], h->now),
+               0);
+  coap_message_clear(&msg);
+}
+
+static void rst_to_server(harness *h, uint16_t mid) {
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(h, &h->server, rst, sizeof rst);
+}
+
+/* RFC 7252 §4.3, RFC 7641 §3.6: an RST may reject a NON; the owner of the
+ * NON hears of it once, as it would for a CON. */
+COAP_TEST(messagemanager, rst_to_remembered_non_reaches_its_owner) {
+  coap__mm_config c = test_config();
+  c.non_records = 4;
+  harness_init(&H, &c, &c);
+  server_non(&H, 3);
+  cr_assert_eq(H.server.ex[3].events[COAP__MM_SENT], 1);
+  deliver(&H, &H.server, 0); /* the client wants none: RST */
+  cr_assert_eq(log_type(&H.client, 0), COAP_TYPE_RST);
+  deliver(&H, &H.client, 0);
+  cr_assert_eq(H.server.ex[3].events[COAP__MM_RST], 1);
+  cr_assert_eq(H.server.ex[3].last_err, COAP_ERESET);
+  deliver(&H, &H.client, 0); /* the same RST again: forgotten by now */
+  cr_assert_eq(H.server.ex[3].events[COAP__MM_RST], 1);
+  cr_assert_eq(coap__mm_next_deadline(H.server.mm), UINT64_MAX,
+               "remembering NONs sets no timer");
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, rst_to_non_ignored_after_cancel_or_when_disabled) {
+  coap__mm_config c = test_config();
+  c.non_records = 4;
+  coap__mm_config off = test_config();
+  harness_init(&H, &c, &c);
+  server_non(&H, 1);
+  server_non(&H, 1);
+  coap__mm_cancel(H.server.mm, &H.server.ex[1]);
+  rst_to_server(&H, log_mid(&H.server, 0));
+  rst_to_server(&H, log_mid(&H.server, 1));
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_RST], 0, "cancel forgets");
+  server_non(&H, 2);
+  cr_assert_eq(coap__mm_kill(H.server.mm, &H.client.self, COAP_ECONNREFUSED),
+               0);
+  rst_to_server(&H, log_mid(&H.server, 2));
+  cr_assert_eq(H.server.ex[2].events[COAP__MM_RST], 0, "kill forgets");
+  cr_assert_eq(H.server.ex[2].events[COAP__MM_FAILED], 0);
+  harness_fini(&H);
+
+  harness_init(&H, &off, &off);
+  server_non(&H, 4);
+  rst_to_server(&H, log_mid(&H.server, 0));
+  cr_assert_eq(H.server.ex[4].events[COAP__MM_RST], 0, "non_records 0");
+  harness_fini(&H);
+}
+
+/* At most non_records NONs are remembered, each for NON_LIFETIME. */
+COAP_TEST(messagemanager, non_records_bounded_oldest_first_and_expire) {
+  coap__mm_config c = test_config();
+  c.non_records = 2;
+  harness_init(&H, &c, &c);
+  for (uint32_t id = 1; id <= 3; id++)
+    server_non(&H, id);
+  rst_to_server(&H, log_mid(&H.server, 0));
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_RST], 0, "the oldest went");
+  rst_to_server(&H, log_mid(&H.server, 2));
+  cr_assert_eq(H.server.ex[3].events[COAP__MM_RST], 1);
+
+  const uint64_t lifetime = coap_non_lifetime_ms(&c.transmission);
+  H.now = 1000;
+  server_non(&H, 5);
+  H.now = 1000 + lifetime;
+  coap__mm_tick(H.server.mm, H.now);
+  rst_to_server(&H, log_mid(&H.server, 3));
+  cr_assert_eq(H.server.ex[5].events[COAP__MM_RST], 0,
+               "forgotten after NON_LIFETIME");
+  harness_fini(&H);
+}

@@ -11,6 +11,7 @@
 #include "interfaces.h"
 #include "message.h"
 #include "numbers.h"
+#include "observation.h"
 #include "options.h"
 #include "request.h"
 #include "resource.h"

@@ -63,10 +63,33 @@ typedef struct coap_context_config {
   /* Block size exponent offered by the server and used by the client
    * (default DEFAULT_BLOCK_SIZE_EXP, 1024 bytes). */
   uint8_t block_size_exp;
+  /* Block1 uploads reassembled at once (default 64); one more is refused
+   * with 5.03 Service Unavailable.  An upload with no block for
+   * EXCHANGE_LIFETIME is dropped. */
+  uint32_t max_block1_reassemblies;
+  /* Rendered representations kept so that later Block2 blocks are served
+   * without rendering again (default 32), each until EXCHANGE_LIFETIME
+   * after its last block was asked for; 0 keeps none. */
+  uint32_t max_block2_cached;
   /* Observers per resource and in the whole context (defaults 1024 and
    * 65536); beyond, a resource is served without Observe. */
   uint32_t max_observers_per_resource;
   uint32_t max_observers;
+  /* RFC 7641 §4.5: every this many notifications to an observer one is
+   * CON, the rest NON (default 20; 1 makes all CON, 0 leaves only the CON
+   * sent at least every 24 hours). */
+  uint32_t notification_con_interval;
+  /* NON messages sent for an exchange or observation remembered for
+   * NON_LIFETIME so that an RST rejecting one is matched (RFC 7641 §3.6:
+   * how a client stops notifications); default 4096, the oldest forgotten
+   * first; 0 remembers none. */
+  uint32_t non_rst_entries;
+  /* Client observations: notifications kept for coap_observation_next
+   * while nobody waits (default 16, the oldest dropped first), and how long
+   * after Max-Age of the newest notification has run out the observation
+   * re-registers (RFC 7641 §3.3.1; default 2000 ms). */
+  uint32_t max_queued_notifications;
+  uint32_t reregister_margin_ms;
   /* Log sink and the most verbose level passed to it (default none). */
   coap_log_cb log;
   coap_log_level log_level;

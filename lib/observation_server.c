@@ -1,0 +1,790 @@
+/*
+ * Observe on the server side (RFC 7641 §4; aiocoap's ServerObservation and
+ * resource.ObservableResource): registrations, the list of observers kept
+ * by (client endpoint, token), and notifications.
+ *
+ * An observer keeps its registration request in wire form (a few dozen
+ * bytes instead of a decoded message), decoded again for every rendered
+ * notification, so that the resource sees the observer's own options
+ * (Accept, ETag, Block2 size) each time, as aiocoap re-injects the request.
+ * Notifications are NON, with a CON every notification_con_interval
+ * notifications and at least once a day (§4.5); the message layer reports
+ * an RST to either kind, or a CON timing out, and the observer goes.  While
+ * a CON notification is unacknowledged no other goes out; a change in the
+ * meantime is sent, rendered afresh, once the ACK arrives (§4.5.2).
+ */
+#include "alloc-internal.h"
+#include "message-internal.h"
+#include "observation-internal.h"
+#include "resource-internal.h"
+#include "responder-internal.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* RFC 7641 §4.5: a CON notification at least every 24 hours. */
+#define CON_AT_LEAST_EVERY_MS (24u * 3600u * 1000u)
+
+enum { OBS_PENDING, OBS_ACTIVE, OBS_ENDED };
+
+struct coap_server_observation {
+  coap__owner_kind kind; /* first: the message layer's owner tag */
+  unsigned refs;         /* the table's, and a render in progress */
+  coap_context *ctx;
+  struct coap_server_observation *hash_next;
+  uint64_t hash;
+  coap__queue resource_link; /* the observable's observers, once accepted */
+  coap_resource *resource;   /* a reference while linked */
+  coap__timer soon;          /* a notification owed right after the response */
+  struct notification_render *rendering;
+  coap_server_observation_cancel_cb cancel_cb;
+  void *cancel_data;
+  coap_remote remote;
+  uint64_t last_con_at;
+  coap__mm_incoming in; /* the (re-)registration being answered */
+  uint32_t seq;         /* the last Observe value sent */
+  uint32_t since_con;   /* notifications since the last CON */
+  uint8_t *request;     /* the registration in wire form */
+  uint16_t request_len;
+  uint8_t token[COAP_TOKEN_MAX_LENGTH];
+  uint8_t token_len;
+  uint8_t state;
+  bool accepted;
+  bool answering;       /* the response to in is still to go out */
+  bool dirty;           /* state changed while a notification could not go */
+  bool con_outstanding; /* a CON notification awaits its ACK */
+  bool used_mm;         /* the message layer may hold records owned by us */
+};
+
+/* A notification being made: a responder of its own, so that the
+ * responder's blockwise handling (responder_blockwise.c) slices it, keeps
+ * its representation for the block requests that follow and gives it an
+ * ETag (RFC 7959 §2.4, §2.6), exactly as for a response.  The request is
+ * the decoded registration, borrowing obs->request. */
+typedef struct notification_render {
+  coap__responder r;
+  coap_server_observation *obs; /* a reference while a render is pending */
+} notification_render;
+
+struct coap__observable {
+  coap__queue observers;
+  size_t count;
+  coap_observation_count_cb count_cb;
+};
+
+/* An observable resource and its observer list in one allocation, so that
+ * coap_resource_unref frees both (observers hold references, so the list is
+ * empty by then). */
+typedef struct observable_resource {
+  coap_resource resource;
+  struct coap__observable observable;
+} observable_resource;
+
+static_assert(offsetof(observable_resource, resource) == 0,
+              "coap_resource_unref frees the whole allocation");
+
+static void end(coap_server_observation *obs, int reason, bool shutdown);
+static void notify(coap_server_observation *obs);
+
+/* ---- the table of observers ---- */
+
+static uint64_t key_hash(const coap_remote *remote, const uint8_t *token,
+                         size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint8_t *a = (const uint8_t *)&remote->addr.sin6_addr;
+  for (size_t i = 0; i < sizeof remote->addr.sin6_addr; i++)
+    h = (h ^ a[i]) * 0x100000001b3ull;
+  h = (h ^ remote->addr.sin6_port) * 0x100000001b3ull;
+  h = (h ^ remote->addr.sin6_scope_id) * 0x100000001b3ull;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ token[i]) * 0x100000001b3ull;
+  return h ^ len;
+}
+
+coap__observations *coap__observations_get(coap_context *ctx) {
+  if (ctx->observations != NULL || ctx->shutting_down)
+    return ctx->observations;
+  coap__observations *o = coap__calloc(1, sizeof *o);
+  if (o == NULL)
+    return NULL;
+  coap__queue_init(&o->clients);
+  ctx->observations = o;
+  return o;
+}
+
+static coap_server_observation *find(const coap__observations *o,
+                                     const coap_remote *remote,
+                                     const uint8_t *token, size_t len) {
+  if (o == NULL || o->nbuckets == 0)
+    return NULL;
+  uint64_t h = key_hash(remote, token, len);
+  for (coap_server_observation *s = o->buckets[h & (o->nbuckets - 1)];
+       s != NULL; s = s->hash_next)
+    if (s->hash == h && s->token_len == len &&
+        memcmp(s->token, token, len) == 0 &&
+        coap_remote_equal(&s->remote, remote))
+      return s;
+  return NULL;
+}
+
+static int table_grow(coap__observations *o) {
+  size_t n = o->nbuckets ? o->nbuckets * 2 : 64;
+  coap_server_observation **buckets = coap__calloc(n, sizeof *buckets);
+  if (buckets == NULL)
+    return COAP_ENOMEM;
+  for (size_t i = 0; i < o->nbuckets; i++) {
+    coap_server_observation *s = o->buckets[i];
+    while (s != NULL) {
+      coap_server_observation *next = s->hash_next;
+      s->hash_next = buckets[s->hash & (n - 1)];
+      buckets[s->hash & (n - 1)] = s;
+      s = next;
+    }
+  }
+  coap__free(o->buckets);
+  o->buckets = buckets;
+  o->nbuckets = n;
+  return 0;
+}
+
+static int table_insert(coap__observations *o, coap_server_observation *obs) {
+  if (o->count >= o->nbuckets && table_grow(o) < 0 && o->nbuckets == 0)
+    return COAP_ENOMEM;
+  obs->hash = key_hash(&obs->remote, obs->token, obs->token_len);
+  coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
+  obs->hash_next = *head;
+  *head = obs;
+  o->count++;
+  return 0;
+}
+
+static void table_remove(coap__observations *o, coap_server_observation *obs) {
+  coap_server_observation **p = &o->buckets[obs->hash & (o->nbuckets - 1)];
+  for (; *p != NULL; p = &(*p)->hash_next) {
+    if (*p == obs) {
+      *p = obs->hash_next;
+      obs->hash_next = NULL;
+      o->count--;
+      return;
+    }
+  }
+}
+
+/* ---- observations ---- */
+
+static void obs_unref(coap_server_observation *obs) {
+  if (--obs->refs > 0)
+    return;
+  coap__free(obs->request);
+  coap__free(obs);
+}
+
+static void on_soon(coap__timer *timer);
+
+/* Keeps request in wire form: its options and payload matter, its header
+ * does not (it is decoded with whatever type and MID it had). */
+static int store_request(coap_server_observation *obs,
+                         const coap_message *request) {
+  size_t len = coap_message_encoded_size(request);
+  if (len > UINT16_MAX)
+    return COAP_EMSGSIZE;
+  uint8_t *buf = coap__malloc(len);
+  if (buf == NULL)
+    return COAP_ENOMEM;
+  int n = coap_message_encode(request, buf, len);
+  if (n < 0) {
+    coap__free(buf);
+    return n;
+  }
+  coap__free(obs->request);
+  obs->request = buf;
+  obs->request_len = (uint16_t)n;
+  return 0;
+}
+
+/* Whether request asks for what obs was registered with: the same options
+ * and payload (everything after the header and token). */
+static bool same_target(const coap_server_observation *obs,
+                        const coap_message *request) {
+  uint8_t buf[512];
+  int n = coap_message_encode(request, buf, sizeof buf);
+  size_t skip = COAP_HEADER_LENGTH + obs->token_len;
+  return n >= 0 && (size_t)n == obs->request_len &&
+         memcmp(buf + skip, obs->request + skip, (size_t)n - skip) == 0;
+}
+
+static coap_server_observation *obs_new(coap_context *ctx,
+                                        const coap_message *request,
+                                        coap__mm_incoming in) {
+  coap_server_observation *obs = coap__calloc(1, sizeof *obs);
+  if (obs == NULL)
+    return NULL;
+  obs->kind = COAP__OWNER_SERVER_OBSERVATION;
+  obs->refs = 1;
+  obs->ctx = ctx;
+  obs->remote = request->remote;
+  memcpy(obs->token, request->token, request->token_len);
+  obs->token_len = request->token_len;
+  obs->in = in;
+  obs->answering = true;
+  obs->state = OBS_PENDING;
+  /* §4.4: any start will do; the value only needs to increase from here. */
+  obs->seq = 1;
+  obs->last_con_at = coap__context_now(ctx);
+  obs->soon.cb = on_soon;
+  coap__heap_node_init(&obs->soon.node);
+  coap__queue_init(&obs->resource_link);
+  if (store_request(obs, request) < 0) {
+    coap__free(obs);
+    return NULL;
+  }
+  return obs;
+}
+
+/* Sends resp (owned by the caller) as the next notification of obs, and
+ * ends obs when resp is unsuccessful (§4.2: the client is then removed). */
+static void send_notification(coap_server_observation *obs,
+                              coap_message *resp) {
+  coap_context *ctx = obs->ctx;
+  uint64_t now = coap__context_now(ctx);
+  if (resp->code == 0)
+    resp->code = COAP_CODE_CONTENT;
+  /* §4.2: only a 2.xx notification keeps the observation going. */
+  const bool keeps =
+      coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE;
+  coap_message_set_token(resp, obs->token, obs->token_len);
+  resp->remote = obs->remote;
+  resp->mid = -1;
+  bool con = !keeps || resp->mtype == COAP_TYPE_CON;
+  uint32_t interval = ctx->config.notification_con_interval;
+  if (interval > 0 && obs->since_con + 1 >= interval)
+    con = true;
+  if (now - obs->last_con_at >= CON_AT_LEAST_EVERY_MS)
+    con = true;
+  resp->mtype = con ? COAP_TYPE_CON : COAP_TYPE_NON;
+  coap_options_delete(&resp->opt, COAP_OPT_OBSERVE);
+  if (keeps) {
+    obs->seq = (obs->seq + 1) % COAP__OBSERVE_MODULUS;
+    coap_options_set_observe(&resp->opt, obs->seq);
+  }
+  void *owner = keeps ? obs : NULL;
+  int rc = coap__mm_send(ctx->mm, resp, owner, now);
+  if (rc == COAP_ELIMIT && keeps) {
+    /* No room for another CON in flight: a NON still tells the client. */
+    resp->mtype = COAP_TYPE_NON;
+    con = false;
+    rc = coap__mm_send(ctx->mm, resp, owner, now);
+  }
+  if (rc < 0) {
+    coap__context_log(ctx, COAP_LOG_WARNING, "notification not sent: %s",
+                      coap_strerror(rc));
+  } else if (keeps) {
+    obs->used_mm = true;
+    obs->since_con = con ? 0 : obs->since_con + 1;
+    if (con) {
+      obs->con_outstanding = true;
+      obs->last_con_at = now;
+    }
+  }
+  if (!keeps)
+    end(obs, COAP_ERESPONSE, false);
+  else
+    coap__context_rearm(ctx);
+}
+
+/* Decodes the stored registration into msg (borrowing obs->request). */
+static int decode_request(const coap_server_observation *obs,
+                          coap_message *msg) {
+  int rc = coap_message_decode(msg, obs->request, obs->request_len);
+  if (rc < 0)
+    return rc;
+  msg->remote = obs->remote;
+  return 0;
+}
+
+/* An error as the notification that ends the observation (§4.2). */
+static void error_notification(coap_message *resp, int err) {
+  coap__message_reset(resp);
+  resp->code = coap_error_to_code(err);
+  coap_message_set_payload_borrowed(resp, coap_strerror(err),
+                                    strlen(coap_strerror(err)));
+}
+
+/* A render record with obs's registration decoded into it: the spare one
+ * the context keeps, or a new one.  NULL on COAP_ENOMEM. */
+static notification_render *render_get(coap_server_observation *obs) {
+  coap__observations *o = obs->ctx->observations;
+  notification_render *n = o->spare_render;
+  if (n != NULL) {
+    o->spare_render = NULL;
+  } else {
+    n = coap__malloc(sizeof *n);
+    if (n == NULL)
+      return NULL;
+    coap_message_init(&n->r.request);
+    coap_message_init(&n->r.response);
+  }
+  n->r.kind = COAP__OWNER_RESPONDER;
+  n->r.ctx = obs->ctx;
+  n->r.in = (coap__mm_incoming){0, 0};
+  n->r.later = NULL;
+  coap__queue_init(&n->r.link);
+  n->obs = NULL;
+  coap__responder_blockwise_init(&n->r);
+  return n;
+}
+
+static void render_free(notification_render *n) {
+  coap_message_clear(&n->r.request);
+  coap_message_clear(&n->r.response);
+  coap__free(n);
+}
+
+/* Done with n: it becomes the context's spare (its buffers kept), or
+ * goes. */
+static void render_put(coap_context *ctx, notification_render *n) {
+  coap__responder_blockwise_release(&n->r);
+  if (n->r.later != NULL) {
+    coap_future_unref(n->r.later);
+    n->r.later = NULL;
+  }
+  coap__observations *o = ctx->observations;
+  if (o == NULL || o->spare_render != NULL) {
+    render_free(n);
+    return;
+  }
+  coap__message_reset(&n->r.request);
+  coap__message_reset(&n->r.response);
+  o->spare_render = n;
+}
+
+/* The notification in n->r.response (or the error rc) is complete: slice,
+ * send, and give n back. */
+static void render_finish(coap_server_observation *obs, notification_render *n,
+                          int rc) {
+  coap_context *ctx = obs->ctx;
+  coap__responder *r = &n->r;
+  if (rc < 0)
+    error_notification(&r->response, rc);
+  if (r->response.code == 0)
+    r->response.code = COAP_CODE_CONTENT;
+  coap__responder_blockwise_response(r);
+  send_notification(obs, &r->response);
+  render_put(ctx, n);
+}
+
+static void on_render_done(coap_future *f, void *user_data) {
+  notification_render *n = user_data;
+  coap_server_observation *obs = n->obs;
+  coap__responder *r = &n->r;
+  obs->rendering = NULL;
+  int err = coap_future_error(f);
+  coap_message *result = coap_future_take_result(f);
+  coap__message_reset(&r->response);
+  int rc = 0;
+  if (result != NULL && (err == 0 || err == COAP_ERESPONSE))
+    coap__message_move(&r->response, result);
+  else
+    rc = err != 0 ? err : COAP_EINTERNAL_SERVER_ERROR;
+  coap_message_free(result);
+  coap_context *ctx = obs->ctx;
+  render_finish(obs, n, rc);
+  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->con_outstanding) {
+    obs->dirty = false;
+    notify(obs);
+  }
+  obs_unref(obs); /* the render's */
+  if (!ctx->shutting_down) {
+    coap__udp6_flush(ctx->transport);
+    coap__context_rearm(ctx);
+  }
+}
+
+/* Makes and sends a notification: response (borrowed) as the application
+ * gave it, or, when NULL, rendered afresh from the observer's request. */
+static void notify_with(coap_server_observation *obs,
+                        const coap_message *response) {
+  coap_context *ctx = obs->ctx;
+  notification_render *n = render_get(obs);
+  if (n == NULL) {
+    coap__context_log(ctx, COAP_LOG_WARNING, "notification not made: %s",
+                      coap_strerror(COAP_ENOMEM));
+    return;
+  }
+  coap__responder *r = &n->r;
+  int rc = decode_request(obs, &r->request);
+  if (rc == 0 && ctx->site == NULL)
+    rc = COAP_ENOT_FOUND;
+  if (rc == 0 && coap__responder_blockwise_request(r) == 0) {
+    if (response != NULL)
+      rc = coap_message_copy(&r->response, response);
+    else
+      rc = coap__responder_dispatch(r);
+  }
+  if (rc == 1) {
+    /* The render request stays valid until the future completes
+     * (coap_render_fn): it borrows obs->request, which the record's
+     * reference keeps. */
+    if (coap_future_add_done_callback(r->later, on_render_done, n) == 0) {
+      n->obs = obs;
+      obs->refs++;
+      obs->rendering = n;
+      return;
+    }
+    coap_future_cancel(r->later);
+    rc = COAP_ENOMEM;
+  }
+  render_finish(obs, n, rc);
+}
+
+static void notify(coap_server_observation *obs) {
+  if (obs->rendering != NULL || obs->con_outstanding) {
+    obs->dirty = true;
+    return;
+  }
+  notify_with(obs, NULL);
+}
+
+static void on_soon(coap__timer *timer) {
+  coap_server_observation *obs =
+      coap__container_of(timer, coap_server_observation, soon);
+  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->con_outstanding) {
+    obs->dirty = false;
+    notify(obs);
+  }
+}
+
+/* Ends obs: it leaves the table and its resource, the message layer
+ * forgets it, and whoever accepted it hears of it.  With shutdown the
+ * message layer is about to go as a whole and is left alone. */
+static void end(coap_server_observation *obs, int reason, bool shutdown) {
+  if (obs->state == OBS_ENDED)
+    return;
+  coap_context *ctx = obs->ctx;
+  coap__observations *o = ctx->observations;
+  const bool was_accepted = obs->accepted;
+  obs->state = OBS_ENDED;
+  table_remove(o, obs);
+  if (was_accepted)
+    o->accepted--;
+  coap__context_unschedule(ctx, &obs->soon);
+  if (obs->used_mm && !shutdown)
+    coap__mm_cancel(ctx->mm, obs);
+  if (obs->rendering != NULL) {
+    notification_render *n = obs->rendering;
+    obs->rendering = NULL;
+    coap_future_remove_done_callback(n->r.later, on_render_done, n);
+    render_put(ctx, n);
+    obs_unref(obs); /* the render's */
+  }
+  coap__context_log(ctx, COAP_LOG_DEBUG, "observation ended: %s",
+                    coap_strerror(reason));
+  coap_resource *resource = obs->resource;
+  obs->resource = NULL;
+  if (resource != NULL) {
+    struct coap__observable *observable = resource->observable;
+    coap__queue_remove(&obs->resource_link);
+    observable->count--;
+    if (observable->count_cb != NULL)
+      observable->count_cb(resource, observable->count);
+  }
+  if (was_accepted && obs->cancel_cb != NULL)
+    obs->cancel_cb(obs, obs->cancel_data);
+  coap_resource_unref(resource);
+  obs_unref(obs);
+}
+
+/* ---- from the responder ---- */
+
+static bool is_block_continuation(const coap_message *request) {
+  coap_block b;
+  return coap_options_get_block(&request->opt, COAP_OPT_BLOCK2, &b) == 0 &&
+         b.num > 0;
+}
+
+void coap__observation_server_request(coap_context *ctx,
+                                      const coap_message *request,
+                                      coap__mm_incoming in) {
+  uint32_t observe = 0;
+  const bool has_observe =
+      coap_options_get_observe(&request->opt, &observe) == 0;
+  coap__observations *o = ctx->observations;
+  /* RFC 7959 §2.6: the rest of a blockwise notification is asked for with
+   * the observer's token or another; either way it changes nothing. */
+  if ((o == NULL || o->count == 0) && !has_observe)
+    return;
+  if (is_block_continuation(request))
+    return;
+  const bool registers =
+      has_observe && observe == 0 &&
+      (request->code == COAP_CODE_GET || request->code == COAP_CODE_FETCH);
+  coap_server_observation *old =
+      find(o, &request->remote, request->token, request->token_len);
+  if (old != NULL) {
+    /* §4.1: a registration with the token of an existing entry updates
+     * it; anything else with that token (Observe 1 deregisters, §3.6; a
+     * new request reuses the token) ends it. */
+    if (registers && old->state == OBS_ACTIVE && !old->answering &&
+        same_target(old, request)) {
+      old->in = in;
+      old->answering = true;
+      return;
+    }
+    end(old, COAP_EOBSERVATION_CANCELLED, false);
+  }
+  if (!registers || ctx->site == NULL)
+    return;
+  o = coap__observations_get(ctx);
+  if (o == NULL || o->accepted >= ctx->config.max_observers)
+    return;
+  coap_server_observation *obs = obs_new(ctx, request, in);
+  if (obs == NULL)
+    return;
+  if (table_insert(o, obs) < 0) {
+    obs_unref(obs);
+    return;
+  }
+  /* aiocoap's Responder.handle_observe_request: the resource decides
+   * before it renders. */
+  coap_resource *root = coap_site_as_resource(ctx->site);
+  if (root->vtable->add_observation != NULL)
+    root->vtable->add_observation(root, request, obs);
+}
+
+void coap__observation_server_respond(coap_context *ctx,
+                                      const coap_message *request,
+                                      coap__mm_incoming in,
+                                      coap_message *response) {
+  coap__observations *o = ctx->observations;
+  if (o == NULL || o->count == 0)
+    return;
+  coap_server_observation *obs =
+      find(o, &request->remote, request->token, request->token_len);
+  if (obs == NULL || !obs->answering || obs->in.slot != in.slot ||
+      obs->in.gen != in.gen)
+    return;
+  obs->answering = false;
+  coap_options_delete(&response->opt, COAP_OPT_OBSERVE);
+  /* §4.1: only a successful response registers; a resource that did not
+   * accept is served without Observe. */
+  if (!obs->accepted || !coap_code_is_successful(response->code) ||
+      response->code == COAP_CODE_CONTINUE) {
+    end(obs, COAP_ERESPONSE, false);
+    return;
+  }
+  obs->seq = (obs->seq + 1) % COAP__OBSERVE_MODULUS;
+  coap_options_set_observe(&response->opt, obs->seq);
+  obs->state = OBS_ACTIVE;
+  if (obs->dirty) {
+    /* Changed while the registration was answered: notify right after the
+     * response has gone. */
+    coap__context_schedule(ctx, &obs->soon, coap__context_now(ctx));
+  }
+}
+
+void coap__observation_server_event(coap_context *ctx, void *owner,
+                                    coap__mm_event event, int err) {
+  (void)ctx;
+  coap_server_observation *obs = owner;
+  switch (event) {
+  case COAP__MM_ACKED:
+    obs->con_outstanding = false;
+    if (obs->state == OBS_ACTIVE && obs->dirty) {
+      obs->dirty = false;
+      notify(obs);
+    }
+    break;
+  case COAP__MM_RST:
+  case COAP__MM_TIMEOUT:
+  case COAP__MM_FAILED:
+    /* §3.6 and §4.5: an RST to a notification, or a CON notification
+     * that is never acknowledged, means the client is no longer there. */
+    obs->con_outstanding = false;
+    end(obs, err, false);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- the public API ---- */
+
+int coap_server_observation_accept(coap_server_observation *obs,
+                                   coap_server_observation_cancel_cb cb,
+                                   void *user_data) {
+  if (obs == NULL || obs->accepted || obs->state == OBS_ENDED ||
+      !obs->answering)
+    return COAP_EINVAL;
+  coap__observations *o = obs->ctx->observations;
+  if (o->accepted >= obs->ctx->config.max_observers)
+    return COAP_ELIMIT;
+  obs->accepted = true;
+  o->accepted++;
+  obs->cancel_cb = cb;
+  obs->cancel_data = user_data;
+  return 0;
+}
+
+int coap_server_observation_trigger(coap_server_observation *obs,
+                                    const coap_message *response) {
+  if (obs == NULL || obs->state == OBS_ENDED)
+    return COAP_EINVAL;
+  if (obs->state == OBS_PENDING || obs->answering) {
+    obs->dirty = true;
+    return 0;
+  }
+  /* While a notification is being rendered or a CON one awaits its ACK,
+   * the newest state goes out afterwards, rendered (§4.5.2). */
+  if (response == NULL || obs->rendering != NULL || obs->con_outstanding)
+    notify(obs);
+  else
+    notify_with(obs, response);
+  return 0;
+}
+
+void coap_server_observation_deregister(coap_server_observation *obs,
+                                        int reason) {
+  if (obs != NULL)
+    end(obs, reason, false);
+}
+
+/* ---- ObservableResource ---- */
+
+static const coap_resource_vtable observable_methods_vtable = {
+    .add_observation = coap_observable_resource_add_observation,
+};
+
+static int observable_new(const coap_resource_vtable *vtable,
+                          const coap_resource_methods *methods,
+                          coap_observation_count_cb count_cb, void *user_data,
+                          coap_resource **out) {
+  observable_resource *r = coap__calloc(1, sizeof *r);
+  if (r == NULL)
+    return COAP_ENOMEM;
+  coap__resource_init(&r->resource, vtable, user_data);
+  r->resource.methods = methods;
+  r->resource.observable = &r->observable;
+  coap__queue_init(&r->observable.observers);
+  r->observable.count_cb = count_cb;
+  *out = &r->resource;
+  return 0;
+}
+
+int coap_observable_resource_new_methods(const coap_resource_methods *methods,
+                                         coap_observation_count_cb count_cb,
+                                         void *user_data,
+                                         coap_resource **out) {
+  if (methods == NULL || out == NULL)
+    return COAP_EINVAL;
+  return observable_new(&observable_methods_vtable, methods, count_cb,
+                        user_data, out);
+}
+
+int coap_observable_resource_new(const coap_resource_vtable *vtable,
+                                 coap_observation_count_cb count_cb,
+                                 void *user_data, coap_resource **out) {
+  if (vtable == NULL || vtable->render == NULL || out == NULL)
+    return COAP_EINVAL;
+  return observable_new(vtable, NULL, count_cb, user_data, out);
+}
+
+void coap_observable_resource_add_observation(
+    coap_resource *resource, const coap_message *request,
+    coap_server_observation *obs) {
+  (void)request;
+  struct coap__observable *observable = resource->observable;
+  if (observable == NULL ||
+      observable->count >= obs->ctx->config.max_observers_per_resource)
+    return;
+  if (coap_server_observation_accept(obs, NULL, NULL) < 0)
+    return;
+  obs->resource = coap_resource_ref(resource);
+  coap__queue_insert_tail(&observable->observers, &obs->resource_link);
+  observable->count++;
+  if (observable->count_cb != NULL)
+    observable->count_cb(resource, observable->count);
+}
+
+/* Moves every element of from to to (initialised here); from is left
+ * empty. */
+static void queue_move(coap__queue *from, coap__queue *to) {
+  coap__queue_init(to);
+  if (coap__queue_empty(from))
+    return;
+  to->next = from->next;
+  to->prev = from->prev;
+  to->next->prev = to;
+  to->prev->next = to;
+  coap__queue_init(from);
+}
+
+int coap_observable_resource_updated_state(coap_resource *resource,
+                                           const coap_message *response) {
+  if (resource == NULL || resource->observable == NULL)
+    return COAP_EINVAL;
+  struct coap__observable *observable = resource->observable;
+  /* Observers may end while being notified, and callbacks may add or end
+   * others: take them off the list one at a time, putting each back before
+   * its notification (libuv walks its handle queues the same way). */
+  coap__queue todo;
+  queue_move(&observable->observers, &todo);
+  coap_resource_ref(resource);
+  int n = 0;
+  while (!coap__queue_empty(&todo)) {
+    coap__queue *q = coap__queue_head(&todo);
+    coap__queue_remove(q);
+    coap__queue_insert_tail(&observable->observers, q);
+    coap_server_observation *obs =
+        coap__queue_data(q, coap_server_observation, resource_link);
+    if (coap_server_observation_trigger(obs, response) == 0)
+      n++;
+  }
+  coap_resource_unref(resource);
+  return n;
+}
+
+size_t coap_observable_resource_observation_count(
+    const coap_resource *resource) {
+  return resource != NULL && resource->observable != NULL
+             ? resource->observable->count
+             : 0;
+}
+
+/* ---- the context's view ---- */
+
+static void end_server_matching(coap_context *ctx, const coap_remote *remote,
+                                int err, bool shutdown) {
+  coap__observations *o = ctx->observations;
+  for (size_t i = 0; o != NULL && i < o->nbuckets; i++) {
+    coap_server_observation *obs = o->buckets[i];
+    while (obs != NULL) {
+      if (remote != NULL && !coap_remote_equal(&obs->remote, remote)) {
+        obs = obs->hash_next;
+        continue;
+      }
+      end(obs, err, shutdown);
+      /* Cancellation callbacks may have changed this chain: start it over
+       * (the ended one has left it, so this ends). */
+      obs = o->buckets[i];
+    }
+  }
+}
+
+void coap__observations_kill(coap_context *ctx, const coap_remote *remote,
+                             int err) {
+  end_server_matching(ctx, remote, err, false);
+  coap__observation_clients_end_all(ctx, remote, err);
+}
+
+void coap__observations_shutdown(coap_context *ctx) {
+  coap__observations *o = ctx->observations;
+  if (o == NULL)
+    return;
+  end_server_matching(ctx, NULL, COAP_ESHUTDOWN, true);
+  coap__observation_clients_end_all(ctx, NULL, COAP_ESHUTDOWN);
+  if (o->spare_render != NULL)
+    render_free(o->spare_render);
+  coap__free(o->buckets);
+  coap__free(o);
+  ctx->observations = NULL;
+}

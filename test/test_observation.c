@@ -1,0 +1,758 @@
+/*
+ * Observe (RFC 7641) end to end: an observable resource on a server
+ * context and a client context observing it over loopback UDP, plus a raw
+ * socket playing a server that sends exactly the notifications a test
+ * wants.
+ */
+#include "context_fixture.h"
+
+#include "observation-internal.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- the observed resource ---- */
+
+static char state[4096] = "0";
+static size_t state_len = 1;
+static size_t observers_now;  /* from update_observation_count */
+static int count_calls;
+static int observe0_renders;  /* renders with Observe 0 (registrations and
+                                 the notifications made from them) */
+static int deregistrations;   /* GETs rendered with Observe 1 */
+static uint32_t max_age = 0;  /* 0: no Max-Age option */
+static bool gone;             /* render fails with 4.04 */
+
+static void set_state(const char *text) {
+  state_len = strlen(text);
+  memcpy(state, text, state_len);
+}
+
+static int state_get(coap_resource *res, coap_message *req,
+                     coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)later;
+  uint32_t observe;
+  if (coap_options_get_observe(&req->opt, &observe) == 0)
+    observe == 0 ? observe0_renders++ : deregistrations++;
+  if (gone)
+    return COAP_ENOT_FOUND;
+  coap_options_set_content_format(&resp->opt, COAP_CT_TEXT_PLAIN);
+  if (max_age > 0)
+    coap_options_set_max_age(&resp->opt, max_age);
+  return coap_message_set_payload(resp, state, state_len);
+}
+
+static void on_count(coap_resource *res, size_t n) {
+  (void)res;
+  observers_now = n;
+  count_calls++;
+}
+
+static const coap_resource_methods state_methods = {.render_get = state_get};
+
+static void reset_resource_state(void) {
+  set_state("0");
+  observers_now = 0;
+  count_calls = observe0_renders = deregistrations = 0;
+  max_age = 0;
+  gone = false;
+}
+
+static coap_resource *add_observable(fixture *fx, const char *path) {
+  coap_resource *res;
+  cr_assert_eq(coap_observable_resource_new_methods(&state_methods, on_count,
+                                                    NULL, &res),
+               0);
+  cr_assert_eq(coap_site_add_resource_path(fx->site, path, res), 0);
+  coap_resource_unref(res);
+  return res;
+}
+
+/* ---- helpers ---- */
+
+static void on_done(coap_future *f, void *data) {
+  (void)f;
+  *(bool *)data = true;
+}
+
+/* Runs the loop until f is done or limit_ms of loop time pass. */
+static bool wait_future(fixture *fx, coap_future *f, uint64_t limit_ms) {
+  if (coap_future_done(f))
+    return true;
+  bool done = false;
+  coap_future_add_done_callback(f, on_done, &done);
+  fixture_run_until(fx, &done, limit_ms);
+  coap_future_remove_done_callback(f, on_done, &done);
+  return coap_future_done(f);
+}
+
+static void wait_observers(fixture *fx, size_t want, uint64_t limit_ms) {
+  uint64_t start = uv_now(&fx->loop);
+  while (observers_now != want && uv_now(&fx->loop) - start < limit_ms) {
+    bool never = false;
+    fixture_run_until(fx, &never, 10);
+  }
+}
+
+static void run_for(fixture *fx, uint64_t ms) {
+  bool never = false;
+  fixture_run_until(fx, &never, ms);
+}
+
+static void payload_is(const coap_message *m, const char *text) {
+  cr_assert_eq(m->payload_len, strlen(text), "payload length %zu, want %zu",
+               m->payload_len, strlen(text));
+  cr_assert_arr_eq(m->payload, text, strlen(text));
+}
+
+/* Sends GET path with Observe 0 and waits for the first response. */
+static coap_request *observe(fixture *fx, const char *path,
+                             coap_observation **obs) {
+  coap_message *msg = fixture_message(fx, COAP_CODE_GET, path);
+  cr_assert_eq(coap_options_set_observe(&msg->opt, 0), 0);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx->client, msg, NULL, &req), 0);
+  *obs = coap_request_observation(req);
+  cr_assert_not_null(*obs, "a GET with Observe 0 has an observation");
+  cr_assert(wait_future(fx, coap_request_response(req), 5000));
+  return req;
+}
+
+static const coap_message *first_response(coap_request *req) {
+  coap_future *f = coap_request_response(req);
+  cr_assert_eq(coap_future_error(f), 0, "%s",
+               coap_err_name(coap_future_error(f)));
+  return coap_future_result(f);
+}
+
+/* The next notification (the future's reference is the caller's). */
+static coap_future *next_notification(fixture *fx, coap_observation *obs,
+                                      uint64_t limit_ms) {
+  coap_future *f = coap_observation_next(obs);
+  cr_assert_not_null(f);
+  cr_assert(wait_future(fx, f, limit_ms), "a notification came");
+  return f;
+}
+
+/* ---- tests ---- */
+
+/* RFC 7641 §3.4: the freshness rule, with 24-bit wrap-around. */
+COAP_TEST(observation, freshness_rule_orders_24_bit_sequence_numbers) {
+  const uint64_t t = 1000000;
+  cr_assert(coap__observe_is_fresh(10, t, 11, t));
+  cr_assert_not(coap__observe_is_fresh(11, t, 10, t), "older");
+  cr_assert_not(coap__observe_is_fresh(10, t, 10, t), "the same");
+  cr_assert(coap__observe_is_fresh(0xffffff, t, 3, t), "wrapped");
+  cr_assert_not(coap__observe_is_fresh(3, t, 0xffffff, t), "before the wrap");
+  cr_assert_not(coap__observe_is_fresh(0, t, 1u << 23, t),
+                "exactly 2^23 ahead is not newer");
+  cr_assert(coap__observe_is_fresh(0, t, (1u << 23) - 1, t));
+  cr_assert(coap__observe_is_fresh(11, t, 10, t + 128001),
+            "anything 128 s younger is fresh");
+  cr_assert_not(coap__observe_is_fresh(11, t, 10, t + 128000));
+}
+
+COAP_TEST(observation, register_then_three_notifications_in_order) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  const coap_message *first = first_response(req);
+  uint32_t seq0 = 0;
+  cr_assert_eq(coap_options_get_observe(&first->opt, &seq0), 0,
+               "the registration's answer carries Observe (§4.1)");
+  payload_is(first, "0");
+  cr_assert_eq(observers_now, 1, "update_observation_count(1)");
+  cr_assert(coap_observation_active(obs));
+
+  uint32_t prev = seq0;
+  for (int i = 1; i <= 3; i++) {
+    char text[16];
+    snprintf(text, sizeof text, "%d", i);
+    set_state(text);
+    cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 1);
+    coap_future *f = next_notification(&fx, obs, 5000);
+    cr_assert_eq(coap_future_error(f), 0);
+    const coap_message *n = coap_future_result(f);
+    payload_is(n, text);
+    uint32_t seq = 0;
+    cr_assert_eq(coap_options_get_observe(&n->opt, &seq), 0);
+    cr_assert(coap__observe_is_fresh(prev, 0, seq, 0), "§4.4: increasing");
+    prev = seq;
+    cr_assert_eq(n->token_len, first->token_len, "the registration's token");
+    cr_assert_arr_eq(n->token, first->token, n->token_len);
+    char uri[128], want[128];
+    cr_assert_geq(coap_message_get_request_uri(n, uri, sizeof uri), 0);
+    snprintf(want, sizeof want, "%s/state", fx.base);
+    cr_assert_str_eq(uri, want);
+    coap_future_unref(f);
+  }
+  cr_assert_eq(observe0_renders, 4, "each notification rendered afresh");
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.requests_handled, 1, "one request, three notifications");
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+  cr_assert_eq(observers_now, 0, "shutdown drops the observer");
+}
+
+COAP_TEST(observation, notifications_queue_in_order_until_asked_for) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  for (int i = 1; i <= 3; i++) {
+    char text[16];
+    snprintf(text, sizeof text, "%d", i);
+    set_state(text);
+    coap_observable_resource_updated_state(res, NULL);
+    run_for(&fx, 30);
+  }
+  for (int i = 1; i <= 3; i++) {
+    char text[16];
+    snprintf(text, sizeof text, "%d", i);
+    coap_future *f = coap_observation_next(obs);
+    cr_assert(coap_future_done(f), "queued already");
+    payload_is(coap_future_result(f), text);
+    coap_future_unref(f);
+  }
+  coap_future *pending = coap_observation_next(obs);
+  cr_assert_not(coap_future_done(pending));
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  cr_assert_eq(coap_future_error(pending), COAP_ECANCELED,
+               "ended when the last reference went");
+  coap_future_unref(pending);
+  fixture_stop(&fx);
+}
+
+static int callback_calls;
+static char callback_seen[64];
+
+static void on_notification(coap_observation *obs, const coap_message *n,
+                            void *data) {
+  (void)obs;
+  (void)data;
+  callback_calls++;
+  size_t len = n->payload_len < 63 ? n->payload_len : 63;
+  memcpy(callback_seen, n->payload, len);
+  callback_seen[len] = '\0';
+}
+
+static int errback_err;
+static uint8_t errback_code;
+
+static void on_error(coap_observation *obs, int err, const coap_message *resp,
+                     void *data) {
+  (void)obs;
+  (void)data;
+  errback_err = err;
+  errback_code = resp != NULL ? resp->code : 0;
+}
+
+/* RFC 7641 §3.2, §4.2: a 4.04 notification ends the observation on both
+ * sides; it is sent without Observe and reported with the response. */
+COAP_TEST(observation, unsuccessful_notification_ends_observation) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  callback_calls = 0;
+  errback_err = 0;
+  cr_assert_eq(coap_observation_register_callback(obs, on_notification, NULL),
+               0);
+  cr_assert_eq(coap_observation_register_errback(obs, on_error, NULL), 0);
+  set_state("still here");
+  coap_observable_resource_updated_state(res, NULL);
+  coap_future *f = next_notification(&fx, obs, 5000);
+  cr_assert_eq(callback_calls, 1);
+  cr_assert_str_eq(callback_seen, "still here");
+  coap_future_unref(f);
+
+  gone = true;
+  coap_observable_resource_updated_state(res, NULL);
+  cr_assert_eq(observers_now, 0, "the server forgets it at once");
+  f = next_notification(&fx, obs, 5000);
+  cr_assert_eq(coap_future_error(f), COAP_ERESPONSE);
+  const coap_message *why = coap_future_result(f);
+  cr_assert_not_null(why);
+  cr_assert_eq(why->code, COAP_CODE_NOT_FOUND);
+  cr_assert_not(coap_options_has(&why->opt, COAP_OPT_OBSERVE));
+  cr_assert_eq(errback_err, COAP_ERESPONSE);
+  cr_assert_eq(errback_code, COAP_CODE_NOT_FOUND);
+  cr_assert_eq(callback_calls, 1, "no callback for the error");
+  cr_assert_not(coap_observation_active(obs));
+  coap_future_unref(f);
+  cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 0);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* A resource with its own vtable that accepts with a cancellation
+ * callback (aiocoap's ServerObservation.accept(cb)). */
+static coap_server_observation *accepted;
+static int cancellations;
+
+static void on_cancelled(coap_server_observation *o, void *data) {
+  (void)data;
+  cr_assert_eq(o, accepted);
+  accepted = NULL;
+  cancellations++;
+}
+
+static void accept_with_callback(coap_resource *res, const coap_message *req,
+                                 coap_server_observation *o) {
+  (void)res;
+  (void)req;
+  cr_assert_eq(coap_server_observation_accept(o, on_cancelled, NULL), 0);
+  cr_assert_eq(coap_server_observation_accept(o, on_cancelled, NULL),
+               COAP_EINVAL, "once only");
+  accepted = o;
+}
+
+static const coap_resource_vtable own_vtable = {
+    .render = state_get, .add_observation = accept_with_callback};
+
+COAP_TEST(observation, server_deregister_fires_cancellation_and_stops) {
+  reset_resource_state();
+  accepted = NULL;
+  cancellations = 0;
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res;
+  cr_assert_eq(coap_resource_new(&own_vtable, NULL, &res), 0);
+  cr_assert_eq(coap_site_add_resource_path(fx.site, "own", res), 0);
+  coap_resource_unref(res);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/own", &obs);
+  cr_assert(coap_options_has(&first_response(req)->opt, COAP_OPT_OBSERVE));
+  cr_assert_not_null(accepted);
+  set_state("1");
+  cr_assert_eq(coap_server_observation_trigger(accepted, NULL), 0);
+  coap_future *f = next_notification(&fx, obs, 5000);
+  payload_is(coap_future_result(f), "1");
+  coap_future_unref(f);
+
+  coap_server_observation_deregister(accepted, COAP_ECANCELED);
+  cr_assert_eq(cancellations, 1);
+  cr_assert_null(accepted);
+  /* The client hears nothing (it would re-register after Max-Age). */
+  f = coap_observation_next(obs);
+  run_for(&fx, 200);
+  cr_assert_not(coap_future_done(f));
+  cr_assert(coap_observation_active(obs));
+  coap_future_unref(f);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+  cr_assert_eq(cancellations, 1);
+}
+
+/* RFC 7641 §3.6: active cancellation is a GET with Observe 1 and the
+ * token; the server drops the observer and answers it normally. */
+COAP_TEST(observation, client_cancel_sends_deregistration) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  cr_assert_eq(observers_now, 1);
+  coap_future *pending = coap_observation_next(obs);
+  coap_observation_cancel(obs);
+  cr_assert_not(coap_observation_active(obs));
+  cr_assert(wait_future(&fx, pending, 100));
+  cr_assert_eq(coap_future_error(pending), COAP_EOBSERVATION_CANCELLED);
+  coap_future_unref(pending);
+  wait_observers(&fx, 0, 5000);
+  cr_assert_eq(observers_now, 0, "update_observation_count(0)");
+  cr_assert_eq(deregistrations, 1, "the server saw GET with Observe 1");
+  coap_future *after = coap_observation_next(obs);
+  cr_assert_eq(coap_future_error(after), COAP_EOBSERVATION_CANCELLED);
+  coap_future_unref(after);
+  coap_observation_cancel(obs); /* harmless again */
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  run_for(&fx, 50);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.client, &stats);
+  cr_assert_eq(stats.rst_sent, 0, "the answer to the GET was consumed");
+  fixture_stop(&fx);
+}
+
+/* RFC 7641 §3.6: a client that forgot the observation answers the next
+ * notification with RST, and the server drops the observer then. */
+COAP_TEST(observation, unwanted_non_notification_is_reset_and_dropped) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  cr_assert_eq(observers_now, 1);
+  coap_observation_unref(obs);
+  coap_request_unref(req); /* the last references: ended without a word */
+  run_for(&fx, 20);
+  cr_assert_eq(observers_now, 1, "the server does not know yet");
+  cr_assert_eq(deregistrations, 0);
+  set_state("anyone?");
+  coap_observable_resource_updated_state(res, NULL);
+  wait_observers(&fx, 0, 5000);
+  cr_assert_eq(observers_now, 0, "RST to a NON notification removes it");
+  coap_context_stats stats;
+  coap_context_get_stats(fx.client, &stats);
+  cr_assert_eq(stats.rst_sent, 1);
+  fixture_stop(&fx);
+}
+
+/* RFC 7641 §3.3.1: with no fresh notification by the time Max-Age runs
+ * out, the client registers again, with the same token, so the server
+ * updates its entry instead of adding one (§4.1). */
+COAP_TEST(observation, reregisters_when_max_age_runs_out) {
+  reset_resource_state();
+  max_age = 1;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.reregister_margin_ms = 100;
+  fixture fx;
+  fixture_start(&fx, &config);
+  add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  int counted = count_calls;
+  set_state("re");
+  coap_future *f = next_notification(&fx, obs, 5000);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.requests_handled, 2, "registered again after Max-Age");
+  cr_assert_eq(coap_future_error(f), 0);
+  payload_is(coap_future_result(f), "re");
+  cr_assert_eq(observers_now, 1);
+  cr_assert_eq(count_calls, counted, "the same entry: the count never moved");
+  coap_future_unref(f);
+  f = next_notification(&fx, obs, 5000);
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.requests_handled, 3, "and again");
+  coap_future_unref(f);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* RFC 7641 §4.5: NON notifications with a CON among them every
+ * notification_con_interval. */
+COAP_TEST(observation, every_nth_notification_is_confirmable) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.notification_con_interval = 3;
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  int types[6];
+  for (int i = 0; i < 6; i++) {
+    coap_observable_resource_updated_state(res, NULL);
+    coap_future *f = next_notification(&fx, obs, 5000);
+    types[i] = ((const coap_message *)coap_future_result(f))->mtype;
+    coap_future_unref(f);
+  }
+  const int want[6] = {COAP_TYPE_NON, COAP_TYPE_NON, COAP_TYPE_CON,
+                       COAP_TYPE_NON, COAP_TYPE_NON, COAP_TYPE_CON};
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(types[i], want[i], "notification %d", i);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* The server's limit: one observer per resource; the second request is
+ * served without Observe, so its observation reports NotObservable. */
+COAP_TEST(observation, limit_serves_second_observer_without_observe) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.max_observers_per_resource = 1;
+  fixture fx;
+  fixture_start(&fx, &config);
+  add_observable(&fx, "state");
+  coap_observation *a, *b;
+  coap_request *ra = observe(&fx, "/state", &a);
+  coap_request *rb = observe(&fx, "/state", &b);
+  cr_assert(coap_options_has(&first_response(ra)->opt, COAP_OPT_OBSERVE));
+  const coap_message *second = first_response(rb);
+  cr_assert_eq(second->code, COAP_CODE_CONTENT, "served all the same");
+  cr_assert_not(coap_options_has(&second->opt, COAP_OPT_OBSERVE));
+  cr_assert_eq(observers_now, 1);
+  cr_assert(coap_observation_active(a));
+  cr_assert_not(coap_observation_active(b));
+  coap_future *f = coap_observation_next(b);
+  cr_assert_eq(coap_future_error(f), COAP_ENOT_OBSERVABLE);
+  coap_future_unref(f);
+  coap_observation_unref(a);
+  coap_observation_unref(b);
+  coap_request_unref(ra);
+  coap_request_unref(rb);
+  fixture_stop(&fx);
+}
+
+static int plain_get(coap_resource *res, coap_message *req,
+                     coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  return coap_message_set_payload_string(resp, "plain");
+}
+
+COAP_TEST(observation, resource_that_is_not_observable_reports_so) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  static const coap_resource_methods plain = {.render_get = plain_get};
+  fixture_add(&fx, "plain", &plain, NULL);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/plain", &obs);
+  cr_assert_not(coap_options_has(&first_response(req)->opt, COAP_OPT_OBSERVE));
+  coap_future *f = coap_observation_next(obs);
+  cr_assert_eq(coap_future_error(f), COAP_ENOT_OBSERVABLE);
+  coap_future_unref(f);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* RFC 7959 §2.6: a notification larger than a block carries the first
+ * block; the client fetches the rest with GET (without Observe) before
+ * handing it out. */
+COAP_TEST(observation, blockwise_notification_is_completed_before_delivery) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "big");
+  char big[3000];
+  for (size_t i = 0; i < sizeof big - 1; i++)
+    big[i] = (char)('a' + i % 26);
+  big[sizeof big - 1] = '\0';
+  set_state(big);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/big", &obs);
+  const coap_message *first = first_response(req);
+  payload_is(first, big);
+  cr_assert(coap_observation_active(obs), "block 0 carried Observe");
+  coap_context_stats before, after;
+  coap_context_get_stats(fx.server, &before);
+
+  for (size_t i = 0; i < sizeof big - 1; i++)
+    big[i] = (char)('A' + i % 26);
+  set_state(big);
+  coap_observable_resource_updated_state(res, NULL);
+  coap_future *f = next_notification(&fx, obs, 5000);
+  cr_assert_eq(coap_future_error(f), 0);
+  const coap_message *n = coap_future_result(f);
+  payload_is(n, big);
+  cr_assert_not(coap_options_has(&n->opt, COAP_OPT_BLOCK2));
+  coap_context_get_stats(fx.server, &after);
+  cr_assert_eq(after.requests_handled - before.requests_handled, 2,
+               "blocks 1 and 2 asked for");
+  cr_assert_eq(deregistrations, 0);
+  cr_assert_eq(observers_now, 1, "fetching blocks keeps the observation");
+  coap_future_unref(f);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* ---- a raw server, to send chosen sequence numbers ---- */
+
+static ssize_t raw_recv_from(int fd, fixture *fx, uint8_t *buf, size_t cap,
+                             struct sockaddr_in6 *from) {
+  for (int i = 0; i < 400; i++) {
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    socklen_t len = sizeof *from;
+    ssize_t n = recvfrom(fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from,
+                         &len);
+    if (n >= 0)
+      return n;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    poll(&pfd, 1, 5);
+  }
+  return -1;
+}
+
+static void raw_notify(int fd, const struct sockaddr_in6 *to, int mtype,
+                       uint16_t mid, const uint8_t *token, size_t token_len,
+                       uint32_t seq, const char *text) {
+  coap_message m;
+  coap_message_init(&m);
+  m.mtype = mtype;
+  m.mid = mid;
+  m.code = COAP_CODE_CONTENT;
+  coap_message_set_token(&m, token, token_len);
+  coap_options_set_observe(&m.opt, seq);
+  coap_message_set_payload_string(&m, text);
+  uint8_t buf[256];
+  int n = coap_message_encode(&m, buf, sizeof buf);
+  cr_assert_gt(n, 0);
+  cr_assert_eq(sendto(fd, buf, (size_t)n, 0, (const struct sockaddr *)to,
+                      sizeof *to),
+               n);
+  coap_message_clear(&m);
+}
+
+/* RFC 7641 §3.4: notifications that arrive out of order are delivered only
+ * when newer than the newest so far. */
+COAP_TEST(observation, reordered_notifications_older_ones_dropped) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                           .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  socklen_t alen = sizeof a;
+  cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/obs", ntohs(a.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, uri, true);
+  coap_options_set_observe(&msg->opt, 0);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
+  coap_observation *obs = coap_request_observation(req);
+
+  uint8_t buf[256];
+  struct sockaddr_in6 client;
+  ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);
+  cr_assert_gt(n, 4);
+  coap_message got;
+  coap_message_init(&got);
+  cr_assert_eq(coap_message_decode(&got, buf, (size_t)n), 0);
+  uint8_t token[8];
+  size_t token_len = got.token_len;
+  memcpy(token, got.token, token_len);
+  /* The registration's answer, piggybacked, then NONs out of order, and
+   * across the 24-bit wrap. */
+  raw_notify(fd, &client, COAP_TYPE_ACK, (uint16_t)got.mid, token, token_len,
+             0xfffffd, "first");
+  coap_message_clear(&got);
+  cr_assert(wait_future(&fx, coap_request_response(req), 5000));
+  payload_is(first_response(req), "first");
+  raw_notify(fd, &client, COAP_TYPE_NON, 1, token, token_len, 0xffffff, "b");
+  raw_notify(fd, &client, COAP_TYPE_NON, 2, token, token_len, 0xfffffe, "a");
+  raw_notify(fd, &client, COAP_TYPE_NON, 3, token, token_len, 1, "d");
+  raw_notify(fd, &client, COAP_TYPE_NON, 4, token, token_len, 0, "c");
+  raw_notify(fd, &client, COAP_TYPE_NON, 5, token, token_len, 2, "e");
+  coap_future *f = next_notification(&fx, obs, 5000);
+  payload_is(coap_future_result(f), "b");
+  coap_future_unref(f);
+  f = next_notification(&fx, obs, 5000);
+  payload_is(coap_future_result(f), "d");
+  coap_future_unref(f);
+  f = next_notification(&fx, obs, 5000);
+  payload_is(coap_future_result(f), "e");
+  coap_future_unref(f);
+  f = coap_observation_next(obs);
+  run_for(&fx, 50);
+  cr_assert_not(coap_future_done(f), "a and c were dropped as older");
+  coap_future_unref(f);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.client, &stats);
+  cr_assert_eq(stats.rst_sent, 0, "dropped, not rejected");
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  close(fd);
+  fixture_stop(&fx);
+}
+
+/* A CON notification is acknowledged; a notification for a token nobody
+ * observes is rejected with RST (RFC 7641 §3.6). */
+COAP_TEST(observation, confirmable_notification_acked_unknown_token_reset) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                           .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  socklen_t alen = sizeof a;
+  cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/obs", ntohs(a.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, uri, true);
+  coap_options_set_observe(&msg->opt, 0);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
+  coap_observation *obs = coap_request_observation(req);
+  uint8_t buf[256];
+  struct sockaddr_in6 client;
+  ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);
+  coap_message got;
+  coap_message_init(&got);
+  cr_assert_eq(coap_message_decode(&got, buf, (size_t)n), 0);
+  uint8_t token[8];
+  size_t token_len = got.token_len;
+  memcpy(token, got.token, token_len);
+  raw_notify(fd, &client, COAP_TYPE_ACK, (uint16_t)got.mid, token, token_len,
+             5, "first");
+  coap_message_clear(&got);
+  cr_assert(wait_future(&fx, coap_request_response(req), 5000));
+
+  raw_notify(fd, &client, COAP_TYPE_CON, 0x4242, token, token_len, 6, "con");
+  n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);
+  cr_assert_eq(n, 4);
+  cr_assert_eq(buf[0], 0x60, "an empty ACK");
+  cr_assert_eq(buf[2] << 8 | buf[3], 0x4242);
+  coap_future *f = next_notification(&fx, obs, 5000);
+  payload_is(coap_future_result(f), "con");
+  coap_future_unref(f);
+
+  const uint8_t other[2] = {0xde, 0xad};
+  raw_notify(fd, &client, COAP_TYPE_NON, 0x4343, other, 2, 7, "stray");
+  n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);
+  cr_assert_eq(n, 4);
+  cr_assert_eq(buf[0], 0x70, "an RST");
+  cr_assert_eq(buf[2] << 8 | buf[3], 0x4343);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  close(fd);
+  fixture_stop(&fx);
+}
+
+/* Observations end with the context: the client's with COAP_ESHUTDOWN,
+ * the server's with their count going to 0. */
+COAP_TEST(observation, shutdown_ends_both_sides) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  add_observable(&fx, "state");
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  errback_err = 0;
+  coap_observation_register_errback(obs, on_error, NULL);
+  coap_future *f = coap_observation_next(obs);
+  fixture_shutdown(&fx);
+  cr_assert_eq(coap_future_error(f), COAP_ESHUTDOWN);
+  cr_assert_eq(errback_err, COAP_ESHUTDOWN);
+  cr_assert_eq(observers_now, 0);
+  coap_future_unref(f);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_close(&fx);
+}
