@@ -7,7 +7,9 @@
  *   /other/block        a larger text that GET reads and PUT replaces
  *   /other/separate     answers after 3 seconds, as a separate response
  *
- * Usage: aiocoap-server [--bind HOST:PORT]   (default [::]:5683)
+ * Usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]
+ *   --bind           where to serve (default [::]:5683)
+ *   --max-observers  observers per resource (default 1024)
  * Runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
 #include <aiocoap/aiocoap.h>
@@ -179,11 +181,15 @@ static int add(coap_site *site, const char *path,
 
 int main(int argc, char **argv) {
   const char *bind = "[::]:5683";
+  long max_observers = -1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
       bind = argv[++i];
+    } else if (strcmp(argv[i], "--max-observers") == 0 && i + 1 < argc) {
+      max_observers = strtol(argv[++i], NULL, 10);
     } else {
-      fprintf(stderr, "usage: %s [--bind HOST:PORT]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--bind HOST:PORT] [--max-observers N]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -234,6 +240,11 @@ int main(int argc, char **argv) {
   coap_context_config_default(&config);
   config.log = on_log;
   config.log_level = COAP_LOG_WARNING;
+  if (max_observers >= 0) {
+    config.max_observers_per_resource = (uint32_t)max_observers;
+    if (config.max_observers < config.max_observers_per_resource)
+      config.max_observers = config.max_observers_per_resource;
+  }
   rc = coap_context_create_server_context(loop, site, bind, &config, &ctx);
   if (rc < 0) {
     fprintf(stderr, "aiocoap-server: cannot serve on %s: %s\n", bind,

@@ -11,6 +11,8 @@
  *
  * Usage: bench-observe PATH/TO/aiocoap-server [N [WARMUP]]
  *        bench-observe coap://[::1]:PORT/time PID [N [WARMUP]]
+ * (a server started here allows N observers; one given by URI must have
+ * been started with --max-observers N or more)
  * Defaults: N = 10000, WARMUP = 20000.  Prints figures; never fails a test.
  */
 #include <aiocoap/aiocoap.h>
@@ -67,6 +69,7 @@ static void on_response(coap_future *f, void *data) {
   b->completed++;
   if (coap_future_error(f) != 0)
     b->failed++;
+  coap_future_unref(f);
   issue(b);
 }
 
@@ -87,7 +90,9 @@ static void issue(bench *b) {
       b->issued++;
       continue;
     }
-    coap_future_add_done_callback(coap_request_response(req), on_response, b);
+    /* Our own reference: the request may go before the callback runs. */
+    coap_future *f = coap_future_ref(coap_request_response(req));
+    coap_future_add_done_callback(f, on_response, b);
     if (b->observe)
       b->requests[b->issued] = req;
     else
@@ -105,7 +110,9 @@ static void run_batch(bench *b, long n, bool observe) {
     uv_run(&b->loop, UV_RUN_ONCE);
 }
 
-static void on_tick(uv_timer_t *t) { (void)t; }
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
 
 /* Runs the loop for ms of wall time (notifications keep arriving). */
 static void run_for(bench *b, uint64_t ms) {
@@ -120,15 +127,18 @@ static void run_for(bench *b, uint64_t ms) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s PATH/TO/aiocoap-server [N [WARMUP]]\n"
-                    "       %s coap://HOST:PORT/time PID [N [WARMUP]]\n",
+    fprintf(stderr,
+            "usage: %s PATH/TO/aiocoap-server [N [WARMUP]]\n"
+            "       %s coap://HOST:PORT/time PID [N [WARMUP]]\n",
             argv[0], argv[0]);
     return 2;
   }
   char uri[256];
   pid_t pid;
   bool spawned = strncmp(argv[1], "coap://", 7) != 0;
-  int arg = 2;
+  int arg = spawned ? 2 : 3;
+  long n = argc > arg ? atol(argv[arg]) : 10000;
+  long warmup = argc > arg + 1 ? atol(argv[arg + 1]) : 20000;
   if (spawned) {
     uint16_t port = free_port();
     char bind[64];
@@ -137,7 +147,10 @@ int main(int argc, char **argv) {
     pid = fork();
     if (pid == 0) {
       freopen("/dev/null", "w", stderr);
-      execl(argv[1], argv[1], "--bind", bind, (char *)NULL);
+      char limit[32];
+      snprintf(limit, sizeof limit, "%ld", n);
+      execl(argv[1], argv[1], "--bind", bind, "--max-observers", limit,
+            (char *)NULL);
       _exit(127);
     }
   } else {
@@ -147,10 +160,7 @@ int main(int argc, char **argv) {
     }
     snprintf(uri, sizeof uri, "%s", argv[1]);
     pid = (pid_t)atol(argv[2]);
-    arg = 3;
   }
-  long n = argc > arg ? atol(argv[arg]) : 10000;
-  long warmup = argc > arg + 1 ? atol(argv[arg + 1]) : 20000;
 
   bench b = {.uri = uri};
   uv_loop_init(&b.loop);
@@ -167,7 +177,9 @@ int main(int argc, char **argv) {
     if (b.failed == 0)
       break;
   }
+  uint64_t warm_start = uv_hrtime();
   run_batch(&b, warmup, false);
+  double warm_secs = (double)(uv_hrtime() - warm_start) / 1e9;
   run_for(&b, 200);
   long before = vm_rss_kib(pid);
 
@@ -185,8 +197,8 @@ int main(int argc, char **argv) {
   run_for(&b, 2500);
   long after = vm_rss_kib(pid);
 
-  printf("server VmRSS before: %ld KiB (after %ld warm-up GETs)\n", before,
-         warmup);
+  printf("server VmRSS before: %ld KiB (after %ld warm-up GETs in %.2f s)\n",
+         before, warmup, warm_secs);
   printf("server VmRSS after %ld observations: %ld KiB (%ld active, %ld "
          "failed, registered in %.2f s)\n",
          n, after, observing, b.failed, secs);

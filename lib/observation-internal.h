@@ -20,6 +20,7 @@ typedef struct coap__observations {
   size_t nbuckets; /* power of two, or 0 */
   size_t count;    /* in the table, pending registrations included */
   size_t accepted; /* accepted ones, for max_observers */
+  uint64_t hash_key;
   struct notification_render *spare_render; /* kept for the next one */
   /* Client side: every observation that holds a token. */
   coap__queue clients;
@@ -34,8 +35,7 @@ coap__observations *coap__observations_get(coap_context *ctx);
  * than the newest one so far (v1, received at t1): V1 < V2 and V2 - V1 <
  * 2^23, or V1 > V2 and V1 - V2 > 2^23, or T2 > T1 + 128 s.
  */
-bool coap__observe_is_fresh(uint32_t v1, uint64_t t1, uint32_t v2,
-                            uint64_t t2);
+bool coap__observe_is_fresh(uint32_t v1, uint64_t t1, uint32_t v2, uint64_t t2);
 
 /* observation_server.c, from the responder: before dispatch, a request
  * that registers (Observe 0), deregisters (Observe 1) or reuses an

@@ -43,11 +43,11 @@ struct coap_observation {
   coap__owner_kind kind; /* first: the message layer's owner tag */
   unsigned refs;
   uint8_t state;
-  bool holding_token;  /* token in ctx->tokens, in the clients list */
-  bool cancelling;     /* ended by coap_observation_cancel, token still held */
-  bool in_mm;          /* a CON of ours is in the message layer */
+  bool holding_token; /* token in ctx->tokens, in the clients list */
+  bool cancelling;    /* ended by coap_observation_cancel, token still held */
+  bool in_mm;         /* a CON of ours is in the message layer */
   bool have_newest;
-  coap_context *ctx;   /* NULL once the token is given up */
+  coap_context *ctx; /* NULL once the token is given up */
   uv_loop_t *loop;
   coap_request *request; /* while registering; not a reference */
   coap__token_entry token;
@@ -84,7 +84,9 @@ typedef struct notification_fetch {
   coap_block next;
 } notification_fetch;
 
-static void free_message(void *msg) { coap_message_free(msg); }
+static void free_message(void *msg) {
+  coap_message_free(msg);
+}
 
 bool coap__observe_is_fresh(uint32_t v1, uint64_t t1, uint32_t v2,
                             uint64_t t2) {
@@ -100,8 +102,8 @@ coap_observation *coap_observation_ref(coap_observation *obs) {
   return obs;
 }
 
-static void end_for_app(coap_observation *obs, int err,
-                        const coap_message *msg, bool errbacks);
+static void end_for_app(coap_observation *obs, int err, const coap_message *msg,
+                        bool errbacks);
 static void release_token(coap_observation *obs);
 static void on_reregister(coap__timer *timer);
 static void on_linger(coap__timer *timer);
@@ -215,8 +217,8 @@ static void fail_with_end(coap_observation *obs, coap_future *f) {
 /* The observation is over for the application: waiting futures fail,
  * errbacks (when asked) hear why, and no callback fires again.  msg is
  * borrowed. */
-static void end_for_app(coap_observation *obs, int err,
-                        const coap_message *msg, bool errbacks) {
+static void end_for_app(coap_observation *obs, int err, const coap_message *msg,
+                        bool errbacks) {
   if (obs->state == CLI_ENDED)
     return;
   obs->state = CLI_ENDED;
@@ -256,9 +258,8 @@ static void end_observation(coap_observation *obs, int err,
 }
 
 static void queue_push(coap_observation *obs, coap_message *msg) {
-  size_t bound = obs->ctx != NULL
-                     ? obs->ctx->config.max_queued_notifications
-                     : obs->q_cap;
+  size_t bound =
+      obs->ctx != NULL ? obs->ctx->config.max_queued_notifications : obs->q_cap;
   if (bound == 0)
     bound = 1;
   if (obs->q_cap < bound && obs->q_len == obs->q_cap) {
@@ -381,8 +382,8 @@ int coap_observation_register_errback(coap_observation *obs,
                                       void *user_data) {
   if (obs == NULL || cb == NULL || obs->state == CLI_ENDED)
     return COAP_EINVAL;
-  errback_slot *grown = coap__realloc(
-      obs->errbacks, (obs->n_errbacks + 1) * sizeof *obs->errbacks);
+  errback_slot *grown = coap__realloc(obs->errbacks, (obs->n_errbacks + 1) *
+                                                         sizeof *obs->errbacks);
   if (grown == NULL)
     return COAP_ENOMEM;
   obs->errbacks = grown;
@@ -488,12 +489,11 @@ static void on_fetch_done(coap_future *f, void *user_data) {
   const coap_message *resp = coap_future_result(f);
   coap_block got;
   int rc = coap_future_error(f);
-  if (rc == 0 && (!coap_code_is_successful(resp->code) ||
-                  coap_options_get_block(&resp->opt, COAP_OPT_BLOCK2, &got) <
-                      0 ||
-                  got.num != fetch->next.num ||
-                  coap_block_start(&got) != fetch->len ||
-                  !same_representation(fetch->notification, resp)))
+  if (rc == 0 &&
+      (!coap_code_is_successful(resp->code) ||
+       coap_options_get_block(&resp->opt, COAP_OPT_BLOCK2, &got) < 0 ||
+       got.num != fetch->next.num || coap_block_start(&got) != fetch->len ||
+       !same_representation(fetch->notification, resp)))
     rc = COAP_ERESOURCE_CHANGED;
   if (rc == 0)
     rc = body_append(fetch, resp->payload, resp->payload_len,
@@ -555,7 +555,8 @@ static void fetch_start(coap_observation *obs, const coap_message *msg,
 
 /* §3.3.1: the client re-registers when Max-Age of the newest notification
  * has passed with no fresher one (plus a margin for the one on its way). */
-static void schedule_reregister(coap_observation *obs, const coap_message *msg) {
+static void schedule_reregister(coap_observation *obs,
+                                const coap_message *msg) {
   uint32_t max_age = DEFAULT_MAX_AGE_S;
   (void)coap_options_get_max_age(&msg->opt, &max_age);
   coap_context *ctx = obs->ctx;

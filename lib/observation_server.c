@@ -88,9 +88,11 @@ static void notify(coap_server_observation *obs);
 
 /* ---- the table of observers ---- */
 
-static uint64_t key_hash(const coap_remote *remote, const uint8_t *token,
-                         size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull;
+/* FNV-1a over (remote, token), started from a per-context random key: the
+ * tokens are the clients' choice, and must not let one aim at a bucket. */
+static uint64_t key_hash(uint64_t key, const coap_remote *remote,
+                         const uint8_t *token, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull ^ key;
   const uint8_t *a = (const uint8_t *)&remote->addr.sin6_addr;
   for (size_t i = 0; i < sizeof remote->addr.sin6_addr; i++)
     h = (h ^ a[i]) * 0x100000001b3ull;
@@ -108,6 +110,7 @@ coap__observations *coap__observations_get(coap_context *ctx) {
   if (o == NULL)
     return NULL;
   coap__queue_init(&o->clients);
+  o->hash_key = coap__context_random(ctx);
   ctx->observations = o;
   return o;
 }
@@ -117,7 +120,7 @@ static coap_server_observation *find(const coap__observations *o,
                                      const uint8_t *token, size_t len) {
   if (o == NULL || o->nbuckets == 0)
     return NULL;
-  uint64_t h = key_hash(remote, token, len);
+  uint64_t h = key_hash(o->hash_key, remote, token, len);
   for (coap_server_observation *s = o->buckets[h & (o->nbuckets - 1)];
        s != NULL; s = s->hash_next)
     if (s->hash == h && s->token_len == len &&
@@ -150,7 +153,7 @@ static int table_grow(coap__observations *o) {
 static int table_insert(coap__observations *o, coap_server_observation *obs) {
   if (o->count >= o->nbuckets && table_grow(o) < 0 && o->nbuckets == 0)
     return COAP_ENOMEM;
-  obs->hash = key_hash(&obs->remote, obs->token, obs->token_len);
+  obs->hash = key_hash(o->hash_key, &obs->remote, obs->token, obs->token_len);
   coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
   obs->hash_next = *head;
   *head = obs;
@@ -213,9 +216,8 @@ static bool same_target(const coap_server_observation *obs,
          memcmp(buf + skip, obs->request + skip, (size_t)n - skip) == 0;
 }
 
-static coap_server_observation *obs_new(coap_context *ctx,
-                                        const coap_message *request,
-                                        coap__mm_incoming in) {
+static coap_server_observation *
+obs_new(coap_context *ctx, const coap_message *request, coap__mm_incoming in) {
   coap_server_observation *obs = coap__calloc(1, sizeof *obs);
   if (obs == NULL)
     return NULL;
@@ -672,8 +674,7 @@ static int observable_new(const coap_resource_vtable *vtable,
 
 int coap_observable_resource_new_methods(const coap_resource_methods *methods,
                                          coap_observation_count_cb count_cb,
-                                         void *user_data,
-                                         coap_resource **out) {
+                                         void *user_data, coap_resource **out) {
   if (methods == NULL || out == NULL)
     return COAP_EINVAL;
   return observable_new(&observable_methods_vtable, methods, count_cb,
@@ -688,9 +689,9 @@ int coap_observable_resource_new(const coap_resource_vtable *vtable,
   return observable_new(vtable, NULL, count_cb, user_data, out);
 }
 
-void coap_observable_resource_add_observation(
-    coap_resource *resource, const coap_message *request,
-    coap_server_observation *obs) {
+void coap_observable_resource_add_observation(coap_resource *resource,
+                                              const coap_message *request,
+                                              coap_server_observation *obs) {
   (void)request;
   struct coap__observable *observable = resource->observable;
   if (observable == NULL ||
@@ -743,8 +744,8 @@ int coap_observable_resource_updated_state(coap_resource *resource,
   return n;
 }
 
-size_t coap_observable_resource_observation_count(
-    const coap_resource *resource) {
+size_t
+coap_observable_resource_observation_count(const coap_resource *resource) {
   return resource != NULL && resource->observable != NULL
              ? resource->observable->count
              : 0;

@@ -201,8 +201,6 @@ int coap__request_send(coap_request *req, coap_message *msg) {
         ctx, &req->timeout,
         coap__context_now(ctx) +
             coap_non_lifetime_ms(&ctx->config.transmission));
-    if (req->monitor.sent != NULL)
-      req->monitor.sent(req->monitor.user_data);
   } else {
     coap__context_rearm(ctx);
   }

@@ -1,6 +1,9 @@
 /*
  * The insides of a responder, shared by responder.c (dispatch, answer) and
  * responder_blockwise.c (RFC 7959 on the server side, issue 4).
+ * observation_server.c makes each notification in a responder of its own
+ * (coap__responder_dispatch and the blockwise functions below), so that it
+ * is rendered and sliced exactly as a response is.
  */
 #ifndef AIOCOAP_RESPONDER_INTERNAL_H
 #define AIOCOAP_RESPONDER_INTERNAL_H

@@ -551,3 +551,23 @@ COAP_TEST(context, host_name_is_resolved) {
   coap_site_free(site);
   cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+COAP_TEST(context, non_request_monitor_reports_sent_once) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  coap_message *msg = fixture_message(&fx, COAP_CODE_GET, "/hello");
+  msg->mtype = COAP_TYPE_NON;
+  coap_exchange_monitor mon = {.sent = count_sent};
+  coap_request_params params;
+  coap_request_params_default(&params);
+  params.monitor = &mon;
+  monitor_sent = 0;
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, &params, &req), 0);
+  cr_assert_eq(coap_run_until_complete(&fx.loop, coap_request_response(req)),
+               0);
+  cr_assert_eq(monitor_sent, 1, "sent fired %d times", monitor_sent);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}

@@ -167,7 +167,9 @@ AIOCOAP_EXTERN int coap_context_request(coap_context *ctx, coap_message *msg,
 
 /*
  * aiocoap's kill_transactions: fails every pending exchange with remote with
- * err (COAP_EKILLED when 0).  Returns how many were failed.
+ * err (COAP_EKILLED when 0).  Observations with remote end as well: the
+ * server's observers there are dropped, the client's observations of it
+ * fail with err.  Returns how many requests were failed.
  */
 AIOCOAP_EXTERN size_t coap_context_kill_transactions(coap_context *ctx,
                                                      const coap_remote *remote,

@@ -13,10 +13,17 @@
  * function from a copy of that observer's request (so Accept, ETag and
  * Block2 preferences of the request apply to every notification).
  * Notifications are NON, with a CON at least every notification_con_interval
- * notifications and every 24 hours (RFC 7641 §4.5); an RST to any of them,
- * a CON notification that times out, a GET with Observe 1 (deregister) or
- * any other request with the observer's token ends the observation, as
- * does a notification whose code is not 2.xx (sent without Observe).
+ * notifications and every 24 hours (RFC 7641 §4.5); while a CON one awaits
+ * its ACK, later changes wait and the newest state follows the ACK
+ * (§4.5.2).  A notification larger than a block is sliced like a response
+ * (first block, Block2, Size2 and an ETag; the client asks for the rest
+ * with GET, RFC 7959 §2.6), for resources that want blockwise assembly.
+ * An RST to any notification, a CON notification that times out, an ICMP
+ * error from the observer, a GET with Observe 1 (deregister, §3.6) or any
+ * other request with the observer's token (a later block of a notification
+ * excepted) ends the observation, as does a notification whose code is not
+ * 2.xx (sent without Observe); a registration with the token of an
+ * existing one updates it (§4.1).
  *
  * Client: a GET or FETCH request with Observe 0 has a coap_observation.  The
  * request's response futures resolve with the first response as usual; when
@@ -137,9 +144,12 @@ coap_server_observation_accept(coap_server_observation *observation,
 
 /*
  * ServerObservation.trigger: sends this observer a notification, rendered
- * afresh (response NULL) or from response (borrowed, copied).  A trigger
- * while a rendered notification is still being produced by a render future
- * sends one more when it completes.  0, COAP_EINVAL (ended) or COAP_ENOMEM.
+ * afresh (response NULL) or from response (borrowed, copied; its code must
+ * be set).  A trigger while the registration is still being answered, a
+ * notification is still being rendered through a future, or a CON
+ * notification awaits its ACK, sends the newest state (rendered) once that
+ * is over.  0, or COAP_EINVAL (ended); a notification that cannot be made
+ * for lack of memory is logged and skipped.
  */
 AIOCOAP_EXTERN int
 coap_server_observation_trigger(coap_server_observation *observation,
@@ -181,8 +191,8 @@ typedef void (*coap_observation_cb)(coap_observation *observation,
  * response is the unsuccessful response for COAP_ERESPONSE, else NULL
  * (borrowed for the call).  No callback fires after it.
  */
-typedef void (*coap_observation_errback)(coap_observation *observation,
-                                         int err, const coap_message *response,
+typedef void (*coap_observation_errback)(coap_observation *observation, int err,
+                                         const coap_message *response,
                                          void *user_data);
 
 /*
@@ -223,8 +233,7 @@ AIOCOAP_EXTERN int coap_observation_register_callback(coap_observation *obs,
                                                       void *user_data);
 AIOCOAP_EXTERN int
 coap_observation_register_errback(coap_observation *obs,
-                                  coap_observation_errback cb,
-                                  void *user_data);
+                                  coap_observation_errback cb, void *user_data);
 
 /*
  * Active cancellation (RFC 7641 §3.6): sends a GET (or FETCH) with Observe

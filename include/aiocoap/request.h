@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+/* The client side of an observation (RFC 7641): coap_request_observation
+ * and the rest of its functions are in observation.h. */
 typedef struct coap_observation coap_observation;
 
 /*
