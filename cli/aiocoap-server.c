@@ -37,8 +37,8 @@ static void time_observers(coap_resource *res, size_t count) {
     uv_timer_stop(&time_timer);
 }
 
-static int time_get(coap_resource *res, coap_message *req,
-                     coap_message *resp, coap_future **later) {
+static int time_get(coap_resource *res, coap_message *req, coap_message *resp,
+                    coap_future **later) {
   (void)res;
   (void)req;
   (void)later;
@@ -57,8 +57,8 @@ typedef struct {
   size_t len;
 } block_content;
 
-static int block_get(coap_resource *res, coap_message *req,
-                     coap_message *resp, coap_future **later) {
+static int block_get(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
   (void)req;
   (void)later;
   block_content *c = res->user_data;
@@ -67,8 +67,8 @@ static int block_get(coap_resource *res, coap_message *req,
   return 0;
 }
 
-static int block_put(coap_resource *res, coap_message *req,
-                     coap_message *resp, coap_future **later) {
+static int block_put(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
   (void)later;
   block_content *c = res->user_data;
   uint8_t *copy = malloc(req->payload_len ? req->payload_len : 1);
@@ -94,7 +94,9 @@ static const char poem[] =
     "nine rings for mortal men doomed to die,\n"
     "one ring for the dark lord on his dark throne.";
 
-static void free_message(void *msg) { coap_message_free(msg); }
+static void free_message(void *msg) {
+  coap_message_free(msg);
+}
 
 static void on_timer_closed(uv_handle_t *handle) {
   pending_answer *p = handle->data;
@@ -165,9 +167,10 @@ static int add(coap_site *site, const char *path,
                const coap_link_attributes *attrs,
                coap_observation_count_cb count_cb, coap_resource **out) {
   coap_resource *res;
-  int rc = count_cb != NULL ? coap_observable_resource_new_methods(
-                                  methods, count_cb, data, &res)
-                            : coap_resource_new_methods(methods, data, &res);
+  int rc =
+      count_cb != NULL
+          ? coap_observable_resource_new_methods(methods, count_cb, data, &res)
+          : coap_resource_new_methods(methods, data, &res);
   if (rc == 0 && attrs != NULL)
     rc = coap_resource_set_link_attributes(res, attrs);
   if (rc == 0)
@@ -210,19 +213,19 @@ int main(int argc, char **argv) {
   if (coap_site_new(&site) < 0)
     return 1;
   static const coap_resource_methods time_methods = {.render_get = time_get};
-  static const coap_resource_methods block_methods = {
-      .render_get = block_get, .render_put = block_put};
-  static const coap_resource_methods separate_methods = {
-      .render_get = separate_get};
+  static const coap_resource_methods block_methods = {.render_get = block_get,
+                                                      .render_put = block_put};
+  static const coap_resource_methods separate_methods = {.render_get =
+                                                             separate_get};
   coap_link_attributes time_attrs = {.ct = "0", .sz = -1, .obs = true};
   coap_link_attributes plain = {.sz = -1};
   coap_resource *wkc;
   int rc = 0;
-  rc |= add(site, "time", &time_methods, NULL, &time_attrs, time_observers,
-            NULL);
+  rc |=
+      add(site, "time", &time_methods, NULL, &time_attrs, time_observers, NULL);
   rc |= add(site, "other/block", &block_methods, &block, &plain, NULL, NULL);
-  rc |= add(site, "other/separate", &separate_methods, NULL, &plain, NULL,
-            NULL);
+  rc |=
+      add(site, "other/separate", &separate_methods, NULL, &plain, NULL, NULL);
   if (rc == 0)
     rc = coap_wkc_resource_new(site, &wkc);
   if (rc == 0) {

@@ -29,7 +29,9 @@ int coap_replace_allocator(coap_malloc_func malloc_func,
   return 0;
 }
 
-const char *coap_version_string(void) { return "0.1.0"; }
+const char *coap_version_string(void) {
+  return "0.1.0";
+}
 
 void *coap__malloc(size_t size) {
   if (size == 0)
@@ -63,4 +65,6 @@ char *coap__strndup(const char *s, size_t n) {
   return copy;
 }
 
-char *coap__strdup(const char *s) { return coap__strndup(s, strlen(s)); }
+char *coap__strdup(const char *s) {
+  return coap__strndup(s, strlen(s));
+}

@@ -86,9 +86,8 @@ void coap__context_rearm(coap_context *ctx);
 void coap__context_schedule(coap_context *ctx, coap__timer *timer,
                             uint64_t deadline);
 void coap__context_unschedule(coap_context *ctx, coap__timer *timer);
-void coap__context_log(coap_context *ctx, coap_log_level level,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void coap__context_log(coap_context *ctx, coap_log_level level, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
 
 /* request.c */
 /* From the message layer: a response for one of our requests.  True when

@@ -60,8 +60,8 @@ uint64_t coap__context_random(coap_context *ctx) {
   return x * 0x2545F4914F6CDD1Dull;
 }
 
-void coap__context_log(coap_context *ctx, coap_log_level level,
-                       const char *fmt, ...) {
+void coap__context_log(coap_context *ctx, coap_log_level level, const char *fmt,
+                       ...) {
   if (ctx->config.log == NULL || level > ctx->config.log_level)
     return;
   char line[256];
@@ -276,8 +276,8 @@ static int context_create(uv_loop_t *loop, coap_site *site,
       .max_datagram_size = ctx->config.max_datagram_size,
       .non_records = ctx->config.non_rst_entries,
   };
-  static const coap__mm_callbacks mm_callbacks = {
-      mm_send, mm_request, mm_response, mm_event};
+  static const coap__mm_callbacks mm_callbacks = {mm_send, mm_request,
+                                                  mm_response, mm_event};
   rc = coap__mm_new(&mmc, &mm_callbacks, ctx, coap__context_random(ctx),
                     &ctx->mm);
   if (rc < 0)
@@ -321,7 +321,9 @@ int coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
   return context_create(loop, site, &addr, config, out);
 }
 
-uv_loop_t *coap_context_loop(const coap_context *ctx) { return ctx->loop; }
+uv_loop_t *coap_context_loop(const coap_context *ctx) {
+  return ctx->loop;
+}
 
 int coap_context_local_address(const coap_context *ctx,
                                struct sockaddr_in6 *out) {

@@ -124,8 +124,8 @@ typedef struct coap__mm_dedup {
 
 /* A NON sent with an owner, remembered for RST matching (mm_non.c). */
 typedef struct coap__mm_non {
-  coap__mm_hnode by_mid;   /* in mm->non_by_mid */
-  coap__mm_hnode by_owner; /* in mm->non_by_owner */
+  coap__mm_hnode by_mid;            /* in mm->non_by_mid */
+  coap__mm_hnode by_owner;          /* in mm->non_by_owner */
   struct coap__mm_non *prev, *next; /* send order, or the free list (next) */
   coap_remote remote;
   void *owner;

@@ -35,19 +35,19 @@ typedef struct coap__mm_incoming {
 
 /* Events on an outgoing message that was given an owner. */
 typedef enum coap__mm_event {
-  COAP__MM_SENT,          /* first transmission went out (after any NSTART wait) */
+  COAP__MM_SENT, /* first transmission went out (after any NSTART wait) */
   COAP__MM_RETRANSMITTED, /* a CON was sent again */
-  COAP__MM_ACKED,         /* ACK arrived (empty or piggybacked); exchange over */
-  COAP__MM_RST,           /* RST arrived (to a CON, or to a remembered
-                             NON); exchange over; err COAP_ERESET */
-  COAP__MM_TIMEOUT,       /* MAX_RETRANSMIT exhausted; err COAP_ETIMEDOUT */
-  COAP__MM_FAILED         /* ICMP error or kill; err says which */
+  COAP__MM_ACKED,   /* ACK arrived (empty or piggybacked); exchange over */
+  COAP__MM_RST,     /* RST arrived (to a CON, or to a remembered
+                       NON); exchange over; err COAP_ERESET */
+  COAP__MM_TIMEOUT, /* MAX_RETRANSMIT exhausted; err COAP_ETIMEDOUT */
+  COAP__MM_FAILED   /* ICMP error or kill; err says which */
 } coap__mm_event;
 
 typedef struct coap__mm_callbacks {
   /* Puts a datagram on the wire; data is borrowed for the call. */
-  void (*send)(void *user_data, const coap_remote *remote,
-               const uint8_t *data, size_t len);
+  void (*send)(void *user_data, const coap_remote *remote, const uint8_t *data,
+               size_t len);
   /*
    * A request that is not a duplicate.  msg borrows the datagram: copy what
    * is kept beyond the call (coap_message_own on a copy).  Answer through
@@ -113,8 +113,7 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
                      void *owner, uint64_t now);
 
 /* The remote of an incoming request, or NULL when the entry is gone. */
-const coap_remote *coap__mm_incoming_remote(coap__mm *mm,
-                                            coap__mm_incoming in);
+const coap_remote *coap__mm_incoming_remote(coap__mm *mm, coap__mm_incoming in);
 
 /* Stops every message of owner (no events); queued ones are dropped and
  * remembered NONs forgotten. */

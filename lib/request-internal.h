@@ -20,7 +20,7 @@ struct coap_request {
   unsigned refs;
   coap_context *ctx; /* NULL once done */
   uv_loop_t *loop;
-  coap__queue link; /* ctx->requests while live */
+  coap__queue link;  /* ctx->requests while live */
   coap_message *msg; /* the application's request, owned */
   struct sockaddr_in6 remote;
   coap__token_entry token;

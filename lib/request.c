@@ -54,7 +54,9 @@ static coap_message *error_message(int err) {
   return msg;
 }
 
-static void free_message(void *msg) { coap_message_free(msg); }
+static void free_message(void *msg) {
+  coap_message_free(msg);
+}
 
 /* Settles one of the futures from the request's final outcome. */
 static void settle(coap_request *req, coap_future *f, int which) {
@@ -71,8 +73,7 @@ static void settle(coap_request *req, coap_future *f, int which) {
     if (err == 0 && coap_code_is_successful(msg->code))
       coap_future_resolve(f, coap__message_ref(msg), free_message);
     else if (err == 0)
-      coap_future_fail(f, COAP_ERESPONSE, coap__message_ref(msg),
-                       free_message);
+      coap_future_fail(f, COAP_ERESPONSE, coap__message_ref(msg), free_message);
     else
       coap_future_fail(f, err, NULL, NULL);
   } else { /* response_nonraising */
@@ -122,7 +123,9 @@ void coap__request_complete(coap_request *req, int err, coap_message *msg) {
 }
 
 /* The context's reference, held while the request is live. */
-static void request_release(coap_request *req) { coap_request_unref(req); }
+static void request_release(coap_request *req) {
+  coap_request_unref(req);
+}
 
 static coap_future *make_future(coap_request *req, coap_future **slot);
 
@@ -196,11 +199,11 @@ int coap__request_send(coap_request *req, coap_message *msg) {
   req->in_mm = true;
   req->state = COAP__REQ_WAITING;
   if (msg->mtype == COAP_TYPE_NON) {
-    /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2). */
-    coap__context_schedule(
-        ctx, &req->timeout,
-        coap__context_now(ctx) +
-            coap_non_lifetime_ms(&ctx->config.transmission));
+    /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2).
+     */
+    coap__context_schedule(ctx, &req->timeout,
+                           coap__context_now(ctx) +
+                               coap_non_lifetime_ms(&ctx->config.transmission));
   } else {
     coap__context_rearm(ctx);
   }
@@ -300,8 +303,8 @@ static int destination(coap_request *req, coap_message *msg, char *host,
     if (uri.port >= 0)
       port = uri.port;
   } else {
-    int rc = coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host,
-                                     host_cap);
+    int rc =
+        coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host, host_cap);
     if (rc < 0)
       return COAP_EINVAL;
     uint16_t p;

@@ -112,8 +112,7 @@ static void respond(coap__responder *r) {
   coap_message_set_token(resp, r->request.token, r->request.token_len);
   int rc = coap__responder_send(r);
   if (rc == COAP_EMSGSIZE) {
-    error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR,
-                   "response too large");
+    error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR, "response too large");
     coap_message_set_token(resp, r->request.token, r->request.token_len);
     rc = coap__responder_send(r);
   }

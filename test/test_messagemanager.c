@@ -783,8 +783,7 @@ static void server_non(harness *h, uint32_t id) {
   msg.code = COAP_CODE_CONTENT;
   put_token(&msg, id);
   msg.remote = h->client.self;
-  cr_assert_eq(coap__mm_send(h->server.mm, &msg, &h->server.ex[id], h->now),
-               0);
+  cr_assert_eq(coap__mm_send(h->server.mm, &msg, &h->server.ex[id], h->now), 0);
   coap_message_clear(&msg);
 }
 

@@ -104,10 +104,8 @@ AIOCOAP_EXTERN void coap_context_config_default(coap_context_config *config);
  * port on [::].  config is copied (NULL for defaults).  Returns 0,
  * COAP_EINVAL, COAP_ENOMEM or a socket error (-errno).
  */
-AIOCOAP_EXTERN int
-coap_context_create_client_context(uv_loop_t *loop,
-                                   const coap_context_config *config,
-                                   coap_context **out);
+AIOCOAP_EXTERN int coap_context_create_client_context(
+    uv_loop_t *loop, const coap_context_config *config, coap_context **out);
 
 /*
  * aiocoap's Context.create_server_context: a context serving site (borrowed:
@@ -116,11 +114,9 @@ coap_context_create_client_context(uv_loop_t *loop,
  * can send requests too.  Returns as the client variant, plus
  * COAP_EADDRINUSE.
  */
-AIOCOAP_EXTERN int
-coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
-                                   const char *bind,
-                                   const coap_context_config *config,
-                                   coap_context **out);
+AIOCOAP_EXTERN int coap_context_create_server_context(
+    uv_loop_t *loop, coap_site *site, const char *bind,
+    const coap_context_config *config, coap_context **out);
 
 /* The loop, and the local address the socket is bound to (port resolved). */
 AIOCOAP_EXTERN uv_loop_t *coap_context_loop(const coap_context *ctx);

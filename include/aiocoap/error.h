@@ -22,9 +22,9 @@ typedef enum coap_error {
   /* System and argument errors: -errno. */
   COAP_EINVAL = -EINVAL,
   COAP_ENOMEM = -ENOMEM,
-  COAP_ENOSPC = -ENOSPC,     /* output buffer too small */
-  COAP_ENOENT = -ENOENT,     /* option or item not present */
-  COAP_ERANGE = -ERANGE,     /* value does not fit the option's length */
+  COAP_ENOSPC = -ENOSPC, /* output buffer too small */
+  COAP_ENOENT = -ENOENT, /* option or item not present */
+  COAP_ERANGE = -ERANGE, /* value does not fit the option's length */
   COAP_EAGAIN = -EAGAIN,
   COAP_ECANCELED = -ECANCELED,
   COAP_ETIMEDOUT = -ETIMEDOUT,
@@ -35,52 +35,53 @@ typedef enum coap_error {
   COAP_EMSGSIZE = -EMSGSIZE,
 
   /* Message decoding (RFC 7252 §3), one code for each malformation. */
-  COAP_EDECODE_SHORT = -1001,          /* fewer than 4 bytes */
-  COAP_EDECODE_VERSION = -1002,        /* version field is not 1 */
-  COAP_EDECODE_TOKEN_LENGTH = -1003,   /* TKL 9..15 */
-  COAP_EDECODE_TRUNCATED = -1004,      /* token or option runs past the end */
-  COAP_EDECODE_NIBBLE15 = -1005,       /* delta/length 15 not a payload marker */
-  COAP_EDECODE_EMPTY_PAYLOAD = -1006,  /* payload marker, no payload after it */
-  COAP_EDECODE_EMPTY_MESSAGE = -1007,  /* 0.00 with token, options or payload */
-  COAP_EDECODE_OPTION_NUMBER = -1008,  /* option number above 65535 */
+  COAP_EDECODE_SHORT = -1001,         /* fewer than 4 bytes */
+  COAP_EDECODE_VERSION = -1002,       /* version field is not 1 */
+  COAP_EDECODE_TOKEN_LENGTH = -1003,  /* TKL 9..15 */
+  COAP_EDECODE_TRUNCATED = -1004,     /* token or option runs past the end */
+  COAP_EDECODE_NIBBLE15 = -1005,      /* delta/length 15 not a payload marker */
+  COAP_EDECODE_EMPTY_PAYLOAD = -1006, /* payload marker, no payload after it */
+  COAP_EDECODE_EMPTY_MESSAGE = -1007, /* 0.00 with token, options or payload */
+  COAP_EDECODE_OPTION_NUMBER = -1008, /* option number above 65535 */
 
   /* URIs. */
   COAP_EURI = -1020,        /* malformed URI */
   COAP_EURI_SCHEME = -1021, /* scheme not coap, coaps, coap+tcp, ... */
 
   /* Exchanges. */
-  COAP_ESHUTDOWN = -1040,           /* the context was shut down */
-  COAP_ERESET = -1041,              /* the peer answered with RST */
-  COAP_EKILLED = -1042,             /* kill_transactions (CommunicationKilled) */
-  COAP_ERESOLVE = -1043,            /* the host name did not resolve */
-  COAP_ERESPONSE = -1044,           /* unsuccessful response (ResponseWrappingError) */
-  COAP_ENOT_OBSERVABLE = -1045,     /* NotObservable */
+  COAP_ESHUTDOWN = -1040, /* the context was shut down */
+  COAP_ERESET = -1041,    /* the peer answered with RST */
+  COAP_EKILLED = -1042,   /* kill_transactions (CommunicationKilled) */
+  COAP_ERESOLVE = -1043,  /* the host name did not resolve */
+  COAP_ERESPONSE = -1044, /* unsuccessful response (ResponseWrappingError) */
+  COAP_ENOT_OBSERVABLE = -1045,        /* NotObservable */
   COAP_EOBSERVATION_CANCELLED = -1046, /* ObservationCancelled */
-  COAP_ERESOURCE_CHANGED = -1047,   /* ETag changed during Block2 (ResourceChanged) */
-  COAP_EUNEXPECTED_BLOCK1 = -1048,  /* UnexpectedBlock1Option */
-  COAP_EUNEXPECTED_BLOCK2 = -1049,  /* UnexpectedBlock2 */
-  COAP_EMISSING_BLOCK2 = -1050,     /* MissingBlock2Option */
-  COAP_ELIMIT = -1051,              /* a configured limit was reached */
+  COAP_ERESOURCE_CHANGED =
+      -1047, /* ETag changed during Block2 (ResourceChanged) */
+  COAP_EUNEXPECTED_BLOCK1 = -1048, /* UnexpectedBlock1Option */
+  COAP_EUNEXPECTED_BLOCK2 = -1049, /* UnexpectedBlock2 */
+  COAP_EMISSING_BLOCK2 = -1050,    /* MissingBlock2Option */
+  COAP_ELIMIT = -1051,             /* a configured limit was reached */
 
   /* aiocoap's renderable errors: a resource fails its render future with one
    * and the server answers with the matching code (coap_error_to_code). */
-  COAP_EBAD_REQUEST = -1100,              /* BadRequest, 4.00 */
-  COAP_EUNAUTHORIZED = -1101,             /* Unauthorized, 4.01 */
-  COAP_EBAD_OPTION = -1102,               /* BadOption, 4.02 */
-  COAP_EFORBIDDEN = -1103,                /* Forbidden, 4.03 */
-  COAP_ENOT_FOUND = -1104,                /* NotFound, 4.04 */
-  COAP_EMETHOD_NOT_ALLOWED = -1105,       /* MethodNotAllowed, 4.05 */
-  COAP_ENOT_ACCEPTABLE = -1106,           /* NotAcceptable, 4.06 */
+  COAP_EBAD_REQUEST = -1100,               /* BadRequest, 4.00 */
+  COAP_EUNAUTHORIZED = -1101,              /* Unauthorized, 4.01 */
+  COAP_EBAD_OPTION = -1102,                /* BadOption, 4.02 */
+  COAP_EFORBIDDEN = -1103,                 /* Forbidden, 4.03 */
+  COAP_ENOT_FOUND = -1104,                 /* NotFound, 4.04 */
+  COAP_EMETHOD_NOT_ALLOWED = -1105,        /* MethodNotAllowed, 4.05 */
+  COAP_ENOT_ACCEPTABLE = -1106,            /* NotAcceptable, 4.06 */
   COAP_EREQUEST_ENTITY_INCOMPLETE = -1108, /* 4.08 */
-  COAP_ECONFLICT = -1109,                 /* 4.09 */
-  COAP_EPRECONDITION_FAILED = -1112,      /* 4.12 */
-  COAP_EREQUEST_ENTITY_TOO_LARGE = -1113, /* 4.13 */
-  COAP_EUNSUPPORTED_MEDIA_TYPE = -1115,   /* UnsupportedMediaType, 4.15 */
-  COAP_EUNPROCESSABLE_ENTITY = -1122,     /* 4.22 */
-  COAP_EINTERNAL_SERVER_ERROR = -1150,    /* 5.00 */
-  COAP_ENOT_IMPLEMENTED = -1151,          /* NotImplemented, 5.01 */
-  COAP_ESERVICE_UNAVAILABLE = -1153,      /* 5.03 */
-  COAP_EPROXYING_NOT_SUPPORTED = -1155    /* 5.05 */
+  COAP_ECONFLICT = -1109,                  /* 4.09 */
+  COAP_EPRECONDITION_FAILED = -1112,       /* 4.12 */
+  COAP_EREQUEST_ENTITY_TOO_LARGE = -1113,  /* 4.13 */
+  COAP_EUNSUPPORTED_MEDIA_TYPE = -1115,    /* UnsupportedMediaType, 4.15 */
+  COAP_EUNPROCESSABLE_ENTITY = -1122,      /* 4.22 */
+  COAP_EINTERNAL_SERVER_ERROR = -1150,     /* 5.00 */
+  COAP_ENOT_IMPLEMENTED = -1151,           /* NotImplemented, 5.01 */
+  COAP_ESERVICE_UNAVAILABLE = -1153,       /* 5.03 */
+  COAP_EPROXYING_NOT_SUPPORTED = -1155     /* 5.05 */
 } coap_error;
 
 /*

@@ -26,9 +26,9 @@ typedef struct coap_future coap_future;
 
 typedef enum coap_future_state {
   COAP_FUTURE_PENDING,
-  COAP_FUTURE_DONE,      /* resolved with a result */
-  COAP_FUTURE_FAILED,    /* failed with an error code */
-  COAP_FUTURE_CANCELLED  /* cancelled; error is COAP_ECANCELED */
+  COAP_FUTURE_DONE,     /* resolved with a result */
+  COAP_FUTURE_FAILED,   /* failed with an error code */
+  COAP_FUTURE_CANCELLED /* cancelled; error is COAP_ECANCELED */
 } coap_future_state;
 
 /*

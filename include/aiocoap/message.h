@@ -51,10 +51,10 @@ AIOCOAP_EXTERN int coap_remote_hostinfo(const coap_remote *remote, char *buf,
 
 typedef struct coap_message {
   /* public */
-  int mtype;    /* coap_type; COAP_TYPE_UNSET lets the library choose (managed) */
-  int32_t mid;  /* message ID 0..65535, or -1 while unset (managed) */
-  uint8_t code; /* coap_code */
-  uint8_t token_len;                    /* managed on requests */
+  int mtype; /* coap_type; COAP_TYPE_UNSET lets the library choose (managed) */
+  int32_t mid;       /* message ID 0..65535, or -1 while unset (managed) */
+  uint8_t code;      /* coap_code */
+  uint8_t token_len; /* managed on requests */
   uint8_t token[COAP_TOKEN_MAX_LENGTH]; /* managed on requests */
   coap_options opt;
   coap_remote remote; /* managed: filled from the URI or the request */
@@ -83,13 +83,13 @@ AIOCOAP_EXTERN int coap_message_new(coap_message **out);
 AIOCOAP_EXTERN void coap_message_free(coap_message *msg);
 
 /* Sets the token (copied); 0 or COAP_EINVAL when len > 8. */
-AIOCOAP_EXTERN int coap_message_set_token(coap_message *msg,
-                                          const void *token, size_t len);
+AIOCOAP_EXTERN int coap_message_set_token(coap_message *msg, const void *token,
+                                          size_t len);
 
 /* Copies len bytes into storage msg owns (reused across calls).
  * 0, COAP_EINVAL (data NULL with len > 0) or COAP_ENOMEM. */
-AIOCOAP_EXTERN int coap_message_set_payload(coap_message *msg,
-                                            const void *data, size_t len);
+AIOCOAP_EXTERN int coap_message_set_payload(coap_message *msg, const void *data,
+                                            size_t len);
 /* Points the payload at caller memory that outlives msg's use of it. */
 AIOCOAP_EXTERN void coap_message_set_payload_borrowed(coap_message *msg,
                                                       const void *data,

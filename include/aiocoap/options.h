@@ -81,7 +81,8 @@ AIOCOAP_EXTERN void coap_options_clear(coap_options *opts);
  * value, borrowed or not, is copied.  Returns 0 or COAP_ENOMEM (dst is then
  * empty).
  */
-AIOCOAP_EXTERN int coap_options_copy(coap_options *dst, const coap_options *src);
+AIOCOAP_EXTERN int coap_options_copy(coap_options *dst,
+                                     const coap_options *src);
 /* Copies every borrowed value into owned storage.  0 or COAP_ENOMEM. */
 AIOCOAP_EXTERN int coap_options_own(coap_options *opts);
 
@@ -103,8 +104,8 @@ AIOCOAP_EXTERN int coap_options_add(coap_options *opts, uint16_t number,
 /* As coap_options_add, but value is borrowed: the caller keeps it alive and
  * unchanged as long as the option is in the container. */
 AIOCOAP_EXTERN int coap_options_add_borrowed(coap_options *opts,
-                                             uint16_t number,
-                                             const void *value, size_t len);
+                                             uint16_t number, const void *value,
+                                             size_t len);
 /* Adds a uint option in its shortest form (RFC 7252 §3.2; 0 is empty). */
 AIOCOAP_EXTERN int coap_options_add_uint(coap_options *opts, uint16_t number,
                                          uint32_t value);
@@ -221,7 +222,7 @@ AIOCOAP_EXTERN int coap_options_encode(const coap_options *opts, uint8_t *buf,
     uint32_t u;                                                                \
     int r = coap_options_get_uint(o, number, &u);                              \
     if (r == 0) {                                                              \
-      if (u > (type)~(type)0)                                                  \
+      if (u > (type) ~(type)0)                                                 \
         return COAP_ERANGE;                                                    \
       *v = (type)u;                                                            \
     }                                                                          \
@@ -289,9 +290,8 @@ COAP__BLOCK_VIEW(block1, COAP_OPT_BLOCK1)
 COAP__BLOCK_VIEW(block2, COAP_OPT_BLOCK2)
 
 #define COAP__SEGMENT_VIEW(name, number, sep)                                  \
-  static inline int coap_options_set_##name(coap_options *o,                   \
-                                            const char *const *segs,           \
-                                            size_t n) {                        \
+  static inline int coap_options_set_##name(                                   \
+      coap_options *o, const char *const *segs, size_t n) {                    \
     return coap_options_set_segments(o, number, segs, n);                      \
   }                                                                            \
   static inline int coap_options_set_##name##_string(coap_options *o,          \

@@ -41,8 +41,7 @@ AIOCOAP_EXTERN coap_future *coap_request_response_raising(coap_request *req);
  * message instead: COAP_ETIMEDOUT a 5.04 Gateway Timeout, a renderable error
  * its code, anything else 5.00, each with coap_strerror as payload.
  */
-AIOCOAP_EXTERN coap_future *
-coap_request_response_nonraising(coap_request *req);
+AIOCOAP_EXTERN coap_future *coap_request_response_nonraising(coap_request *req);
 
 /* Cancels the request: retransmission stops and the futures are cancelled.
  * Harmless once done. */

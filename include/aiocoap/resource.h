@@ -33,13 +33,13 @@ typedef struct coap_resource_methods {
 
 /* RFC 6690 attributes shown for the resource in /.well-known/core. */
 typedef struct coap_link_attributes {
-  const char *rt;    /* resource type(s), space-separated; NULL for none */
-  const char *if_;   /* interface description(s) */
+  const char *rt;  /* resource type(s), space-separated; NULL for none */
+  const char *if_; /* interface description(s) */
   const char *title;
-  const char *ct;    /* content format number(s), space-separated */
-  long sz;           /* size estimate, or -1 */
-  bool obs;          /* observable */
-  bool hidden;       /* not listed at all */
+  const char *ct; /* content format number(s), space-separated */
+  long sz;        /* size estimate, or -1 */
+  bool obs;       /* observable */
+  bool hidden;    /* not listed at all */
 } coap_link_attributes;
 
 struct coap_resource {
@@ -67,9 +67,9 @@ AIOCOAP_EXTERN int coap_resource_new(const coap_resource_vtable *vtable,
  * A resource from per-method render functions (aiocoap.resource.Resource);
  * methods is borrowed (usually static).
  */
-AIOCOAP_EXTERN int coap_resource_new_methods(
-    const coap_resource_methods *methods, void *user_data,
-    coap_resource **out);
+AIOCOAP_EXTERN int
+coap_resource_new_methods(const coap_resource_methods *methods, void *user_data,
+                          coap_resource **out);
 
 AIOCOAP_EXTERN coap_resource *coap_resource_ref(coap_resource *resource);
 /* The last reference calls vtable->destroy and frees the resource. */
@@ -136,8 +136,7 @@ AIOCOAP_EXTERN int coap_site_add_resource_path(coap_site *site,
 /* Removes what is at path, dropping the site's reference; 0, COAP_EINVAL or
  * COAP_ENOENT. */
 AIOCOAP_EXTERN int coap_site_remove_resource(coap_site *site,
-                                             const char *const *path,
-                                             size_t n);
+                                             const char *const *path, size_t n);
 /* The site as a path-capable resource, for nesting (borrowed: owned by the
  * site; take a reference with coap_resource_ref to keep it). */
 AIOCOAP_EXTERN coap_resource *coap_site_as_resource(coap_site *site);
