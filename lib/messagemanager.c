@@ -323,20 +323,31 @@ static void handle_empty(coap__mm *mm, coap_message *msg, uint64_t now) {
   }
 }
 
-static void handle_request(coap__mm *mm, coap_message *msg, uint64_t now) {
+/*
+ * RFC 7252 §4.5: a CON or NON seen before (same remote and MID) is answered
+ * as the first one was and goes no further (NULL).  A new one gets its
+ * cache entry, of con_kind or non_kind.  NULL too when out of memory: a CON
+ * comes again, a NON may be lost.
+ */
+static coap__mm_dedup *admit(coap__mm *mm, coap_message *msg, uint8_t con_kind,
+                             uint8_t non_kind, uint64_t now) {
   const uint16_t mid = (uint16_t)msg->mid;
   coap__mm_dedup *entry = coap__mm_dedup_find(mm, &msg->remote, mid);
   if (entry != NULL) {
     answer_duplicate(mm, entry, msg);
-    return;
+    return NULL;
   }
-  const bool con = msg->mtype == COAP_TYPE_CON;
-  entry = coap__mm_dedup_add(
-      mm, &msg->remote, mid,
-      con ? COAP__MM_DEDUP_CON_REQUEST : COAP__MM_DEDUP_NON_REQUEST, now);
+  return coap__mm_dedup_add(mm, &msg->remote, mid,
+                            msg->mtype == COAP_TYPE_CON ? con_kind : non_kind,
+                            now);
+}
+
+static void handle_request(coap__mm *mm, coap_message *msg, uint64_t now) {
+  coap__mm_dedup *entry = admit(mm, msg, COAP__MM_DEDUP_CON_REQUEST,
+                                COAP__MM_DEDUP_NON_REQUEST, now);
   if (entry == NULL)
-    return; /* out of memory: a CON comes again, a NON may be lost */
-  if (con) {
+    return;
+  if (msg->mtype == COAP_TYPE_CON) {
     uint64_t delay = mm->config.empty_ack_delay_ms;
     uint64_t at = now > UINT64_MAX - delay ? UINT64_MAX : now + delay;
     if (coap__heap_schedule(&mm->heap, &entry->ack_timer.node, at) < 0)
@@ -356,18 +367,11 @@ static void handle_piggybacked(coap__mm *mm, coap_message *msg, uint64_t now) {
 }
 
 static void handle_response(coap__mm *mm, coap_message *msg, uint64_t now) {
-  const uint16_t mid = (uint16_t)msg->mid;
-  coap__mm_dedup *entry = coap__mm_dedup_find(mm, &msg->remote, mid);
-  if (entry != NULL) {
-    answer_duplicate(mm, entry, msg);
-    return;
-  }
-  const bool con = msg->mtype == COAP_TYPE_CON;
-  entry = coap__mm_dedup_add(
-      mm, &msg->remote, mid,
-      con ? COAP__MM_DEDUP_CON_RESPONSE : COAP__MM_DEDUP_NON_RESPONSE, now);
+  coap__mm_dedup *entry = admit(mm, msg, COAP__MM_DEDUP_CON_RESPONSE,
+                                COAP__MM_DEDUP_NON_RESPONSE, now);
   if (entry == NULL)
     return;
+  const bool con = msg->mtype == COAP_TYPE_CON;
   const uint32_t slot = entry->slot, gen = entry->gen;
   bool matched = mm->cb.response(mm->user_data, msg);
   uint8_t reply[4];
@@ -376,7 +380,7 @@ static void handle_response(coap__mm *mm, coap_message *msg, uint64_t now) {
   /* RFC 7252 §4.2 and §4.3, RFC 7641 §3.6: a response nobody wanted is
    * rejected with RST, so the server stops sending it. */
   coap__mm_emit_empty(mm, &msg->remote, matched ? COAP_TYPE_ACK : COAP_TYPE_RST,
-                      mid, reply);
+                      (uint16_t)msg->mid, reply);
   if (matched)
     mm->stats.empty_acks++;
   /* The entry is still ours unless the callback made it go away. */

@@ -107,33 +107,10 @@ void payload_is_pattern(const coap_message *m, size_t len) {
       cr_assert_fail("byte %zu differs", i);
 }
 
-static void on_done(coap_future *f, void *data) {
-  (void)f;
-  *(bool *)data = true;
-}
-
 int request_within(fixture *fx, coap_message *msg,
                    const coap_request_params *params, coap_message **resp,
                    uint64_t limit_ms) {
-  coap_request *req;
-  int rc = coap_context_request(fx->client, msg, params, &req);
-  if (rc < 0)
-    return rc;
-  coap_future *f = coap_request_response(req);
-  bool done = false;
-  coap_future_add_done_callback(f, on_done, &done);
-  fixture_run_until(fx, &done, limit_ms);
-  coap_future_remove_done_callback(f, on_done, &done);
-  if (!coap_future_done(f)) {
-    coap_request_cancel(req);
-    coap_request_unref(req);
-    return COAP_EAGAIN;
-  }
-  rc = coap_future_error(f);
-  if (rc == 0 && resp != NULL)
-    *resp = coap_future_take_result(f);
-  coap_request_unref(req);
-  return rc;
+  return fixture_request_params(fx, msg, params, resp, limit_ms);
 }
 
 int request_with(fixture *fx, coap_message *msg,

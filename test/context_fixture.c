@@ -83,10 +83,11 @@ static void on_done(coap_future *f, void *data) {
   *(bool *)data = true;
 }
 
-int fixture_request(fixture *fx, coap_message *msg, coap_message **resp,
-                    uint64_t limit_ms) {
+int fixture_request_params(fixture *fx, coap_message *msg,
+                           const coap_request_params *params,
+                           coap_message **resp, uint64_t limit_ms) {
   coap_request *req;
-  int rc = coap_context_request(fx->client, msg, NULL, &req);
+  int rc = coap_context_request(fx->client, msg, params, &req);
   if (rc < 0)
     return rc;
   coap_future *f = coap_request_response(req);
@@ -104,4 +105,9 @@ int fixture_request(fixture *fx, coap_message *msg, coap_message **resp,
     *resp = coap_future_take_result(f);
   coap_request_unref(req);
   return rc;
+}
+
+int fixture_request(fixture *fx, coap_message *msg, coap_message **resp,
+                    uint64_t limit_ms) {
+  return fixture_request_params(fx, msg, NULL, resp, limit_ms);
 }

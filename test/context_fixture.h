@@ -35,6 +35,10 @@ coap_message *fixture_message(fixture *fx, uint8_t code, const char *path);
  * *resp (a reference the caller frees with coap_message_free) when set. */
 int fixture_request(fixture *fx, coap_message *msg, coap_message **resp,
                     uint64_t limit_ms);
+/* As fixture_request, with request parameters (NULL for the defaults). */
+int fixture_request_params(fixture *fx, coap_message *msg,
+                           const coap_request_params *params,
+                           coap_message **resp, uint64_t limit_ms);
 /* Runs the loop until *flag becomes true or limit_ms passes. */
 void fixture_run_until(fixture *fx, const bool *flag, uint64_t limit_ms);
 
