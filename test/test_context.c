@@ -571,3 +571,47 @@ COAP_TEST(context, non_request_monitor_reports_sent_once) {
   coap_request_unref(req);
   fixture_stop(&fx);
 }
+
+/* An application may shut the server down from inside a render function
+ * (a "shutdown" resource): the answer in progress is dropped, nothing
+ * crashes, and the context still closes. */
+static coap_context *shutdown_target;
+static int shutdown_cb_ran;
+
+static void count_shutdown(coap_context *ctx, void *data) {
+  (void)ctx;
+  (void)data;
+  shutdown_cb_ran++;
+}
+
+static int shutdown_get(coap_resource *res, coap_message *req,
+                        coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  coap_context_shutdown(shutdown_target, count_shutdown, NULL);
+  return coap_message_set_payload_string(resp, "bye");
+}
+
+static const coap_resource_methods shutdown_methods = {.render_get =
+                                                           shutdown_get};
+
+COAP_TEST(context, shutdown_from_inside_a_render_function) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 20;
+  config.transmission.max_retransmit = 1;
+  fixture_start(&fx, &config);
+  fixture_add(&fx, "shutdown", &shutdown_methods, NULL);
+  shutdown_target = fx.server;
+  shutdown_cb_ran = 0;
+  int rc = fixture_request(
+      &fx, fixture_message(&fx, COAP_CODE_GET, "/shutdown"), NULL, 5000);
+  cr_assert(rc == COAP_ETIMEDOUT || rc == COAP_ECONNREFUSED || rc == 0,
+            "got %s", coap_err_name(rc));
+  cr_assert_eq(shutdown_cb_ran, 1);
+  int closed = 0;
+  coap_context_shutdown(fx.client, NULL, &closed);
+  fixture_close(&fx);
+}
