@@ -517,11 +517,15 @@ static void on_fetch_done(coap_future *f, void *user_data) {
   fetch->notification = NULL;
   coap_options_delete(&done->opt, COAP_OPT_BLOCK2);
   rc = coap_message_set_payload(done, fetch->body, fetch->len);
+  /* The fetch's reference may be the last one (the application let go
+   * meanwhile): keep obs until the notification is handed out. */
+  coap_observation_ref(obs);
   fetch_free(fetch);
   if (rc < 0)
     coap_message_free(done);
   else
     deliver(obs, done);
+  coap_observation_unref(obs);
 }
 
 /* Completes a notification that has more blocks before delivering it. */

@@ -650,6 +650,15 @@ void coap_server_observation_deregister(coap_server_observation *obs,
     end(obs, reason, false);
 }
 
+int coap_server_observation_request(const coap_server_observation *obs,
+                                    coap_message *out) {
+  /* Declared in observation.h (the observer's request, borrowing the
+   * stored registration) but never defined: callers failed to link. */
+  if (obs == NULL || out == NULL || obs->state == OBS_ENDED)
+    return COAP_EINVAL;
+  return decode_request(obs, out);
+}
+
 /* ---- ObservableResource ---- */
 
 static const coap_resource_vtable observable_methods_vtable = {

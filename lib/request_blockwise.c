@@ -301,6 +301,16 @@ static void block1_response(coap_request *req, const coap_message *msg) {
       coap__request_complete(req, rc, NULL);
     return;
   }
+  /* RFC 7959 §2.3: a success other than 2.31 that names the block just
+   * sent, before the last one, comes from a server that acts on each block
+   * as it arrives (non-atomically); the rest of the body still goes. */
+  if (coap_code_is_successful(msg->code) && matches && bw->sent1.more) {
+    size_t sent = start + bw->sent1_len;
+    int rc = send_block1(req, (uint32_t)(sent >> (got.szx + 4)), got.szx);
+    if (rc < 0)
+      coap__request_complete(req, rc, NULL);
+    return;
+  }
   /* An unsuccessful answer ends the upload as it is.  A successful one
    * that names a block must name the one sent.  One without Block1 is a
    * final response only to the last block (libcoap 4.3 leaves Block1 out

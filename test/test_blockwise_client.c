@@ -20,7 +20,8 @@ typedef enum {
   SELF_BARE_FINAL,   /* as ECHO, but the last answer without Block1 */
   SELF_ETAG_CHANGES, /* 3 blocks of 16, a new ETag at every render */
   SELF_WRONG_BLOCK2, /* block 0, then block 2 whatever is asked */
-  SELF_DROPS_BLOCK2  /* block 0, then no Block2 at all */
+  SELF_DROPS_BLOCK2, /* block 0, then no Block2 at all */
+  SELF_NON_ATOMIC    /* every block acted on: 2.04 with Block1 M=0 */
 } self_mode;
 
 typedef struct self_blockwise {
@@ -29,6 +30,7 @@ typedef struct self_blockwise {
   bool saw_block1;
   coap_block block1;
   size_t payload_len;
+  size_t payload_total;
 } self_blockwise;
 
 static bool no_assembly(coap_resource *res, const coap_message *req) {
@@ -44,6 +46,7 @@ static int self_render(coap_resource *res, coap_message *req,
   s->renders++;
   s->saw_block1 = coap_options_get_block1(&req->opt, &s->block1) == 0;
   s->payload_len = req->payload_len;
+  s->payload_total += req->payload_len;
   coap_block b2 = {0};
   coap_options_get_block2(&req->opt, &b2);
   static const uint8_t sixteen[16] = "0123456789abcdef";
@@ -75,6 +78,12 @@ static int self_render(coap_resource *res, coap_message *req,
     coap_block out = {.num = b2.num, .more = b2.num < 2, .szx = 0};
     coap_options_set_block2(&resp->opt, &out);
     return coap_message_set_payload(resp, sixteen, 16);
+  }
+  case SELF_NON_ATOMIC: {
+    coap_block ack = s->block1;
+    ack.more = false;
+    resp->code = COAP_CODE_CHANGED;
+    return coap_options_set_block1(&resp->opt, &ack);
   }
   case SELF_WRONG_BLOCK2:
   case SELF_DROPS_BLOCK2: {
@@ -148,6 +157,24 @@ COAP_TEST(blockwise_client, wrong_block1_in_answer_is_unexpected_block1) {
   int rc =
       fixture_request(&fx, self_message(&fx, COAP_CODE_PUT, 2500), NULL, 20000);
   cr_assert_eq(rc, COAP_EUNEXPECTED_BLOCK1, "got %s", coap_err_name(rc));
+  fixture_stop(&fx);
+}
+
+/* RFC 7959 §2.3: 2.04 with Block1 M=0 to a block that is not the last
+ * comes from a server acting on each block; the client sends them all. */
+COAP_TEST(blockwise_client, non_atomic_server_gets_every_block) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  self_blockwise s;
+  add_self(&fx, &s, SELF_NON_ATOMIC);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx, self_message(&fx, COAP_CODE_PUT, 2500),
+                               &resp, 20000),
+               0);
+  cr_assert_eq(resp->code, COAP_CODE_CHANGED);
+  cr_assert_eq(s.renders, 3);
+  cr_assert_eq(s.payload_total, 2500, "got %zu bytes", s.payload_total);
+  coap_message_free(resp);
   fixture_stop(&fx);
 }
 

@@ -428,6 +428,86 @@ COAP_TEST(observation, blockwise_notification_is_completed_before_delivery) {
   fixture_stop(&fx);
 }
 
+/* coap_observation_unref: when the application's last reference goes while
+ * the rest of a blockwise notification is being fetched (RFC 7959 §2.6),
+ * the fetch finishes without touching a freed observation, and the
+ * observation ends: the next notification is answered with RST (RFC 7641
+ * §3.6) and the server forgets the observer. */
+COAP_TEST(observation, last_reference_dropped_while_fetching_blocks) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "big");
+  char big[3000];
+  for (size_t i = 0; i < sizeof big - 1; i++)
+    big[i] = (char)('a' + i % 26);
+  big[sizeof big - 1] = '\0';
+  set_state(big);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/big", &obs);
+  payload_is(first_response(req), big);
+  coap_context_stats before, now;
+  coap_context_get_stats(fx.server, &before);
+  big[0] = 'Z';
+  set_state(big);
+  coap_observable_resource_updated_state(res, NULL);
+  /* Block 1 asked for and answered by the server: block 2 still to come. */
+  for (int i = 0; i < 2000; i++) {
+    coap_context_get_stats(fx.server, &now);
+    if (now.requests_handled > before.requests_handled)
+      break;
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  }
+  cr_assert_eq(now.requests_handled, before.requests_handled + 1);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  run_for(&fx, 200);
+  big[0] = 'Y';
+  set_state(big);
+  coap_observable_resource_updated_state(res, NULL);
+  wait_observers(&fx, 0, 5000);
+  cr_assert_eq(observers_now, 0, "the server was told with RST");
+  fixture_stop(&fx);
+}
+
+static coap_message seen_request;
+static int seen_rc = -1;
+
+static void add_and_read_request(coap_resource *res, const coap_message *req,
+                                 coap_server_observation *obs) {
+  (void)req;
+  coap_observable_resource_add_observation(res, req, obs);
+  coap_message_init(&seen_request);
+  seen_rc = coap_server_observation_request(obs, &seen_request);
+}
+
+/* coap_server_observation_request (observation.h) gives the observer's
+ * registration: its token and options. */
+COAP_TEST(observation, server_observation_request_gives_registration) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  static const coap_resource_vtable vt = {
+      .render = state_get, .add_observation = add_and_read_request};
+  coap_resource *res;
+  cr_assert_eq(coap_observable_resource_new(&vt, on_count, NULL, &res), 0);
+  cr_assert_eq(coap_site_add_resource_path(fx.site, "state", res), 0);
+  coap_resource_unref(res);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  const coap_message *first = first_response(req);
+  cr_assert_eq(seen_rc, 0);
+  uint32_t observe = 1;
+  cr_assert_eq(coap_options_get_observe(&seen_request.opt, &observe), 0);
+  cr_assert_eq(observe, 0);
+  cr_assert_eq(seen_request.token_len, first->token_len);
+  cr_assert_arr_eq(seen_request.token, first->token, first->token_len);
+  coap_message_clear(&seen_request);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
 COAP_TEST(observation, shutdown_ends_both_sides) {
   reset_resource_state();
   fixture fx;
