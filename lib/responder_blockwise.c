@@ -453,6 +453,16 @@ int coap__responder_blockwise_request(coap__responder *r) {
     coap__free(key);
     return rc;
   }
+  /* RFC 8132 §2.2.1: a FETCH's payload is part of what it asks for, so
+   * two FETCHes with different bodies must not share a representation. */
+  if (req->code == COAP_CODE_FETCH && bw->key_len > 0 &&
+      bw->key_len + 8 <= sizeof bw->key) {
+    uint64_t h = fnv1a(FNV_OFFSET_BASIS, req->payload, req->payload_len);
+    memcpy(bw->key + bw->key_len, &h, sizeof h);
+    bw->key_len += sizeof h;
+  } else if (req->code == COAP_CODE_FETCH) {
+    bw->key_len = 0; /* no room for the body's hash: do not share */
+  }
   if (bw->has_block2 && bw->block2.num > 0) {
     if (serve_cached(r))
       return 1;

@@ -377,6 +377,42 @@ COAP_TEST(blockwise, later_blocks_come_from_the_kept_representation) {
   stop(&fx, &b);
 }
 
+/* FETCH answers with 3000 copies of the first byte of its body. */
+static int fetch_fill(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
+  (void)res;
+  (void)later;
+  uint8_t *p = coap_message_reserve_payload(resp, 3000);
+  cr_assert_not_null(p);
+  memset(p, req->payload_len > 0 ? req->payload[0] : '-', 3000);
+  return 0;
+}
+
+static const coap_resource_methods fetch_methods = {.render_fetch = fetch_fill};
+
+/* RFC 8132 §2.2.1: the body of a FETCH is part of what it asks for; a
+ * later block must come from the representation for the same body. */
+COAP_TEST(blockwise, fetch_blocks_follow_the_request_body) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "fetch", &fetch_methods, NULL);
+  const char bodies[2] = {'a', 'b'};
+  for (int i = 0; i < 2; i++) {
+    coap_message *m = fixture_message(&fx, COAP_CODE_FETCH, "/fetch");
+    coap_message_set_payload(m, &bodies[i], 1);
+    coap_block b2 = {.num = (uint32_t)i, .more = false, .szx = 6};
+    coap_options_set_block2(&m->opt, &b2);
+    coap_message *resp = NULL;
+    cr_assert_eq(raw_request(&fx, m, &resp), 0);
+    cr_assert_eq(resp->code, COAP_CODE_CONTENT);
+    cr_assert_gt(resp->payload_len, 0);
+    cr_assert_eq(resp->payload[0], (uint8_t)bodies[i],
+                 "block %d of the representation for body '%c'", i, bodies[i]);
+    coap_message_free(resp);
+  }
+  fixture_stop(&fx);
+}
+
 COAP_TEST(blockwise, later_block_of_a_post_no_longer_kept_is_4_08) {
   fixture fx;
   blob b;
