@@ -191,13 +191,23 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     coap__mm_cancel(ctx->mm, req);
   if (req->monitor.enqueued != NULL)
     req->monitor.enqueued(req->monitor.user_data);
-  rc = coap__mm_send(ctx->mm, msg, req, coap__context_now(ctx));
-  if (rc < 0)
-    return rc;
+  /* Monitor callbacks may cancel the request (enqueued here, sent from
+   * inside coap__mm_send): it must be marked as held by the layer before
+   * sent fires, so that completing it cancels the CON, and must not be
+   * revived afterwards. */
+  if (req->state == COAP__REQ_DONE)
+    return COAP_ECANCELED;
   /* A NON is remembered too, so that an RST can fail the request (RFC 7252
    * §4.3); either way the layer must forget us when we are done. */
   req->in_mm = true;
   req->state = COAP__REQ_WAITING;
+  rc = coap__mm_send(ctx->mm, msg, req, coap__context_now(ctx));
+  if (rc < 0) {
+    req->in_mm = false;
+    return rc;
+  }
+  if (req->state == COAP__REQ_DONE)
+    return COAP_ECANCELED;
   if (msg->mtype == COAP_TYPE_NON) {
     /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2).
      */
@@ -414,8 +424,16 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
   coap_request *req = coap__container_of(e, coap_request, token);
   if (!coap_remote_equal(&msg->remote, &req->msg->remote))
     return false;
-  if (req->monitor.response != NULL)
+  if (req->monitor.response != NULL) {
+    /* The callback may cancel the request and drop the last reference:
+     * hold one, and take the response no further once it is done. */
+    coap_request_ref(req);
     req->monitor.response(msg, req->monitor.user_data);
+    const bool done = req->state == COAP__REQ_DONE;
+    coap_request_unref(req);
+    if (done)
+      return true;
+  }
   /* A response also acknowledges the request (RFC 7252 §5.2.2: the ACK may
    * have been lost), so stop retransmitting it. */
   if (req->in_mm) {

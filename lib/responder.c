@@ -124,6 +124,11 @@ static void respond(coap__responder *r) {
 
 int coap__responder_send(coap__responder *r) {
   coap_context *ctx = r->ctx;
+  /* RFC 7252 §5.2.2: a request whose dedup entry is gone (evicted, or past
+   * EXCHANGE_LIFETIME) was acknowledged and still awaits a separate
+   * response; the message layer can only send it to a remote we name. */
+  if (!coap_remote_is_set(&r->response.remote))
+    r->response.remote = r->request.remote;
   return coap__mm_respond(ctx->mm, r->in, &r->response, NULL,
                           coap__context_now(ctx));
 }

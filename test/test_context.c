@@ -615,3 +615,148 @@ COAP_TEST(context, shutdown_from_inside_a_render_function) {
   coap_context_shutdown(fx.client, NULL, &closed);
   fixture_close(&fx);
 }
+
+/* RFC 7252 §5.2.2: once a CON request has its empty ACK, the client waits
+ * for the separate response however busy the server is.  A dedup cache
+ * that forgets the request (evicted here by a second request; EXCHANGE_
+ * LIFETIME does the same to a slower resource) must not lose the answer. */
+static void limit_reached(uv_timer_t *t) {
+  (void)t;
+}
+
+COAP_TEST(context, separate_response_survives_dedup_eviction) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.empty_ack_delay_ms = 20;
+  config.dedup_entries = 1;
+  fixture_start(&fx, &config);
+  slow_loop = &fx.loop;
+  fixture_add(&fx, "slow", &slow, NULL);
+  fixture_add(&fx, "hello", &hello, NULL);
+  coap_request *req;
+  cr_assert_eq(
+      coap_context_request(
+          fx.client, fixture_message(&fx, COAP_CODE_GET, "/slow"), NULL, &req),
+      0);
+  coap_future *f = coap_request_response(req);
+  coap_future_ref(f);
+  coap_message *resp = NULL;
+  cr_assert_eq(fixture_request(&fx,
+                               fixture_message(&fx, COAP_CODE_GET, "/hello"),
+                               &resp, 5000),
+               0);
+  coap_message_free(resp);
+  uv_timer_t limit;
+  uv_timer_init(&fx.loop, &limit);
+  uv_timer_start(&limit, limit_reached, 2000, 0);
+  while (!coap_future_done(f) && uv_is_active((uv_handle_t *)&limit))
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&limit, NULL);
+  cr_assert(coap_future_done(f), "the separate response never came");
+  cr_assert_eq(coap_future_error(f), 0);
+  const coap_message *late = coap_future_result(f);
+  cr_assert_eq(late->code, COAP_CODE_CONTENT);
+  payload_is(late, "late");
+  coap_future_unref(f);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
+
+/* A monitor may cancel its request from the sent callback (a fire-and-
+ * forget sender): the request ends there, and the message layer forgets
+ * the CON with it, so nothing is retransmitted for (or reported to) a
+ * request the application has already let go of. */
+static void cancel_on_sent(void *user_data) {
+  coap_request *const *req = user_data;
+  cr_assert_not_null(*req, "*out is set before the first transmission");
+  coap_request_cancel(*req);
+}
+
+COAP_TEST(context, monitor_may_cancel_from_sent) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 20;
+  config.transmission.max_retransmit = 2;
+  fixture_start(&fx, &config);
+  /* A peer that never answers: the CON would be retransmitted. */
+  int silent = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 addr = {.sin6_family = AF_INET6,
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  cr_assert_eq(bind(silent, (struct sockaddr *)&addr, sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  cr_assert_eq(getsockname(silent, (struct sockaddr *)&addr, &len), 0);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/x", ntohs(addr.sin6_port));
+  coap_message *msg;
+  cr_assert_eq(coap_message_new(&msg), 0);
+  msg->code = COAP_CODE_GET;
+  cr_assert_eq(coap_message_set_request_uri(msg, uri, true), 0);
+  coap_request *req = NULL;
+  coap_exchange_monitor mon = {.sent = cancel_on_sent, .user_data = &req};
+  coap_request_params params;
+  coap_request_params_default(&params);
+  params.monitor = &mon;
+  cr_assert_eq(coap_context_request(fx.client, msg, &params, &req), 0);
+  coap_future *f = coap_future_ref(coap_request_response(req));
+  coap_request_unref(req);
+  cr_assert_eq(coap_run_until_complete(&fx.loop, f), COAP_ECANCELED);
+  coap_future_unref(f);
+  /* Long enough for every retransmission and the timeout. */
+  uv_timer_t wait;
+  uv_timer_init(&fx.loop, &wait);
+  uv_timer_start(&wait, limit_reached, 400, 0);
+  while (uv_is_active((uv_handle_t *)&wait))
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&wait, NULL);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.client, &stats);
+  cr_assert_eq(stats.retransmissions, 0,
+               "a cancelled request's CON was retransmitted %u times",
+               (unsigned)stats.retransmissions);
+  fixture_stop(&fx);
+  close(silent);
+}
+
+/* The monitor's response callback may cancel the request too, even when
+ * the response is the first block of a larger body (RFC 7959 §2.4): the
+ * request ends and asks for no further block. */
+static int big_get(coap_resource *res, coap_message *req, coap_message *resp,
+                   coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  static char body[3000];
+  memset(body, 'b', sizeof body);
+  return coap_message_set_payload(resp, body, sizeof body);
+}
+
+static const coap_resource_methods big = {.render_get = big_get};
+
+static void cancel_on_response(const coap_message *resp, void *user_data) {
+  (void)resp;
+  coap_request *const *req = user_data;
+  coap_request_cancel(*req);
+}
+
+COAP_TEST(context, monitor_may_cancel_from_response) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "big", &big, NULL);
+  coap_request *req = NULL;
+  coap_exchange_monitor mon = {.response = cancel_on_response,
+                               .user_data = &req};
+  coap_request_params params;
+  coap_request_params_default(&params);
+  params.monitor = &mon;
+  cr_assert_eq(coap_context_request(fx.client,
+                                    fixture_message(&fx, COAP_CODE_GET, "/big"),
+                                    &params, &req),
+               0);
+  coap_future *f = coap_future_ref(coap_request_response(req));
+  coap_request_unref(req);
+  cr_assert_eq(coap_run_until_complete(&fx.loop, f), COAP_ECANCELED);
+  coap_future_unref(f);
+  fixture_stop(&fx);
+}
