@@ -145,8 +145,13 @@ static void on_transport_error(void *user_data, const coap_remote *remote,
     strcpy(host, "?");
   coap__context_log(ctx, COAP_LOG_INFO, "ICMP error from %s: %s", host,
                     coap_strerror(err));
-  /* A port or host unreachable ends every exchange with that peer now,
-   * instead of after MAX_TRANSMIT_WAIT of retransmissions. */
+  /* A port, host or network unreachable ends every exchange with that peer
+   * now, instead of after MAX_TRANSMIT_WAIT of retransmissions.  Other
+   * errors (Packet Too Big gives EMSGSIZE) say nothing of the peer being
+   * gone: retransmission goes on. */
+  if (err != COAP_ECONNREFUSED && err != COAP_EHOSTUNREACH &&
+      err != COAP_ENETUNREACH && err != -EACCES && err != -EHOSTDOWN)
+    return;
   coap__requests_fail_all(ctx, remote, err);
   coap__observations_kill(ctx, remote, err);
   coap__mm_kill(ctx->mm, remote, err);

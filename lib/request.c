@@ -506,22 +506,34 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
   }
 }
 
+static bool fails_with(const coap_request *req, const coap_remote *remote) {
+  if (remote == NULL)
+    return true;
+  coap_remote r = {.addr = req->remote};
+  return req->state != COAP__REQ_RESOLVING && coap_remote_equal(&r, remote);
+}
+
 size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
                                int err) {
   size_t n = 0;
-  coap__queue *q = coap__queue_head(&ctx->requests);
-  while (q != &ctx->requests) {
-    coap_request *req = coap__queue_data(q, coap_request, link);
-    q = q->next;
-    if (remote != NULL) {
-      coap_remote r = {.addr = req->remote};
-      if (req->state == COAP__REQ_RESOLVING || !coap_remote_equal(&r, remote))
-        continue;
+  /* Completing one request runs application callbacks (a monitor's
+   * cancelled) that may end others, so no pointer into the list is kept
+   * across it: each round starts from the head again. */
+  for (;;) {
+    coap_request *req = NULL;
+    for (coap__queue *q = coap__queue_head(&ctx->requests); q != &ctx->requests;
+         q = q->next) {
+      coap_request *candidate = coap__queue_data(q, coap_request, link);
+      if (fails_with(candidate, remote)) {
+        req = candidate;
+        break;
+      }
     }
+    if (req == NULL)
+      return n;
     if (req->resolving != NULL)
       uv_cancel((uv_req_t *)req->resolving);
     coap__request_complete(req, err, NULL);
     n++;
   }
-  return n;
 }
