@@ -5,6 +5,7 @@
  * feeds received datagrams in, and routes what comes out: requests to
  * responders, responses and exchange events to requests.
  */
+#include "addr-internal.h"
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "observation-internal.h"
@@ -214,18 +215,11 @@ static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
   struct addrinfo *res = NULL;
   if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
     return COAP_ERESOLVE;
-  if (res->ai_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const void *)res->ai_addr;
-    out->sin6_addr = a->sin6_addr;
-    out->sin6_scope_id = a->sin6_scope_id;
-  } else {
-    const struct sockaddr_in *a = (const void *)res->ai_addr;
-    out->sin6_addr.s6_addr[10] = 0xff;
-    out->sin6_addr.s6_addr[11] = 0xff;
-    memcpy(&out->sin6_addr.s6_addr[12], &a->sin_addr, 4);
-  }
+  in_port_t wanted = out->sin6_port;
+  bool usable = coap__sockaddr_to_in6(res->ai_addr, out);
+  out->sin6_port = wanted;
   freeaddrinfo(res);
-  return 0;
+  return usable ? 0 : COAP_ERESOLVE;
 }
 
 static void context_free(coap_context *ctx) {

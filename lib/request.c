@@ -3,6 +3,7 @@
  * token, hand-over to the message layer, matching the response, and the
  * three response futures.
  */
+#include "addr-internal.h"
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "message-internal.h"
@@ -238,17 +239,10 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status,
     if (status < 0 || ai == NULL) {
       coap__request_complete(req, COAP_ERESOLVE, NULL);
     } else {
-      if (ai->ai_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)ai->ai_addr;
-        req->remote.sin6_addr = a->sin6_addr;
-        req->remote.sin6_scope_id = a->sin6_scope_id;
-      } else {
-        const struct sockaddr_in *a = (const void *)ai->ai_addr;
-        memset(&req->remote.sin6_addr, 0, sizeof req->remote.sin6_addr);
-        req->remote.sin6_addr.s6_addr[10] = 0xff;
-        req->remote.sin6_addr.s6_addr[11] = 0xff;
-        memcpy(&req->remote.sin6_addr.s6_addr[12], &a->sin_addr, 4);
-      }
+      /* The lookup gives addresses only; the port is the URI's. */
+      in_port_t port = req->remote.sin6_port;
+      coap__sockaddr_to_in6(ai->ai_addr, &req->remote);
+      req->remote.sin6_port = port;
       start(req);
     }
   }
@@ -261,10 +255,7 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status,
 static bool parse_literal(const char *host, struct sockaddr_in6 *out) {
   struct in_addr v4;
   if (inet_pton(AF_INET, host, &v4) == 1) {
-    memset(&out->sin6_addr, 0, sizeof out->sin6_addr);
-    out->sin6_addr.s6_addr[10] = 0xff;
-    out->sin6_addr.s6_addr[11] = 0xff;
-    memcpy(&out->sin6_addr.s6_addr[12], &v4, 4);
+    coap__v4_mapped(&out->sin6_addr, &v4);
     return true;
   }
   char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];

@@ -12,6 +12,7 @@
  * MAX_TRANSMIT_WAIT.  With our own socket we also batch with recvmmsg(2) and
  * sendmmsg(2).
  */
+#include "addr-internal.h"
 #include "transports/udp6.h"
 
 #include "alloc-internal.h"
@@ -151,22 +152,11 @@ static void report_queued_error(coap__udp6 *t, const struct msghdr *msg,
         ee.ee_errno == 0)
       continue;
     struct sockaddr_in6 dest;
-    memset(&dest, 0, sizeof(dest));
-    if (msg->msg_namelen >= sizeof(struct sockaddr_in6) &&
-        name->ss_family == AF_INET6) {
-      memcpy(&dest, name, sizeof(dest));
-    } else if (msg->msg_namelen >= sizeof(struct sockaddr_in) &&
-               name->ss_family == AF_INET) {
-      /* RFC 4291 §2.5.5.2: the v4-mapped form our peers are named by. */
-      const struct sockaddr_in *sin = (const struct sockaddr_in *)name;
-      dest.sin6_family = AF_INET6;
-      dest.sin6_port = sin->sin_port;
-      dest.sin6_addr.s6_addr[10] = 0xff;
-      dest.sin6_addr.s6_addr[11] = 0xff;
-      memcpy(&dest.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
-    } else {
+    socklen_t need = name->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
+    if (msg->msg_namelen < need ||
+        !coap__sockaddr_to_in6((const struct sockaddr *)name, &dest))
       continue;
-    }
     coap_remote remote = remote_for(t, &dest);
     if (t->callbacks.error != NULL)
       t->callbacks.error(t->user_data, &remote, -(int)ee.ee_errno);
