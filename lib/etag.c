@@ -3,41 +3,31 @@
  * client revalidating with it (RFC 7252 §5.10.6.2) gets 2.03 Valid without
  * the payload when nothing changed.
  */
+#include "hash-internal.h"
 #include "resource-internal.h"
 
 #include <string.h>
 
 #define ETAG_LENGTH 8
 
-/* FNV-1a, 64 bit: fast, no tables, and enough to tell representations of one
- * resource apart (an ETag is not a security token). */
-#define FNV_OFFSET_BASIS UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
-
-static uint64_t fnv1a(uint64_t hash, const uint8_t *data, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    hash ^= data[i];
-    hash *= FNV_PRIME;
-  }
-  return hash;
-}
-
 /* Hashes the Content-Format with the payload: the same bytes in another
  * format are another representation (RFC 7252 §5.10.6). */
 static void representation_etag(const coap_message *response,
                                 uint8_t etag[ETAG_LENGTH]) {
-  uint64_t hash = FNV_OFFSET_BASIS;
+  /* FNV-1a is enough to tell representations of one resource apart (an
+   * ETag is not a security token). */
+  uint64_t hash = COAP__FNV_OFFSET_BASIS;
   const coap_option *cf =
       coap_options_get(&response->opt, COAP_OPT_CONTENT_FORMAT);
   /* A marker byte keeps "no Content-Format" apart from an empty one. */
   uint8_t marker = cf != NULL;
-  hash = fnv1a(hash, &marker, 1);
+  hash = coap__fnv1a(hash, &marker, 1);
   if (cf != NULL) {
     uint8_t len = (uint8_t)cf->len;
-    hash = fnv1a(hash, &len, 1);
-    hash = fnv1a(hash, cf->value, cf->len);
+    hash = coap__fnv1a(hash, &len, 1);
+    hash = coap__fnv1a(hash, cf->value, cf->len);
   }
-  hash = fnv1a(hash, response->payload, response->payload_len);
+  hash = coap__fnv1a(hash, response->payload, response->payload_len);
   for (size_t i = 0; i < ETAG_LENGTH; i++)
     etag[i] = (uint8_t)(hash >> (8 * (ETAG_LENGTH - 1 - i)));
 }

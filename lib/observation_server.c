@@ -14,6 +14,7 @@
  * meantime is sent, rendered afresh, once the ACK arrives (§4.5.2).
  */
 #include "alloc-internal.h"
+#include "hash-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
 #include "resource-internal.h"
@@ -92,15 +93,12 @@ static void notify(coap_server_observation *obs);
  * tokens are the clients' choice, and must not let one aim at a bucket. */
 static uint64_t key_hash(uint64_t key, const coap_remote *remote,
                          const uint8_t *token, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull ^ key;
-  const uint8_t *a = (const uint8_t *)&remote->addr.sin6_addr;
-  for (size_t i = 0; i < sizeof remote->addr.sin6_addr; i++)
-    h = (h ^ a[i]) * 0x100000001b3ull;
-  h = (h ^ remote->addr.sin6_port) * 0x100000001b3ull;
-  h = (h ^ remote->addr.sin6_scope_id) * 0x100000001b3ull;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ token[i]) * 0x100000001b3ull;
-  return h ^ len;
+  const struct sockaddr_in6 *a = &remote->addr;
+  uint64_t h = COAP__FNV_OFFSET_BASIS ^ key;
+  h = coap__fnv1a(h, &a->sin6_addr, sizeof a->sin6_addr);
+  h = coap__fnv1a(h, &a->sin6_port, sizeof a->sin6_port);
+  h = coap__fnv1a(h, &a->sin6_scope_id, sizeof a->sin6_scope_id);
+  return coap__fnv1a(h, token, len) ^ len;
 }
 
 coap__observations *coap__observations_get(coap_context *ctx) {

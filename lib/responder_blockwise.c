@@ -15,6 +15,7 @@
  * one timer on the context's heap serves both lists.
  */
 #include "alloc-internal.h"
+#include "hash-internal.h"
 #include "message-internal.h"
 #include "responder-internal.h"
 
@@ -68,25 +69,14 @@ static const uint16_t key_ignored[] = {COAP_OPT_OBSERVE, COAP_OPT_BLOCK2,
                                        COAP_OPT_BLOCK1, COAP_OPT_SIZE2,
                                        COAP_OPT_SIZE1};
 
-#define FNV_OFFSET_BASIS UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
-
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t len) {
-  const uint8_t *p = data;
-  for (size_t i = 0; i < len; i++) {
-    hash ^= p[i];
-    hash *= FNV_PRIME;
-  }
-  return hash;
-}
-
 static uint64_t key_hash(const coap_remote *remote, const uint8_t *key,
                          size_t len) {
-  uint64_t h = fnv1a(FNV_OFFSET_BASIS, &remote->addr.sin6_addr,
-                     sizeof remote->addr.sin6_addr);
-  h = fnv1a(h, &remote->addr.sin6_port, sizeof remote->addr.sin6_port);
-  h = fnv1a(h, &remote->addr.sin6_scope_id, sizeof remote->addr.sin6_scope_id);
-  return fnv1a(h, key, len);
+  uint64_t h = coap__fnv1a(COAP__FNV_OFFSET_BASIS, &remote->addr.sin6_addr,
+                           sizeof remote->addr.sin6_addr);
+  h = coap__fnv1a(h, &remote->addr.sin6_port, sizeof remote->addr.sin6_port);
+  h = coap__fnv1a(h, &remote->addr.sin6_scope_id,
+                  sizeof remote->addr.sin6_scope_id);
+  return coap__fnv1a(h, key, len);
 }
 
 /* Bytes coap_message_get_cache_key can need for msg. */
@@ -457,7 +447,8 @@ int coap__responder_blockwise_request(coap__responder *r) {
    * two FETCHes with different bodies must not share a representation. */
   if (req->code == COAP_CODE_FETCH && bw->key_len > 0 &&
       bw->key_len + 8 <= sizeof bw->key) {
-    uint64_t h = fnv1a(FNV_OFFSET_BASIS, req->payload, req->payload_len);
+    uint64_t h =
+        coap__fnv1a(COAP__FNV_OFFSET_BASIS, req->payload, req->payload_len);
     memcpy(bw->key + bw->key_len, &h, sizeof h);
     bw->key_len += sizeof h;
   } else if (req->code == COAP_CODE_FETCH) {

@@ -6,18 +6,14 @@
  */
 #include "alloc-internal.h"
 #include "context-internal.h"
+#include "hash-internal.h"
 
 #include <string.h>
 
-/* FNV-1a over the token bytes: tokens are random, so anything cheap and
- * well mixed will do. */
+/* Tokens are our own random bytes, so anything cheap and well mixed will
+ * do. */
 static uint64_t token_hash(const uint8_t *token, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < len; i++) {
-    h ^= token[i];
-    h *= 0x100000001b3ull;
-  }
-  return h ^ (uint64_t)len;
+  return coap__fnv1a(COAP__FNV_OFFSET_BASIS, token, len) ^ (uint64_t)len;
 }
 
 void coap__token_map_init(coap__token_map *map) {
