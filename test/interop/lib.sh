@@ -12,6 +12,19 @@ print(s.getsockname()[1])
 PY
 }
 
+# wait_until TRIES CMD...: runs CMD every 0.1 s, at most TRIES times, until
+# it succeeds (a peer that was just started answers).  Its output is
+# dropped; what it finally says is for the checks that follow.
+wait_until() {
+  local tries=$1
+  shift
+  for _ in $(seq "$tries"); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # expect NAME PATTERN OUTPUT: OUTPUT must match the extended regex PATTERN.
 expect() {
   checks=$((checks + 1))

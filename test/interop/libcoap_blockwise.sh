@@ -23,13 +23,8 @@ lpid=$!
 trap 'kill $pid $lpid 2>/dev/null; wait $pid $lpid 2>/dev/null; rm -rf "$dir"' EXIT
 base="coap://[::1]:$port"
 lbase="coap://[::1]:$lport"
-for _ in $(seq 50); do
-  coap-client-notls -B 1 "$base/time" >/dev/null 2>&1 && break
-done
-for _ in $(seq 50); do
-  "$client" "$lbase/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_until 50 coap-client-notls -B 1 "$base/time" || true
+wait_until 50 "$client" "$lbase/" || true
 
 # A 3 KiB text file with a recognisable end.
 for i in $(seq 0 99); do printf 'line %04d of the upload, 0123456789abc\n' "$i"; done \

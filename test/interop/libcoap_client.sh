@@ -13,9 +13,7 @@ port=$(free_udp_port)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 base="coap://[::1]:$port"
-for _ in $(seq 50); do
-  $client -B 1 "$base/time" >/dev/null 2>&1 && break
-done
+wait_until 50 $client -B 1 "$base/time" || true
 
 expect "GET /time" '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$' \
   "$($client -B 5 "$base/time" 2>&1)"

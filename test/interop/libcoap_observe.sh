@@ -21,13 +21,8 @@ lpid=$!
 trap 'kill $spid $lpid 2>/dev/null; wait $spid $lpid 2>/dev/null' EXIT
 base="coap://[::1]:$port"
 lbase="coap://[::1]:$lport"
-for _ in $(seq 50); do
-  coap-client-notls -B 1 "$base/time" >/dev/null 2>&1 && break
-done
-for _ in $(seq 50); do
-  "$client" "$lbase/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_until 50 coap-client-notls -B 1 "$base/time" || true
+wait_until 50 "$client" "$lbase/" || true
 
 # /time changes once a minute but notifies every second: count the lines
 # (-w ends each payload with a newline).  Over 5 s: the first response and

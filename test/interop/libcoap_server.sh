@@ -12,10 +12,7 @@ coap-server-notls -A ::1 -p "$port" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 base="coap://[::1]:$port"
-for _ in $(seq 50); do
-  "$client" "$base/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_until 50 "$client" "$base/" || true
 
 expect "GET /" 'test server made with libcoap' "$("$client" "$base/" 2>&1)"
 expect "GET /time" '^[A-Z][a-z]{2} [0-9]{2} [0-9:]{8}$' \

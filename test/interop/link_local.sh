@@ -32,10 +32,7 @@ expect "veth has a link-local address" '^fe80:' "$addr"
 "$server" --bind "[::]:$port" 2>/dev/null &
 pid=$!
 uri="coap://[$addr%25$b]:$port/time"
-for _ in $(seq 50); do
-  "$client" "$uri" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_until 50 "$client" "$uri" || true
 expect "GET $uri" '^[0-9]{4}-' "$("$client" "$uri" 2>&1)"
 expect "response remote carries the zone" "%25$b\\]:$port" \
   "$("$client" -v "$uri" 2>&1)"

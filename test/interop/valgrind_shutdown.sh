@@ -14,10 +14,7 @@ valgrind --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
   --error-exitcode=99 "$server" --bind "[::1]:$port" 2>"$log" &
 pid=$!
 base="coap://[::1]:$port"
-for _ in $(seq 100); do
-  "$client" "$base/time" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_until 100 "$client" "$base/time" || true
 expect "GET /time under valgrind" '^[0-9]{4}-' "$("$client" "$base/time" 2>&1)"
 expect "GET /.well-known/core under valgrind" '</time>' \
   "$("$client" "$base/.well-known/core" 2>&1)"
