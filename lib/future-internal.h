@@ -1,14 +1,17 @@
 /*
- * The per-loop scheduler behind coap_future: a uv_check_t that runs queued
- * done callbacks after each poll and a uv_idle_t that keeps poll from
- * blocking while callbacks wait.  Found again from a loop by uv_walk (the
- * library keeps no global state); a context holds a reference so the
- * scheduler, and its free list of futures, lives as long as the context.
+ * The per-loop scheduler behind coap_future and every other callback into
+ * application code: a uv_check_t that runs queued callbacks after each poll
+ * and a uv_idle_t that keeps poll from blocking while callbacks wait.
+ * Found again from a loop by uv_walk (through a per-thread cache); a
+ * context holds a reference so the scheduler, and its free lists, live as
+ * long as the context.
  */
 #ifndef AIOCOAP_FUTURE_INTERNAL_H
 #define AIOCOAP_FUTURE_INTERNAL_H
 
 #include <aiocoap/future.h>
+
+#include <stdint.h>
 
 typedef struct coap__scheduler coap__scheduler;
 
@@ -17,5 +20,37 @@ typedef struct coap__scheduler coap__scheduler;
 int coap__scheduler_acquire(uv_loop_t *loop, coap__scheduler **out);
 /* Drops a reference; the last one closes the handles (freed from the loop). */
 void coap__scheduler_release(coap__scheduler *scheduler);
+coap__scheduler *coap__scheduler_ref(coap__scheduler *scheduler);
+uv_loop_t *coap__scheduler_loop(const coap__scheduler *scheduler);
+
+/* coap_future_new without the look-up: a pending future on scheduler. */
+int coap__future_new_on(coap__scheduler *scheduler, coap_future **out);
+
+/*
+ * A deferred call into application code (the rule at the top of
+ * aiocoap.h): the library fills one in where something happened and
+ * coap__scheduler_call_soon queues a copy behind everything queued before,
+ * futures' done callbacks included.  run makes the application's call; it
+ * re-checks whatever may have changed since (an observation cancelled
+ * meanwhile fires nothing).  release, which may be NULL, drops what the
+ * call holds (references on object and arg) after run.  The members
+ * object, arg, fn, user_data and value are for run and release to use.
+ */
+typedef struct coap__call coap__call;
+struct coap__call {
+  void (*run)(coap__call *call);
+  void (*release)(coap__call *call);
+  void *object;
+  void *arg;
+  void (*fn)(void); /* the application's callback, cast back by run */
+  void *user_data;
+  intptr_t value;
+};
+
+/* Queues a copy of call.  0, or COAP_ENOMEM, in which case release has
+ * run (nothing leaks; the application misses the event, which is logged by
+ * the caller where it matters). */
+int coap__scheduler_call_soon(coap__scheduler *scheduler,
+                              const coap__call *call);
 
 #endif

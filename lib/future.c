@@ -1,33 +1,61 @@
 /*
- * coap_future and the per-loop scheduler that runs its done callbacks.
+ * coap_future and the per-loop scheduler that runs every callback into
+ * application code (DESIGN.md, Callbacks into the application).
  *
- * Callbacks never run inside resolve/fail/cancel (asyncio's call_soon rule,
- * which aiocoap code relies on: a producer may resolve a future while it is
- * in the middle of updating its own state).  A done future with callbacks is
- * put on the scheduler's FIFO; the scheduler's uv_idle_t (which keeps
- * uv_run's poll from blocking while the FIFO is non-empty) and uv_check_t
- * (which runs right after poll) drain it, whichever phase comes first.
+ * Callbacks never run inside the library call that caused them (asyncio's
+ * call_soon rule, which aiocoap code relies on: a producer may resolve a
+ * future, or report an event, while it is in the middle of updating its own
+ * state).  A done future with callbacks, or a deferred call
+ * (coap__scheduler_call_soon), is put on the scheduler's FIFO; the
+ * scheduler's uv_idle_t (which keeps uv_run's poll from blocking while the
+ * FIFO is non-empty) and uv_check_t (which runs right after poll) drain it,
+ * whichever phase comes first.  Futures and calls share the one FIFO, so
+ * the application sees events in the order the library produced them.
  *
- * The scheduler is found from the loop with uv_walk (uv_walk(3) in libuv's
- * docs): its check handle's data points back at the scheduler, whose magic
- * field holds the address of a static const tag.  This keeps the library
- * free of global mutable state (STYLE.md) and lets several loops coexist.
+ * The scheduler is found from the loop by uv_walk (uv_walk(3)): its check
+ * handle's data points back at the scheduler, whose magic field holds the
+ * address of a static const tag.  So that coap_future_new costs O(1) on a
+ * loop with many handles, each thread keeps a small cache of the loops it
+ * found schedulers for; an entry goes when its scheduler does.  A loop and
+ * its futures belong to the thread that runs the loop (DESIGN.md, Threads).
  */
 #include "future-internal.h"
 
 #include "alloc-internal.h"
+#include "queue.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 
-/* Futures kept for reuse per scheduler, so that request/response traffic in
- * steady state allocates none (STYLE.md, Memory and the hot path). */
+/* Futures and call records kept for reuse per scheduler, so that
+ * request/response traffic in steady state allocates none (STYLE.md,
+ * Memory and the hot path). */
 #define FREE_LIST_MAX 64
+#define CALL_FREE_LIST_MAX 256
 
 #define INLINE_CALLBACKS 2
 
+/* Loops whose scheduler a thread remembers. */
+#define SCHEDULER_CACHE_SIZE 4
+
 static const char scheduler_tag = 's';
+
+enum { SOON_FUTURE, SOON_CALL };
+
+/* An entry of the scheduler's FIFO. */
+typedef struct soon_node {
+  coap__queue link;
+  /* The scheduler's generation when queued (see drain). */
+  uint64_t generation;
+  uint8_t kind; /* SOON_* */
+} soon_node;
+
+typedef struct call_record {
+  soon_node node; /* first */
+  coap__call call;
+  struct call_record *next_free;
+} call_record;
 
 typedef struct done_callback {
   coap_future_done_cb cb; /* NULL once run or removed */
@@ -35,6 +63,7 @@ typedef struct done_callback {
 } done_callback;
 
 struct coap_future {
+  soon_node node;             /* first: the FIFO entry while queued */
   coap__scheduler *scheduler; /* holds one scheduler reference */
   size_t refcount;
   coap_future_state state;
@@ -52,9 +81,7 @@ struct coap_future {
   size_t count;
   bool queued;  /* on the scheduler's FIFO */
   bool running; /* its callbacks are running now */
-  uint64_t queue_generation;
-  coap_future *prev; /* FIFO links; next also links the free list */
-  coap_future *next;
+  coap_future *next_free;
 };
 
 struct coap__scheduler {
@@ -64,16 +91,52 @@ struct coap__scheduler {
   uv_idle_t idle;
   size_t refcount;
   int handles_open; /* handles not yet closed once closing */
-  /* Incremented at each drain: a drain runs only futures queued before it
+  /* Incremented at each drain: a drain runs only entries queued before it
    * began, so callbacks that queue more callbacks cannot starve the loop
    * (asyncio runs call_soon callbacks scheduled by a callback on the next
    * iteration too). */
   uint64_t generation;
-  coap_future *head;
-  coap_future *tail;
+  coap__queue fifo;
   coap_future *free_list;
   size_t free_count;
+  call_record *free_calls;
+  size_t free_calls_count;
 };
+
+typedef struct scheduler_cache_entry {
+  uv_loop_t *loop;
+  coap__scheduler *scheduler;
+} scheduler_cache_entry;
+
+/* A lookup aid, not state: an empty cache changes nothing but speed. */
+static _Thread_local scheduler_cache_entry
+    scheduler_cache[SCHEDULER_CACHE_SIZE];
+
+static coap__scheduler *cache_find(const uv_loop_t *loop) {
+  for (size_t i = 0; i < SCHEDULER_CACHE_SIZE; i++)
+    if (scheduler_cache[i].loop == loop)
+      return scheduler_cache[i].scheduler;
+  return NULL;
+}
+
+static void cache_put(coap__scheduler *s) {
+  for (size_t i = 0; i < SCHEDULER_CACHE_SIZE; i++) {
+    if (scheduler_cache[i].loop == NULL) {
+      scheduler_cache[i] = (scheduler_cache_entry){s->loop, s};
+      return;
+    }
+  }
+  /* Full: the oldest entry makes room (it is found by uv_walk again). */
+  memmove(&scheduler_cache[0], &scheduler_cache[1],
+          (SCHEDULER_CACHE_SIZE - 1) * sizeof scheduler_cache[0]);
+  scheduler_cache[SCHEDULER_CACHE_SIZE - 1] = (scheduler_cache_entry){s->loop, s};
+}
+
+static void cache_forget(const coap__scheduler *s) {
+  for (size_t i = 0; i < SCHEDULER_CACHE_SIZE; i++)
+    if (scheduler_cache[i].scheduler == s)
+      scheduler_cache[i] = (scheduler_cache_entry){NULL, NULL};
+}
 
 static done_callback *callback_at(coap_future *f, size_t i) {
   return i < INLINE_CALLBACKS ? &f->inline_cbs[i]
@@ -84,18 +147,9 @@ static bool has_callbacks(const coap_future *f) {
   return f->first < f->count;
 }
 
-static void scheduler_unlink(coap__scheduler *s, coap_future *f) {
-  if (f->prev != NULL)
-    f->prev->next = f->next;
-  else
-    s->head = f->next;
-  if (f->next != NULL)
-    f->next->prev = f->prev;
-  else
-    s->tail = f->prev;
-  f->prev = f->next = NULL;
-  f->queued = false;
-  if (s->head == NULL)
+static void fifo_remove(coap__scheduler *s, soon_node *n) {
+  coap__queue_remove(&n->link);
+  if (coap__queue_empty(&s->fifo))
     uv_idle_stop(&s->idle);
 }
 
@@ -109,17 +163,10 @@ static void check_cb(uv_check_t *handle) {
   drain(coap__container_of(handle, coap__scheduler, check));
 }
 
-static void scheduler_enqueue(coap__scheduler *s, coap_future *f) {
-  assert(!f->queued);
-  f->queued = true;
-  f->queue_generation = s->generation;
-  f->next = NULL;
-  f->prev = s->tail;
-  if (s->tail != NULL)
-    s->tail->next = f;
-  else
-    s->head = f;
-  s->tail = f;
+static void fifo_push(coap__scheduler *s, soon_node *n, uint8_t kind) {
+  n->kind = kind;
+  n->generation = s->generation;
+  coap__queue_insert_tail(&s->fifo, &n->link);
   /* An active idle handle makes uv_run poll with a zero timeout and keeps
    * the loop alive until the queue is drained (uv_idle_t in libuv's docs). */
   if (!uv_is_active((uv_handle_t *)&s->idle))
@@ -130,8 +177,15 @@ static void scheduler_enqueue(coap__scheduler *s, coap_future *f) {
  * running (a running future re-queues itself afterwards). */
 static void maybe_enqueue(coap_future *f) {
   if (f->state != COAP_FUTURE_PENDING && has_callbacks(f) && !f->queued &&
-      !f->running)
-    scheduler_enqueue(f->scheduler, f);
+      !f->running) {
+    f->queued = true;
+    fifo_push(f->scheduler, &f->node, SOON_FUTURE);
+  }
+}
+
+static void future_unqueue(coap_future *f) {
+  fifo_remove(f->scheduler, &f->node);
+  f->queued = false;
 }
 
 static void reset_callbacks(coap_future *f) {
@@ -159,14 +213,43 @@ static void run_callbacks(coap_future *f) {
   maybe_enqueue(f);
 }
 
+static void call_put(coap__scheduler *s, call_record *rec) {
+  if (s->free_calls_count < CALL_FREE_LIST_MAX) {
+    rec->next_free = s->free_calls;
+    s->free_calls = rec;
+    s->free_calls_count++;
+  } else {
+    coap__free(rec);
+  }
+}
+
+static void run_call(coap__scheduler *s, call_record *rec) {
+  coap__call *call = &rec->call;
+  call->run(call);
+  if (call->release != NULL)
+    call->release(call);
+  call_put(s, rec);
+  /* The call's scheduler reference; the last one closes the handles, whose
+   * memory goes from their close callbacks, so s stays readable here. */
+  coap__scheduler_release(s);
+}
+
 static void drain(coap__scheduler *s) {
   uint64_t generation = ++s->generation;
   /* Everything queued during this drain carries the new generation and is
    * behind every older entry, so stopping at the first one suffices.  A
-   * future freed by a callback unlinks itself, so s->head is re-read. */
-  while (s->head != NULL && s->head->queue_generation != generation) {
-    coap_future *f = s->head;
-    scheduler_unlink(s, f);
+   * future freed by a callback unlinks itself, so the head is re-read. */
+  while (!coap__queue_empty(&s->fifo)) {
+    soon_node *n = coap__queue_data(coap__queue_head(&s->fifo), soon_node, link);
+    if (n->generation == generation)
+      break;
+    fifo_remove(s, n);
+    if (n->kind == SOON_CALL) {
+      run_call(s, (call_record *)n);
+      continue;
+    }
+    coap_future *f = (coap_future *)n;
+    f->queued = false;
     /* Held while the callbacks run: a callback may drop the last reference
      * (future.h), and the future goes only once they are done. */
     f->refcount++;
@@ -181,8 +264,13 @@ static void scheduler_closed(uv_handle_t *handle) {
     return;
   while (s->free_list != NULL) {
     coap_future *f = s->free_list;
-    s->free_list = f->next;
+    s->free_list = f->next_free;
     coap__free(f);
+  }
+  while (s->free_calls != NULL) {
+    call_record *rec = s->free_calls;
+    s->free_calls = rec->next_free;
+    coap__free(rec);
   }
   coap__free(s);
 }
@@ -204,11 +292,17 @@ static void find_scheduler(uv_handle_t *handle, void *arg) {
 }
 
 int coap__scheduler_acquire(uv_loop_t *loop, coap__scheduler **out) {
-  scheduler_search search = {NULL};
-  uv_walk(loop, find_scheduler, &search);
-  if (search.found != NULL) {
-    search.found->refcount++;
-    *out = search.found;
+  coap__scheduler *found = cache_find(loop);
+  if (found == NULL) {
+    scheduler_search search = {NULL};
+    uv_walk(loop, find_scheduler, &search);
+    found = search.found;
+    if (found != NULL)
+      cache_put(found);
+  }
+  if (found != NULL) {
+    found->refcount++;
+    *out = found;
     return 0;
   }
   coap__scheduler *s = coap__calloc(1, sizeof(*s));
@@ -217,6 +311,7 @@ int coap__scheduler_acquire(uv_loop_t *loop, coap__scheduler **out) {
   s->magic = &scheduler_tag;
   s->loop = loop;
   s->refcount = 1;
+  coap__queue_init(&s->fifo);
   uv_check_init(loop, &s->check);
   uv_idle_init(loop, &s->idle);
   s->check.data = s;
@@ -225,19 +320,75 @@ int coap__scheduler_acquire(uv_loop_t *loop, coap__scheduler **out) {
   /* The check handle only watches; it must not keep uv_run going on its
    * own (the idle handle does that while callbacks are queued). */
   uv_unref((uv_handle_t *)&s->check);
+  cache_put(s);
   *out = s;
   return 0;
+}
+
+coap__scheduler *coap__scheduler_ref(coap__scheduler *s) {
+  s->refcount++;
+  return s;
 }
 
 void coap__scheduler_release(coap__scheduler *s) {
   if (s == NULL || --s->refcount > 0)
     return;
-  /* No future is left, so the queue is empty; memory goes from the close
-   * callbacks, as uv_close(3) requires. */
-  assert(s->head == NULL);
+  /* No future or call is left, so the queue is empty; memory goes from the
+   * close callbacks, as uv_close(3) requires. */
+  assert(coap__queue_empty(&s->fifo));
+  cache_forget(s);
   s->handles_open = 2;
   uv_close((uv_handle_t *)&s->check, scheduler_closed);
   uv_close((uv_handle_t *)&s->idle, scheduler_closed);
+}
+
+int coap__scheduler_call_soon(coap__scheduler *s, const coap__call *call) {
+  call_record *rec = s->free_calls;
+  if (rec != NULL) {
+    s->free_calls = rec->next_free;
+    s->free_calls_count--;
+  } else {
+    rec = coap__malloc(sizeof *rec);
+    if (rec == NULL) {
+      coap__call copy = *call;
+      if (copy.release != NULL)
+        copy.release(&copy);
+      return COAP_ENOMEM;
+    }
+  }
+  rec->call = *call;
+  s->refcount++;
+  fifo_push(s, &rec->node, SOON_CALL);
+  return 0;
+}
+
+uv_loop_t *coap__scheduler_loop(const coap__scheduler *s) {
+  return s->loop;
+}
+
+static int future_new_on(coap__scheduler *s, coap_future **out) {
+  coap_future *f = s->free_list;
+  if (f != NULL) {
+    s->free_list = f->next_free;
+    s->free_count--;
+  } else {
+    f = coap__malloc(sizeof(*f));
+    if (f == NULL)
+      return COAP_ENOMEM;
+  }
+  memset(f, 0, sizeof(*f));
+  f->scheduler = s;
+  f->refcount = 1;
+  f->state = COAP_FUTURE_PENDING;
+  *out = f;
+  return 0;
+}
+
+int coap__future_new_on(coap__scheduler *s, coap_future **out) {
+  int rc = future_new_on(s, out);
+  if (rc == 0)
+    coap__scheduler_ref(s);
+  return rc;
 }
 
 int coap_future_new(uv_loop_t *loop, coap_future **out) {
@@ -247,23 +398,10 @@ int coap_future_new(uv_loop_t *loop, coap_future **out) {
   int rc = coap__scheduler_acquire(loop, &s);
   if (rc < 0)
     return rc;
-  coap_future *f = s->free_list;
-  if (f != NULL) {
-    s->free_list = f->next;
-    s->free_count--;
-  } else {
-    f = coap__malloc(sizeof(*f));
-    if (f == NULL) {
-      coap__scheduler_release(s);
-      return COAP_ENOMEM;
-    }
-  }
-  memset(f, 0, sizeof(*f));
-  f->scheduler = s;
-  f->refcount = 1;
-  f->state = COAP_FUTURE_PENDING;
-  *out = f;
-  return 0;
+  rc = future_new_on(s, out);
+  if (rc < 0)
+    coap__scheduler_release(s);
+  return rc;
 }
 
 static void free_result(void *result, coap_future_result_free_cb free_cb) {
@@ -306,11 +444,11 @@ void coap_future_unref(coap_future *f) {
   coap__scheduler *s = f->scheduler;
   /* Callbacks not yet run are dropped (future.h). */
   if (f->queued)
-    scheduler_unlink(s, f);
+    future_unqueue(f);
   free_result(f->result, f->free_cb);
   reset_callbacks(f);
   if (s->free_count < FREE_LIST_MAX) {
-    f->next = s->free_list;
+    f->next_free = s->free_list;
     s->free_list = f;
     s->free_count++;
   } else {
@@ -437,7 +575,7 @@ size_t coap_future_remove_done_callback(coap_future *f, coap_future_done_cb cb,
   f->first = 0;
   f->count = live;
   if (f->queued && !has_callbacks(f))
-    scheduler_unlink(f->scheduler, f);
+    future_unqueue(f);
   return removed;
 }
 
