@@ -231,6 +231,8 @@ static void context_free(coap_context *ctx) {
   coap__responders_shutdown(ctx);
   if (ctx->scheduler != NULL)
     coap__scheduler_release(ctx->scheduler);
+  if (ctx->site != NULL)
+    coap_site_free(ctx->site);
   coap__free(ctx);
 }
 
@@ -243,7 +245,10 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   if (ctx == NULL)
     return COAP_ENOMEM;
   ctx->loop = loop;
-  ctx->site = site;
+  /* The context's own reference: a callback that lets go of the site
+   * while a request is being served frees nothing under it. */
+  if (site != NULL)
+    ctx->site = (coap_site *)coap_resource_ref(coap_site_as_resource(site));
   if (config != NULL)
     ctx->config = *config;
   else
@@ -251,7 +256,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   if (ctx->config.token_length < 1 || ctx->config.token_length > 8 ||
       ctx->config.transmission.nstart < 1 || ctx->config.batch_size < 1 ||
       ctx->config.max_datagram_size < 64) {
-    coap__free(ctx);
+    context_free(ctx);
     return COAP_EINVAL;
   }
   ctx->timer_due = UINT64_MAX;
@@ -357,14 +362,25 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
   }
 }
 
-static void maybe_finish_shutdown(coap_context *ctx) {
-  if (ctx->closing > 0)
-    return;
+static void finish_shutdown(coap__call *call) {
+  coap_context *ctx = call->object;
   coap_context_shutdown_cb cb = ctx->shutdown_cb;
   void *data = ctx->shutdown_data;
   if (cb != NULL)
     cb(ctx, data);
   context_free(ctx);
+}
+
+/* Once the handles are closed, the callback and the free are queued behind
+ * every callback the shutdown caused (errbacks, failed futures, monitor
+ * calls): those still find the context, and anything they ask of it fails
+ * with COAP_ESHUTDOWN. */
+static void maybe_finish_shutdown(coap_context *ctx) {
+  if (ctx->closing > 0)
+    return;
+  coap__call call = {.run = finish_shutdown, .object = ctx};
+  if (coap__scheduler_call_soon(ctx->scheduler, &call) < 0)
+    finish_shutdown(&call);
 }
 
 static void on_timer_closed(uv_handle_t *handle) {
@@ -383,13 +399,14 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
                            void *user_data) {
   if (ctx == NULL || ctx->shutting_down)
     return;
-  /* Fail the requests while the message layer still exists, so their
-   * cancellation reaches it; then nothing may call into it again. */
+  /* From here on new requests fail at once with COAP_ESHUTDOWN.  The
+   * message layer lives until the context is freed, so failing the
+   * requests still cancels their messages in it. */
+  ctx->shutting_down = true;
   coap__requests_fail_all(ctx, NULL, COAP_ESHUTDOWN);
   coap__responders_shutdown(ctx);
   coap__observations_shutdown(ctx);
   coap__blockwise_server_free(ctx);
-  ctx->shutting_down = true;
   ctx->shutdown_cb = cb;
   ctx->shutdown_data = user_data;
   ctx->closing = 2;

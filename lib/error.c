@@ -63,6 +63,8 @@ static const error_entry errors[] = {
     ENTRY(COAP_EUNEXPECTED_BLOCK2, "unexpected Block2 option"),
     ENTRY(COAP_EMISSING_BLOCK2, "response lacks the expected Block2 option"),
     ENTRY(COAP_ELIMIT, "configured limit reached"),
+    ENTRY(COAP_EBAD_RESPONSE_OPTION,
+          "response carries an unrecognised critical option"),
 
     ENTRY(COAP_EBAD_REQUEST, "bad request"),
     ENTRY(COAP_EUNAUTHORIZED, "unauthorized"),

@@ -53,4 +53,8 @@ struct coap__call {
 int coap__scheduler_call_soon(coap__scheduler *scheduler,
                               const coap__call *call);
 
+/* Cancels future from the loop (its cancel hook may be application code,
+ * which must not run on the library's stack).  0 or COAP_ENOMEM. */
+int coap__future_cancel_soon(coap__scheduler *scheduler, coap_future *future);
+
 #endif

@@ -362,6 +362,21 @@ int coap__scheduler_call_soon(coap__scheduler *s, const coap__call *call) {
   return 0;
 }
 
+static void run_cancel(coap__call *call) {
+  coap_future_cancel(call->object);
+}
+
+static void release_future(coap__call *call) {
+  coap_future_unref(call->object);
+}
+
+int coap__future_cancel_soon(coap__scheduler *s, coap_future *future) {
+  coap__call call = {.run = run_cancel,
+                     .release = release_future,
+                     .object = coap_future_ref(future)};
+  return coap__scheduler_call_soon(s, &call);
+}
+
 uv_loop_t *coap__scheduler_loop(const coap__scheduler *s) {
   return s->loop;
 }

@@ -47,7 +47,11 @@ struct coap_observation {
   bool cancelling;    /* ended by coap_observation_cancel, token still held */
   bool in_mm;         /* a CON of ours is in the message layer */
   bool have_newest;
+  /* The application is done with it (coap_observation_cancel, or the last
+   * reference): callbacks and errbacks still queued fire no more. */
+  bool app_done;
   coap_context *ctx; /* NULL once the token is given up */
+  coap__scheduler *scheduler; /* a reference: callbacks run from it */
   uv_loop_t *loop;
   coap_request *request; /* while registering; not a reference */
   coap__token_entry token;
@@ -121,6 +125,7 @@ static void obs_free(coap_observation *obs) {
   coap_message_free(obs->end_msg);
   coap_message_free(obs->registration);
   coap__free(obs->uri);
+  coap__scheduler_release(obs->scheduler);
   coap__free(obs);
 }
 
@@ -150,6 +155,7 @@ int coap__observation_client_attach(coap_request *req) {
   obs->state = CLI_REGISTERING;
   obs->ctx = req->ctx;
   obs->loop = req->loop;
+  obs->scheduler = coap__scheduler_ref(req->scheduler);
   obs->request = req;
   obs->token.kind = COAP__TOKEN_OBSERVATION;
   coap__queue_init(&obs->link);
@@ -214,9 +220,52 @@ static void fail_with_end(coap_observation *obs, coap_future *f) {
     coap_future_fail(f, obs->end_err, NULL, NULL);
 }
 
+/* ---- callbacks into the application, from the loop (aiocoap.h) ---- */
+
+static void release_call(coap__call *call) {
+  coap_message_free(call->arg);
+  coap_observation_unref(call->object);
+}
+
+static void run_callbacks(coap__call *call) {
+  coap_observation *obs = call->object;
+  /* Registered callbacks, read afresh each time: one may register more,
+   * cancel the observation or drop its reference (the call holds one). */
+  for (size_t i = 0; i < obs->n_callbacks && !obs->app_done; i++)
+    obs->callbacks[i].cb(obs, call->arg, obs->callbacks[i].user_data);
+}
+
+/* The callbacks hear of msg (borrowed; the call takes a reference). */
+static void callbacks_soon(coap_observation *obs, coap_message *msg) {
+  if (obs->n_callbacks == 0)
+    return;
+  coap__call call = {.run = run_callbacks,
+                     .release = release_call,
+                     .object = coap_observation_ref(obs),
+                     .arg = coap__message_ref(msg)};
+  coap__scheduler_call_soon(obs->scheduler, &call);
+}
+
+static void run_errbacks(coap__call *call) {
+  coap_observation *obs = call->object;
+  for (size_t i = 0; i < obs->n_errbacks && !obs->app_done; i++)
+    obs->errbacks[i].cb(obs, obs->end_err, obs->end_msg,
+                        obs->errbacks[i].user_data);
+  obs->n_errbacks = 0;
+}
+
+static void errbacks_soon(coap_observation *obs) {
+  if (obs->n_errbacks == 0)
+    return;
+  coap__call call = {.run = run_errbacks,
+                     .release = release_call,
+                     .object = coap_observation_ref(obs)};
+  coap__scheduler_call_soon(obs->scheduler, &call);
+}
+
 /* The observation is over for the application: waiting futures fail,
- * errbacks (when asked) hear why, and no callback fires again.  msg is
- * borrowed. */
+ * errbacks (when asked) hear why, and no callback fires after them.  msg
+ * is borrowed. */
 static void end_for_app(coap_observation *obs, int err, const coap_message *msg,
                         bool errbacks) {
   if (obs->state == CLI_ENDED)
@@ -237,13 +286,10 @@ static void end_for_app(coap_observation *obs, int err, const coap_message *msg,
     coap_future_unref(obs->waiters[i]);
   }
   obs->n_waiters = 0;
-  obs->n_callbacks = 0;
-  if (errbacks) {
-    /* A callback may register more: read the count afresh each time. */
-    for (size_t i = 0; i < obs->n_errbacks; i++)
-      obs->errbacks[i].cb(obs, err, obs->end_msg, obs->errbacks[i].user_data);
-  }
-  obs->n_errbacks = 0;
+  if (errbacks)
+    errbacks_soon(obs);
+  else
+    obs->app_done = true;
   coap_observation_unref(obs);
 }
 
@@ -294,9 +340,7 @@ static void queue_push(coap_observation *obs, coap_message *msg) {
  * or the queue. */
 static void deliver(coap_observation *obs, coap_message *msg) {
   coap_observation_ref(obs);
-  for (size_t i = 0; i < obs->n_callbacks && obs->state == CLI_ACTIVE; i++)
-    obs->callbacks[i].cb(obs, msg, obs->callbacks[i].user_data);
-  /* It arrived before any end a callback caused: it still comes first. */
+  callbacks_soon(obs, msg);
   while (obs->n_waiters > 0) {
     coap_future *f = obs->waiters[0];
     memmove(obs->waiters, obs->waiters + 1,
@@ -492,7 +536,10 @@ static void on_fetch_done(coap_future *f, void *user_data) {
   if (rc == 0 &&
       (!coap_code_is_successful(resp->code) ||
        coap_options_get_block(&resp->opt, COAP_OPT_BLOCK2, &got) < 0 ||
-       got.num != fetch->next.num || coap_block_start(&got) != fetch->len ||
+       /* RFC 7959 §2.4: a server may answer with a smaller block size
+        * than asked, so the block number differs; what must match is
+        * where the block starts. */
+       coap_block_start(&got) != fetch->len ||
        !same_representation(fetch->notification, resp)))
     rc = COAP_ERESOURCE_CHANGED;
   if (rc == 0)
@@ -762,7 +809,11 @@ void coap__observation_client_event(coap_context *ctx, void *owner,
 }
 
 void coap_observation_cancel(coap_observation *obs) {
-  if (obs == NULL || obs->state == CLI_ENDED)
+  if (obs == NULL)
+    return;
+  /* Whatever is still queued for the application fires no more. */
+  obs->app_done = true;
+  if (obs->state == CLI_ENDED)
     return;
   if (obs->state == CLI_REGISTERING) {
     coap_request *req = obs->request;

@@ -86,6 +86,40 @@ static_assert(offsetof(observable_resource, resource) == 0,
 
 static void end(coap_server_observation *obs, int reason, bool shutdown);
 static void notify(coap_server_observation *obs);
+static void obs_unref(coap_server_observation *obs);
+
+/* ---- callbacks into the application, from the loop (aiocoap.h) ---- */
+
+static void run_count_cb(coap__call *call) {
+  ((coap_observation_count_cb)call->fn)(call->object, (size_t)call->value);
+}
+
+static void release_resource(coap__call *call) {
+  coap_resource_unref(call->object);
+}
+
+/* update_observation_count with the number as it is now; the call holds
+ * the resource, so the callback finds it alive whatever happened since. */
+static void count_changed(coap_context *ctx, coap_resource *resource) {
+  struct coap__observable *observable = resource->observable;
+  if (observable->count_cb == NULL)
+    return;
+  coap__call call = {.run = run_count_cb,
+                     .release = release_resource,
+                     .object = coap_resource_ref(resource),
+                     .fn = (void (*)(void))observable->count_cb,
+                     .value = (intptr_t)observable->count};
+  coap__scheduler_call_soon(ctx->scheduler, &call);
+}
+
+static void run_cancel_cb(coap__call *call) {
+  ((coap_server_observation_cancel_cb)call->fn)(call->object,
+                                                 call->user_data);
+}
+
+static void release_observation(coap__call *call) {
+  obs_unref(call->object);
+}
 
 /* ---- the table of observers ---- */
 
@@ -343,6 +377,7 @@ static void render_free(notification_render *n) {
 /* Done with n: it becomes the context's spare (its buffers kept), or
  * goes. */
 static void render_put(coap_context *ctx, notification_render *n) {
+  coap__queue_remove(&n->r.link);
   coap__responder_blockwise_release(&n->r);
   if (n->r.later != NULL) {
     coap_future_unref(n->r.later);
@@ -377,6 +412,23 @@ static void on_render_done(coap_future *f, void *user_data) {
   notification_render *n = user_data;
   coap_server_observation *obs = n->obs;
   coap__responder *r = &n->r;
+  if (r->ctx == NULL) {
+    /* Detached when the context shut down (coap__responders_shutdown):
+     * the context may be gone; only the record and the reference are
+     * left to drop. */
+    coap_future_unref(r->later);
+    r->later = NULL;
+    render_free(n);
+    obs_unref(obs);
+    return;
+  }
+  if (obs->state == OBS_ENDED) {
+    /* The observer went while the render ran: the request it read stayed
+     * valid until now (coap_render_fn); nothing is sent. */
+    render_put(obs->ctx, n);
+    obs_unref(obs);
+    return;
+  }
   obs->rendering = NULL;
   int err = coap_future_error(f);
   coap_message *result = coap_future_take_result(f);
@@ -429,6 +481,9 @@ static void notify_with(coap_server_observation *obs,
       n->obs = obs;
       obs->refs++;
       obs->rendering = n;
+      /* With the responders waiting for a render, so that shutdown
+       * detaches it as it does them. */
+      coap__queue_insert_tail(&ctx->responders, &r->link);
       return;
     }
     coap_future_cancel(r->later);
@@ -470,26 +525,31 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
   coap__context_unschedule(ctx, &obs->soon);
   if (obs->used_mm && !shutdown)
     coap__mm_cancel(ctx->mm, obs);
-  if (obs->rendering != NULL) {
-    notification_render *n = obs->rendering;
-    obs->rendering = NULL;
-    coap_future_remove_done_callback(n->r.later, on_render_done, n);
-    render_put(ctx, n);
-    obs_unref(obs); /* the render's */
-  }
+  /* A render still running keeps its record and its reference on obs:
+   * the request it reads stays valid until its future completes
+   * (coap_render_fn), and on_render_done then sends nothing. */
+  obs->rendering = NULL;
   coap__context_log(ctx, COAP_LOG_DEBUG, "observation ended: %s",
                     coap_strerror(reason));
   coap_resource *resource = obs->resource;
   obs->resource = NULL;
   if (resource != NULL) {
-    struct coap__observable *observable = resource->observable;
     coap__queue_remove(&obs->resource_link);
-    observable->count--;
-    if (observable->count_cb != NULL)
-      observable->count_cb(resource, observable->count);
+    resource->observable->count--;
+    count_changed(ctx, resource);
   }
-  if (was_accepted && obs->cancel_cb != NULL)
-    obs->cancel_cb(obs, obs->cancel_data);
+  if (was_accepted && obs->cancel_cb != NULL) {
+    /* The call takes over the table's reference: obs stays readable for
+     * the callback, and goes after it. */
+    coap__call call = {.run = run_cancel_cb,
+                       .release = release_observation,
+                       .object = obs,
+                       .fn = (void (*)(void))obs->cancel_cb,
+                       .user_data = obs->cancel_data};
+    coap_resource_unref(resource);
+    coap__scheduler_call_soon(ctx->scheduler, &call);
+    return;
+  }
   coap_resource_unref(resource);
   obs_unref(obs);
 }
@@ -709,8 +769,7 @@ void coap_observable_resource_add_observation(coap_resource *resource,
   obs->resource = coap_resource_ref(resource);
   coap__queue_insert_tail(&observable->observers, &obs->resource_link);
   observable->count++;
-  if (observable->count_cb != NULL)
-    observable->count_cb(resource, observable->count);
+  count_changed(obs->ctx, resource);
 }
 
 /* Moves every element of from to to (initialised here); from is left

@@ -20,6 +20,7 @@ struct coap_request {
   unsigned refs;
   coap_context *ctx; /* NULL once done */
   uv_loop_t *loop;
+  coap__scheduler *scheduler; /* a reference: futures and monitor calls */
   coap__queue link;  /* ctx->requests while live */
   coap_message *msg; /* the application's request, owned */
   struct sockaddr_in6 remote;
@@ -35,6 +36,7 @@ struct coap_request {
   coap_future *response, *raising, *nonraising;
   int final_err;
   coap_message *final_msg;
+  bool final_msg_handed_out; /* one future has final_msg itself */
   struct coap__request_blockwise *blockwise;
   /* A GET or FETCH with Observe 0: its observation (one reference), which
    * takes the token over after a first response with Observe

@@ -19,6 +19,53 @@
 
 static void request_release(coap_request *req);
 
+/* Exchange monitor callbacks run from the loop (the rule in aiocoap.h),
+ * with nothing of the request on the stack: they may shut the context
+ * down, cancel or drop the request, or start others. */
+typedef void (*monitor_fn)(void *user_data);
+
+static void run_monitor(coap__call *call) {
+  ((monitor_fn)call->fn)(call->user_data);
+}
+
+static void monitor_soon(coap_request *req, monitor_fn fn) {
+  if (fn == NULL)
+    return;
+  coap__call call = {.run = run_monitor,
+                     .fn = (void (*)(void))fn,
+                     .user_data = req->monitor.user_data};
+  coap__scheduler_call_soon(req->scheduler, &call);
+}
+
+typedef void (*monitor_response_fn)(const coap_message *response,
+                                    void *user_data);
+
+static void run_monitor_response(coap__call *call) {
+  ((monitor_response_fn)call->fn)(call->arg, call->user_data);
+}
+
+static void release_message(coap__call *call) {
+  coap_message_free(call->arg);
+}
+
+/* The monitor's response callback gets a copy of its own: the datagram the
+ * response borrows from is gone by the time the callback runs. */
+static void monitor_response_soon(coap_request *req, const coap_message *msg) {
+  coap_message *copy;
+  if (coap_message_new(&copy) < 0)
+    return;
+  if (coap_message_copy(copy, msg) < 0) {
+    coap_message_free(copy);
+    return;
+  }
+  coap__call call = {.run = run_monitor_response,
+                     .release = release_message,
+                     .arg = copy,
+                     .fn = (void (*)(void))req->monitor.response,
+                     .user_data = req->monitor.user_data};
+  coap__scheduler_call_soon(req->scheduler, &call);
+}
+
 coap_request *coap_request_ref(coap_request *req) {
   req->refs++;
   return req;
@@ -37,6 +84,7 @@ void coap_request_unref(coap_request *req) {
   coap__request_blockwise_free(req);
   coap__observation_client_detach(req);
   coap__free(req->uri);
+  coap__scheduler_release(req->scheduler);
   coap__free(req);
 }
 
@@ -59,31 +107,42 @@ static void free_message(void *msg) {
   coap_message_free(msg);
 }
 
+/* The final response for one more future: the first gets the message
+ * itself, every other one a copy of its own, so that a caller who edits
+ * or takes the result of one future changes nothing the others return. */
+static coap_message *own_result(coap_request *req) {
+  coap_message *msg = req->final_msg;
+  if (!req->final_msg_handed_out) {
+    req->final_msg_handed_out = true;
+    return coap__message_ref(msg);
+  }
+  coap_message *copy;
+  if (coap_message_new(&copy) < 0)
+    return NULL;
+  if (coap_message_copy(copy, msg) < 0) {
+    coap_message_free(copy);
+    return NULL;
+  }
+  return copy;
+}
+
 /* Settles one of the futures from the request's final outcome. */
 static void settle(coap_request *req, coap_future *f, int which) {
   if (f == NULL || coap_future_done(f))
     return;
-  coap_message *msg = req->final_msg;
   int err = req->final_err;
-  if (which == 0) { /* response: any response resolves */
-    if (err == 0)
-      coap_future_resolve(f, coap__message_ref(msg), free_message);
-    else
-      coap_future_fail(f, err, NULL, NULL);
-  } else if (which == 1) { /* response_raising */
-    if (err == 0 && coap_code_is_successful(msg->code))
-      coap_future_resolve(f, coap__message_ref(msg), free_message);
-    else if (err == 0)
-      coap_future_fail(f, COAP_ERESPONSE, coap__message_ref(msg), free_message);
-    else
-      coap_future_fail(f, err, NULL, NULL);
-  } else { /* response_nonraising */
-    coap_message *out = err == 0 ? coap__message_ref(msg) : error_message(err);
-    if (out != NULL)
-      coap_future_resolve(f, out, free_message);
-    else
-      coap_future_fail(f, COAP_ENOMEM, NULL, NULL);
+  if (err != 0 && which != 2) {
+    coap_future_fail(f, err, NULL, NULL);
+    return;
   }
+  coap_message *out = err == 0 ? own_result(req) : error_message(err);
+  if (out == NULL)
+    coap_future_fail(f, COAP_ENOMEM, NULL, NULL);
+  else if (which == 1 && !coap_code_is_successful(out->code))
+    /* response_raising: ResponseWrappingError, the response readable. */
+    coap_future_fail(f, COAP_ERESPONSE, out, free_message);
+  else
+    coap_future_resolve(f, out, free_message);
 }
 
 static void settle_all(coap_request *req) {
@@ -116,8 +175,8 @@ void coap__request_complete(coap_request *req, int err, coap_message *msg) {
   req->in_mm = false;
   coap__queue_remove(&req->link);
   req->ctx = NULL;
-  if (err == COAP_ECANCELED && req->monitor.cancelled != NULL)
-    req->monitor.cancelled(req->monitor.user_data);
+  if (err == COAP_ECANCELED)
+    monitor_soon(req, req->monitor.cancelled);
   coap__observation_client_request_done(req, err);
   settle_all(req);
   request_release(req);
@@ -148,7 +207,7 @@ static void on_future_cancelled(coap_future *f, void *user_data) {
 static coap_future *make_future(coap_request *req, coap_future **slot) {
   if (*slot != NULL)
     return *slot;
-  if (coap_future_new(req->loop, slot) < 0)
+  if (coap__future_new_on(req->scheduler, slot) < 0)
     return NULL;
   if (req->state == COAP__REQ_DONE)
     settle_all(req);
@@ -168,6 +227,43 @@ static void on_timeout(coap__timer *timer) {
   coap__request_complete(req, COAP_ETIMEDOUT, NULL);
 }
 
+/* Random tries before a token is given up on; a short token space is
+ * searched whole instead. */
+#define TOKEN_TRIES 64
+
+static bool token_taken(const coap_context *ctx, const coap__token_entry *t) {
+  return coap__token_map_find(&ctx->tokens, t->token, t->token_len) != NULL;
+}
+
+/* A token no outstanding request or observation holds.  Random (RFC 7252
+ * §5.3.1: tokens should be hard to guess), but bounded: with one-byte
+ * tokens the 257th outstanding request would otherwise search for ever.
+ * Spaces of one or two bytes are walked whole from a random start; longer
+ * ones are tried TOKEN_TRIES times, far beyond any plausible collision.
+ * 0 or COAP_ELIMIT. */
+static int pick_token(coap_context *ctx, coap__token_entry *t) {
+  const uint8_t len = ctx->config.token_length;
+  t->token_len = len;
+  for (int i = 0; i < TOKEN_TRIES; i++) {
+    uint64_t r = coap__context_random(ctx);
+    memcpy(t->token, &r, sizeof r);
+    if (!token_taken(ctx, t))
+      return 0;
+  }
+  if (len > 2)
+    return COAP_ELIMIT;
+  const uint32_t space = 1u << (8 * len);
+  const uint32_t start = (uint32_t)coap__context_random(ctx) % space;
+  for (uint32_t i = 0; i < space; i++) {
+    uint32_t v = (start + i) % space;
+    t->token[0] = (uint8_t)v;
+    t->token[1] = (uint8_t)(v >> 8);
+    if (!token_taken(ctx, t))
+      return 0;
+  }
+  return COAP_ELIMIT;
+}
+
 /* Hands msg to the message layer with a fresh token. */
 int coap__request_send(coap_request *req, coap_message *msg) {
   coap_context *ctx = req->ctx;
@@ -175,13 +271,10 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     coap__token_map_remove(&ctx->tokens, &req->token);
     req->in_token_map = false;
   }
-  do {
-    uint64_t r = coap__context_random(ctx);
-    memcpy(req->token.token, &r, sizeof r);
-    req->token.token_len = ctx->config.token_length;
-  } while (coap__token_map_find(&ctx->tokens, req->token.token,
-                                req->token.token_len) != NULL);
-  int rc = coap__token_map_insert(&ctx->tokens, &req->token);
+  int rc = pick_token(ctx, &req->token);
+  if (rc < 0)
+    return rc;
+  rc = coap__token_map_insert(&ctx->tokens, &req->token);
   if (rc < 0)
     return rc;
   req->in_token_map = true;
@@ -190,14 +283,7 @@ int coap__request_send(coap_request *req, coap_message *msg) {
   msg->mid = -1;
   if (req->in_mm)
     coap__mm_cancel(ctx->mm, req);
-  if (req->monitor.enqueued != NULL)
-    req->monitor.enqueued(req->monitor.user_data);
-  /* Monitor callbacks may cancel the request (enqueued here, sent from
-   * inside coap__mm_send): it must be marked as held by the layer before
-   * sent fires, so that completing it cancels the CON, and must not be
-   * revived afterwards. */
-  if (req->state == COAP__REQ_DONE)
-    return COAP_ECANCELED;
+  monitor_soon(req, req->monitor.enqueued);
   /* A NON is remembered too, so that an RST can fail the request (RFC 7252
    * §4.3); either way the layer must forget us when we are done. */
   req->in_mm = true;
@@ -207,8 +293,6 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     req->in_mm = false;
     return rc;
   }
-  if (req->state == COAP__REQ_DONE)
-    return COAP_ECANCELED;
   if (msg->mtype == COAP_TYPE_NON) {
     /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2).
      */
@@ -346,6 +430,7 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
   req->refs = 2; /* the caller's, and the context's until it completes */
   req->ctx = ctx;
   req->loop = ctx->loop;
+  req->scheduler = coap__scheduler_ref(ctx->scheduler);
   req->msg = msg;
   req->state = COAP__REQ_RESOLVING;
   req->timeout.cb = on_timeout;
@@ -405,6 +490,23 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
   return 0;
 }
 
+/* RFC 7252 §5.4.1: the critical options a client acts on in a response
+ * are Block1 and Block2 (RFC 7959); any other critical option is
+ * unrecognised, and so is a Block option of a length outside its bounds
+ * (§5.4.3). */
+static bool unrecognised_critical(const coap_message *msg) {
+  size_t n = coap_options_count(&msg->opt);
+  for (size_t i = 0; i < n; i++) {
+    const coap_option *o = coap_options_at(&msg->opt, i);
+    if (!coap_option_is_critical(o->number))
+      continue;
+    if ((o->number != COAP_OPT_BLOCK1 && o->number != COAP_OPT_BLOCK2) ||
+        o->len > 3)
+      return true;
+  }
+  return false;
+}
+
 bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
   coap__token_entry *e =
       coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
@@ -415,16 +517,15 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
   coap_request *req = coap__container_of(e, coap_request, token);
   if (!coap_remote_equal(&msg->remote, &req->msg->remote))
     return false;
-  if (req->monitor.response != NULL) {
-    /* The callback may cancel the request and drop the last reference:
-     * hold one, and take the response no further once it is done. */
-    coap_request_ref(req);
-    req->monitor.response(msg, req->monitor.user_data);
-    const bool done = req->state == COAP__REQ_DONE;
-    coap_request_unref(req);
-    if (done)
-      return true;
+  if (unrecognised_critical(msg)) {
+    /* Rejected (§4.2, §4.3): reported as unmatched, a CON or NON response
+     * is answered with RST by the message layer, a piggybacked one is
+     * dropped; the exchange fails with the reason. */
+    coap__request_complete(req, COAP_EBAD_RESPONSE_OPTION, NULL);
+    return false;
   }
+  if (req->monitor.response != NULL)
+    monitor_response_soon(req, msg);
   /* A response also acknowledges the request (RFC 7252 §5.2.2: the ACK may
    * have been lost), so stop retransmitting it. */
   if (req->in_mm) {
@@ -463,12 +564,10 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
   const coap_exchange_monitor *m = &req->monitor;
   switch (event) {
   case COAP__MM_SENT:
-    if (m->sent != NULL)
-      m->sent(m->user_data);
+    monitor_soon(req, m->sent);
     break;
   case COAP__MM_RETRANSMITTED:
-    if (m->retransmitted != NULL)
-      m->retransmitted(m->user_data);
+    monitor_soon(req, m->retransmitted);
     break;
   case COAP__MM_ACKED:
     req->in_mm = false;
@@ -480,14 +579,12 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
     break;
   case COAP__MM_RST:
     req->in_mm = false;
-    if (m->rst != NULL)
-      m->rst(m->user_data);
+    monitor_soon(req, m->rst);
     coap__request_complete(req, COAP_ERESET, NULL);
     break;
   case COAP__MM_TIMEOUT:
     req->in_mm = false;
-    if (m->timeout != NULL)
-      m->timeout(m->user_data);
+    monitor_soon(req, m->timeout);
     coap__request_complete(req, COAP_ETIMEDOUT, NULL);
     break;
   case COAP__MM_FAILED:
@@ -506,25 +603,30 @@ static bool fails_with(const coap_request *req, const coap_remote *remote) {
 
 size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
                                int err) {
-  size_t n = 0;
-  /* Completing one request runs application callbacks (a monitor's
-   * cancelled) that may end others, so no pointer into the list is kept
-   * across it: each round starts from the head again. */
-  for (;;) {
-    coap_request *req = NULL;
-    for (coap__queue *q = coap__queue_head(&ctx->requests); q != &ctx->requests;
-         q = q->next) {
-      coap_request *candidate = coap__queue_data(q, coap_request, link);
-      if (fails_with(candidate, remote)) {
-        req = candidate;
-        break;
-      }
+  /* One pass moves the requests that fail onto a list of their own; then
+   * each is completed from its head.  Completing one runs no application
+   * code (that is queued), but may complete another (a notification's
+   * block fetch), which then leaves this list by itself: linear either
+   * way. */
+  coap__queue doomed;
+  coap__queue_init(&doomed);
+  coap__queue *q = coap__queue_head(&ctx->requests);
+  while (q != &ctx->requests) {
+    coap__queue *next = q->next;
+    if (fails_with(coap__queue_data(q, coap_request, link), remote)) {
+      coap__queue_remove(q);
+      coap__queue_insert_tail(&doomed, q);
     }
-    if (req == NULL)
-      return n;
+    q = next;
+  }
+  size_t n = 0;
+  while (!coap__queue_empty(&doomed)) {
+    coap_request *req =
+        coap__queue_data(coap__queue_head(&doomed), coap_request, link);
     if (req->resolving != NULL)
       uv_cancel((uv_req_t *)req->resolving);
     coap__request_complete(req, err, NULL);
     n++;
   }
+  return n;
 }

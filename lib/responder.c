@@ -133,9 +133,21 @@ int coap__responder_send(coap__responder *r) {
                           coap__context_now(ctx));
 }
 
+/* A responder the context let go of at shutdown (r->ctx NULL). */
+static void responder_free_detached(coap__responder *r) {
+  coap_future_unref(r->later);
+  coap_message_clear(&r->request);
+  coap_message_clear(&r->response);
+  coap__free(r);
+}
+
 static void on_render_done(coap_future *f, void *user_data) {
   coap__responder *r = user_data;
   coap_context *ctx = r->ctx;
+  if (ctx == NULL) {
+    responder_free_detached(r);
+    return;
+  }
   int err = coap_future_error(f);
   coap_message *result = coap_future_take_result(f);
   coap__message_reset(&r->response);
@@ -235,15 +247,17 @@ void coap__responder_handle_event(coap_context *ctx, void *owner,
 }
 
 void coap__responders_shutdown(coap_context *ctx) {
+  /* A render still running reads its request until its future completes
+   * (coap_render_fn): the responder (or notification record) stays, let go
+   * of by the context, and its future is cancelled from the loop; the done
+   * callback then frees it without touching the context. */
   while (!coap__queue_empty(&ctx->responders)) {
     coap__queue *q = coap__queue_head(&ctx->responders);
     coap__responder *r = coap__queue_data(q, coap__responder, link);
-    coap_future_remove_done_callback(r->later, on_render_done, r);
     coap__queue_remove(q);
-    coap_future_unref(r->later);
-    coap_message_clear(&r->request);
-    coap_message_clear(&r->response);
-    coap__free(r);
+    r->ctx = NULL;
+    if (coap__future_cancel_soon(ctx->scheduler, r->later) < 0)
+      coap_future_cancel(r->later);
   }
   while (!coap__queue_empty(&ctx->responder_pool)) {
     coap__queue *q = coap__queue_head(&ctx->responder_pool);

@@ -124,7 +124,9 @@ AIOCOAP_EXTERN int coap_context_local_address(const coap_context *ctx,
                                               struct sockaddr_in6 *out);
 
 /* aiocoap's ExchangeMonitor: optional per-request callbacks.  Each fires from
- * the loop; any member may be NULL. */
+ * the loop, never inside a library call (aiocoap.h), in the order the
+ * events happened; any member may be NULL.  user_data must stay valid until
+ * the request's futures have completed and their callbacks run. */
 typedef struct coap_exchange_monitor {
   void (*enqueued)(void *user_data);
   void (*sent)(void *user_data);
@@ -132,7 +134,8 @@ typedef struct coap_exchange_monitor {
   void (*timeout)(void *user_data);
   void (*rst)(void *user_data);
   void (*cancelled)(void *user_data);
-  /* response is borrowed for the call. */
+  /* response (a copy the library keeps for the call) is borrowed for the
+   * call. */
   void (*response)(const coap_message *response, void *user_data);
   void *user_data;
 } coap_exchange_monitor;
@@ -154,7 +157,10 @@ AIOCOAP_EXTERN void coap_request_params_default(coap_request_params *params);
  * The destination comes from the message's remote if set, else from its
  * unresolved remote or Uri-Host/Uri-Port (resolved with uv_getaddrinfo).
  * mtype unset means CON.  Returns 0, COAP_EINVAL (no destination, not a
- * request code), COAP_ENOMEM or COAP_ESHUTDOWN.  Failures after this
+ * request code), COAP_ENOMEM or COAP_ESHUTDOWN (coap_context_shutdown has
+ * begun; callbacks it caused may still call this and get that).  A
+ * request that cannot get a token of its own (token_length 1 or 2 with
+ * every token in use) fails through its future with COAP_ELIMIT.  Failures after this
  * call arrive through the response future.
  */
 AIOCOAP_EXTERN int coap_context_request(coap_context *ctx, coap_message *msg,
@@ -172,8 +178,9 @@ AIOCOAP_EXTERN size_t coap_context_kill_transactions(coap_context *ctx,
                                                      int err);
 
 /*
- * Fires once the context has closed every handle, from the loop.  The
- * context is freed right after the callback returns.
+ * Fires once the context has closed every handle and every callback the
+ * shutdown caused has run, from the loop.  The context is freed right after
+ * the callback returns.
  */
 typedef void (*coap_context_shutdown_cb)(coap_context *ctx, void *user_data);
 

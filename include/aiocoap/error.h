@@ -62,6 +62,9 @@ typedef enum coap_error {
   COAP_EUNEXPECTED_BLOCK2 = -1049, /* UnexpectedBlock2 */
   COAP_EMISSING_BLOCK2 = -1050,    /* MissingBlock2Option */
   COAP_ELIMIT = -1051,             /* a configured limit was reached */
+  /* A response carried a critical option the client does not implement
+   * (RFC 7252 §5.4.1: the response is rejected). */
+  COAP_EBAD_RESPONSE_OPTION = -1052,
 
   /* aiocoap's renderable errors: a resource fails its render future with one
    * and the server answers with the matching code (coap_error_to_code). */

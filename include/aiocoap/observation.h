@@ -57,10 +57,11 @@ extern "C" {
 /*
  * aiocoap's ObservableResource.update_observation_count: fires whenever the
  * number of observers of resource changes (a registration accepted, an
- * observation ended), with the new number, from the loop.  The resource is
- * alive for the call; the callback may call anything in the library,
- * including updated_state (an example: /time starts its timer at 1 and
- * stops it at 0).
+ * observation ended), with the number right after that change, from the
+ * loop (never inside the call that changed it; see aiocoap.h).  The
+ * resource is alive for the call; the callback may call anything in the
+ * library, including updated_state and coap_context_shutdown (an example:
+ * /time starts its timer at 1 and stops it at 0).
  */
 typedef void (*coap_observation_count_cb)(coap_resource *resource,
                                           size_t count);
@@ -122,8 +123,9 @@ coap_observable_resource_observation_count(const coap_resource *resource);
  * Fires once when an accepted observation ends, whatever ended it (the
  * client's RST, deregistration or new request with the token, a CON
  * notification timing out, a non-2.xx notification,
- * coap_server_observation_deregister, context shutdown), from the loop.
- * observation is valid for the call and freed right after it.
+ * coap_server_observation_deregister, context shutdown), from the loop,
+ * never inside the call that ended it.  observation is valid for the call
+ * (the functions below treat it as ended) and freed right after it.
  */
 typedef void (*coap_server_observation_cancel_cb)(
     coap_server_observation *observation, void *user_data);
@@ -160,7 +162,8 @@ coap_server_observation_trigger(coap_server_observation *observation,
  * the client (which re-registers or gives up once Max-Age has passed; to
  * tell it, trigger a notification with a 4.xx or 5.xx code instead).
  * reason (an error code, for the log) is informational.  The cancellation
- * callback fires from inside this call.  Harmless on an ended observation.
+ * callback fires from the loop after this call.  Harmless on an ended
+ * observation.
  */
 AIOCOAP_EXTERN void
 coap_server_observation_deregister(coap_server_observation *observation,

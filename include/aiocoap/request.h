@@ -21,9 +21,13 @@ typedef struct coap_observation coap_observation;
  * aiocoap's Request.response: resolves with the final response, a
  * coap_message owned by the future (borrow it with coap_future_result, or
  * take it with coap_future_take_result and coap_message_free it), whatever
- * its code.  Fails with COAP_ETIMEDOUT, COAP_ERESET, COAP_ECONNREFUSED (ICMP
- * port unreachable), COAP_ERESOLVE, COAP_ESHUTDOWN, COAP_EKILLED,
- * COAP_ECANCELED or a blockwise error.  The response's get_request_uri gives
+ * its code.  Each of the three futures has a message of its own: editing or
+ * taking one changes nothing the others hold.  Fails with COAP_ETIMEDOUT,
+ * COAP_ERESET, COAP_ECONNREFUSED (ICMP port unreachable), COAP_ERESOLVE,
+ * COAP_ESHUTDOWN, COAP_EKILLED, COAP_ECANCELED, COAP_ELIMIT (no free
+ * token), COAP_EBAD_RESPONSE_OPTION (the response carried a critical option
+ * this library does not implement, RFC 7252 §5.4.1; it was rejected) or a
+ * blockwise error.  The response's get_request_uri gives
  * the request's URI.  Borrowed: valid while the request is referenced.
  * Cancelling it cancels the request.
  */
