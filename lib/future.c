@@ -129,7 +129,8 @@ static void cache_put(coap__scheduler *s) {
   /* Full: the oldest entry makes room (it is found by uv_walk again). */
   memmove(&scheduler_cache[0], &scheduler_cache[1],
           (SCHEDULER_CACHE_SIZE - 1) * sizeof scheduler_cache[0]);
-  scheduler_cache[SCHEDULER_CACHE_SIZE - 1] = (scheduler_cache_entry){s->loop, s};
+  scheduler_cache[SCHEDULER_CACHE_SIZE - 1] =
+      (scheduler_cache_entry){s->loop, s};
 }
 
 static void cache_forget(const coap__scheduler *s) {
@@ -240,7 +241,8 @@ static void drain(coap__scheduler *s) {
    * behind every older entry, so stopping at the first one suffices.  A
    * future freed by a callback unlinks itself, so the head is re-read. */
   while (!coap__queue_empty(&s->fifo)) {
-    soon_node *n = coap__queue_data(coap__queue_head(&s->fifo), soon_node, link);
+    soon_node *n =
+        coap__queue_data(coap__queue_head(&s->fifo), soon_node, link);
     if (n->generation == generation)
       break;
     fifo_remove(s, n);

@@ -64,6 +64,12 @@ void coap__observation_client_detach(coap_request *req);
 bool coap__observation_client_notification(coap_context *ctx,
                                            coap__token_entry *entry,
                                            coap_message *msg);
+/* A notification that must be rejected (RFC 7252 §5.4.1): the observation
+ * ends with err.  Returns false, so the message layer answers it with RST
+ * (which ends the observation at the server too). */
+bool coap__observation_client_reject(coap_context *ctx,
+                                     coap__token_entry *entry,
+                                     const coap_message *msg, int err);
 void coap__observation_client_event(coap_context *ctx, void *owner,
                                     coap__mm_event event, int err);
 /* Ends every client observation with err (shutdown). */

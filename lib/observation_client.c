@@ -50,7 +50,7 @@ struct coap_observation {
   /* The application is done with it (coap_observation_cancel, or the last
    * reference): callbacks and errbacks still queued fire no more. */
   bool app_done;
-  coap_context *ctx; /* NULL once the token is given up */
+  coap_context *ctx;          /* NULL once the token is given up */
   coap__scheduler *scheduler; /* a reference: callbacks run from it */
   uv_loop_t *loop;
   coap_request *request; /* while registering; not a reference */
@@ -744,6 +744,20 @@ bool coap__observation_client_notification(coap_context *ctx,
   }
   coap_observation_unref(obs);
   return true;
+}
+
+bool coap__observation_client_reject(coap_context *ctx,
+                                     coap__token_entry *entry,
+                                     const coap_message *msg, int err) {
+  (void)ctx;
+  coap_observation *obs = coap__container_of(entry, coap_observation, token);
+  if (!coap_remote_equal(&msg->remote, &obs->remote))
+    return false; /* not from the observed server: rejected all the same */
+  if (obs->cancelling)
+    finish_cancel(obs);
+  else if (obs->state == CLI_ACTIVE)
+    end_observation(obs, err, NULL);
+  return false;
 }
 
 /* Sends the registration again, or with Observe 1 the deregistration,

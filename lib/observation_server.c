@@ -113,8 +113,7 @@ static void count_changed(coap_context *ctx, coap_resource *resource) {
 }
 
 static void run_cancel_cb(coap__call *call) {
-  ((coap_server_observation_cancel_cb)call->fn)(call->object,
-                                                 call->user_data);
+  ((coap_server_observation_cancel_cb)call->fn)(call->object, call->user_data);
 }
 
 static void release_observation(coap__call *call) {
@@ -607,8 +606,14 @@ void coap__observation_server_request(coap_context *ctx,
   /* aiocoap's Responder.handle_observe_request: the resource decides
    * before it renders. */
   coap_resource *root = coap_site_as_resource(ctx->site);
-  if (root->vtable->add_observation != NULL)
+  if (root->vtable->add_observation != NULL) {
+    /* Application code: it may shut the context down, which ends obs;
+     * the reference keeps it readable (as ended) for the rest of the
+     * call. */
+    obs->refs++;
     root->vtable->add_observation(root, request, obs);
+    obs_unref(obs);
+  }
 }
 
 void coap__observation_server_respond(coap_context *ctx,

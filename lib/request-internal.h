@@ -21,8 +21,8 @@ struct coap_request {
   coap_context *ctx; /* NULL once done */
   uv_loop_t *loop;
   coap__scheduler *scheduler; /* a reference: futures and monitor calls */
-  coap__queue link;  /* ctx->requests while live */
-  coap_message *msg; /* the application's request, owned */
+  coap__queue link;           /* ctx->requests while live */
+  coap_message *msg;          /* the application's request, owned */
   struct sockaddr_in6 remote;
   coap__token_entry token;
   bool in_token_map;

@@ -512,8 +512,12 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
       coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
   if (e == NULL)
     return false;
-  if (e->kind == COAP__TOKEN_OBSERVATION)
+  if (e->kind == COAP__TOKEN_OBSERVATION) {
+    if (unrecognised_critical(msg))
+      return coap__observation_client_reject(ctx, e, msg,
+                                             COAP_EBAD_RESPONSE_OPTION);
     return coap__observation_client_notification(ctx, e, msg);
+  }
   coap_request *req = coap__container_of(e, coap_request, token);
   if (!coap_remote_equal(&msg->remote, &req->msg->remote))
     return false;

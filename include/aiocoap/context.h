@@ -160,8 +160,8 @@ AIOCOAP_EXTERN void coap_request_params_default(coap_request_params *params);
  * request code), COAP_ENOMEM or COAP_ESHUTDOWN (coap_context_shutdown has
  * begun; callbacks it caused may still call this and get that).  A
  * request that cannot get a token of its own (token_length 1 or 2 with
- * every token in use) fails through its future with COAP_ELIMIT.  Failures after this
- * call arrive through the response future.
+ * every token in use) fails through its future with COAP_ELIMIT.  Failures
+ * after this call arrive through the response future.
  */
 AIOCOAP_EXTERN int coap_context_request(coap_context *ctx, coap_message *msg,
                                         const coap_request_params *params,
