@@ -853,20 +853,32 @@ void coap__observation_clients_end_all(coap_context *ctx,
   coap__observations *o = ctx->observations;
   if (o == NULL)
     return;
+  /* One pass moves the observations that end onto a list of their own,
+   * each then ended from its head: ending one runs no application code
+   * (errbacks are queued) and leaves that list by itself, so this is
+   * linear however many there are. */
+  coap__queue doomed;
+  coap__queue_init(&doomed);
   coap__queue *q = coap__queue_head(&o->clients);
   while (q != &o->clients) {
+    coap__queue *next = q->next;
     coap_observation *obs = coap__queue_data(q, coap_observation, link);
-    if (remote != NULL && !coap_remote_equal(&obs->remote, remote)) {
-      q = q->next;
-      continue;
+    if (remote == NULL || coap_remote_equal(&obs->remote, remote)) {
+      coap__queue_remove(q);
+      coap__queue_insert_tail(&doomed, q);
     }
+    q = next;
+  }
+  while (!coap__queue_empty(&doomed)) {
+    coap_observation *obs =
+        coap__queue_data(coap__queue_head(&doomed), coap_observation, link);
     coap_observation_ref(obs);
     if (obs->cancelling)
       finish_cancel(obs);
     else
       end_observation(obs, err, NULL);
+    /* Both give the token back, which takes obs off the list. */
+    coap__queue_remove(&obs->link);
     coap_observation_unref(obs);
-    /* Errbacks may have ended others: start over (this one has left). */
-    q = coap__queue_head(&o->clients);
   }
 }

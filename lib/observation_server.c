@@ -834,10 +834,11 @@ static void end_server_matching(coap_context *ctx, const coap_remote *remote,
         obs = obs->hash_next;
         continue;
       }
+      /* Ending runs no application code (its callbacks are queued), so
+       * the chain holds still but for obs itself. */
+      coap_server_observation *next = obs->hash_next;
       end(obs, err, shutdown);
-      /* Cancellation callbacks may have changed this chain: start it over
-       * (the ended one has left it, so this ends). */
-      obs = o->buckets[i];
+      obs = next;
     }
   }
 }
