@@ -1,15 +1,20 @@
 /*
  * libFuzzer target for the whole server path: datagrams from the input go
- * over loopback UDP to a server context whose site has a plain resource, a
- * path-capable one, a large one (Block2), an upload target (Block1), an
- * observable one and /.well-known/core.  Whatever arrives, the server must
- * not crash, hang, leak or trip a sanitizer.
+ * over loopback UDP to a server context serving the example server's own
+ * resources (cli/example_site.c: /time, /other/block, /other/separate,
+ * /.well-known/core, exactly as aiocoap-server runs them) and, beside
+ * them, a plain resource, a path-capable one, a large one (Block2 with
+ * ETags, FETCH), an upload target (Block1) and an observable one.
+ * Whatever arrives, the server must not crash, hang, leak or trip a
+ * sanitizer.
  *
  * Input: [len][datagram][len][datagram]...; a byte 0xFF as len notifies the
  * observers instead.
  */
 #include <aiocoap/aiocoap.h>
 #include <aiocoap/observation.h>
+
+#include "example_site.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
@@ -86,9 +91,11 @@ static void setup(void) {
   for (size_t i = 0; i < sizeof big; i++)
     big[i] = (uint8_t)('a' + i % 26);
   uv_loop_init(&loop);
-  coap_site *site;
+  example_site *example;
+  if (example_site_new(&loop, &example) != 0)
+    abort();
+  coap_site *site = example_site_site(example);
   coap_resource *res;
-  coap_site_new(&site);
   coap_resource_new_methods(&text, NULL, &res);
   add(site, "text", res);
   coap_resource_new_methods(&text, NULL, &res);
@@ -100,8 +107,6 @@ static void setup(void) {
   add(site, "store", res);
   coap_observable_resource_new_methods(&text, NULL, NULL, &observable);
   coap_site_add_resource_path(site, "obs", observable);
-  coap_wkc_resource_new(site, &res);
-  add(site, ".well-known/core", res);
   coap_context_config config;
   coap_context_config_default(&config);
   config.dedup_entries = 64;

@@ -24,6 +24,12 @@ expect_empty "PUT /other/block" \
   "$($client -B 5 -m put -e 'put by libcoap' "$base/other/block" 2>&1)"
 expect "GET after PUT" '^put by libcoap$' \
   "$($client -B 5 "$base/other/block" 2>&1)"
+# Issue 9: an empty PUT (a 16-byte datagram) once hit memcpy(x, NULL, 0),
+# which the UBSan build of the server dies on.
+expect_empty "PUT /other/block with no payload" \
+  "$($client -B 5 -m put "$base/other/block" 2>&1)"
+expect "the server is still there after it" '^[0-9]{4}-' \
+  "$($client -B 5 "$base/time" 2>&1)"
 expect "POST /other/block is 4.05" '4\.05' \
   "$($client -B 5 -m post -e x "$base/other/block" 2>&1)"
 expect "DELETE /other/block is 4.05" '4\.05' \
