@@ -15,9 +15,13 @@
 #include <stdint.h>
 
 /* Intrusive chained hash table: the node lives inside the indexed object and
- * keeps its full hash so that lookups compare keys only on a hash match. */
+ * keeps its full hash so that lookups compare keys only on a hash match.
+ * The back link (pprev, NULL while out of the table) makes removal O(1)
+ * however long the chain: many records share one key (an owner's, a
+ * peer's), and removing them one by one must not cost O(n^2). */
 typedef struct coap__mm_hnode {
   struct coap__mm_hnode *next;
+  struct coap__mm_hnode **pprev;
   uint64_t hash;
 } coap__mm_hnode;
 
@@ -33,6 +37,7 @@ void coap__mm_table_free(coap__mm_table *table);
 /* Never fails: when growing the bucket array fails, chains get longer. */
 void coap__mm_table_insert(coap__mm_table *table, coap__mm_hnode *node,
                            uint64_t hash);
+/* O(1); a node not in the table is left alone. */
 void coap__mm_table_remove(coap__mm_table *table, coap__mm_hnode *node);
 static inline coap__mm_hnode *coap__mm_table_first(const coap__mm_table *table,
                                                    uint64_t hash) {
@@ -48,6 +53,10 @@ static inline coap__mm_hnode *coap__mm_table_next(const coap__mm_hnode *node) {
     node = node->next;
   return (coap__mm_hnode *)node;
 }
+
+/* Owners are pointers: the address mixed with the layer's key so that they
+ * spread over the buckets. */
+uint64_t coap__mm_owner_hash(uint64_t key, const void *owner);
 
 /* Keyed hash of a peer (address, port, scope: what coap_remote_equal
  * compares) and a message ID; the key comes from the seed so that a peer
@@ -73,10 +82,13 @@ typedef struct coap__mm_peer coap__mm_peer;
 
 /* One outgoing CON with its encoded datagram. */
 typedef struct coap__mm_out {
-  coap__mm_hnode by_mid; /* in mm->out_table while in flight */
-  coap__mm_timer timer;  /* retransmission or timeout */
+  coap__mm_hnode by_mid;   /* in mm->out_table while in flight */
+  coap__mm_hnode by_owner; /* in mm->out_by_owner when it has an owner */
+  coap__mm_timer timer;    /* retransmission or timeout */
   struct coap__mm_out *live_prev, *live_next; /* every live record */
-  struct coap__mm_out *next; /* peer queue, free list or a local list */
+  struct coap__mm_out *peer_prev, *peer_next; /* the peer's, oldest first */
+  /* peer queue (both), or free list and local lists (next only) */
+  struct coap__mm_out *prev, *next;
   coap__mm_peer *peer;
   coap_remote remote;
   void *owner;
@@ -94,6 +106,7 @@ struct coap__mm_peer {
   coap_remote remote;
   uint32_t active; /* CONs in flight or ready */
   coap__mm_out *queue_head, *queue_tail;
+  coap__mm_out *records_head, *records_tail; /* every record to the peer */
   coap__mm_peer *next_free;
 };
 
@@ -151,7 +164,7 @@ struct coap__mm {
   coap__heap heap;
   uint8_t *scratch; /* max_datagram_size bytes for encoding */
 
-  coap__mm_table out_table;
+  coap__mm_table out_table, out_by_owner;
   coap__mm_out *out_live;
   coap__mm_out *out_free;
   uint32_t out_count;

@@ -21,15 +21,8 @@
 
 #define NON_INITIAL_BUCKETS 16u
 
-/* Owners are pointers: mix the address with the layer's key (splitmix64's
- * finaliser) so that they spread over the buckets. */
 static uint64_t owner_hash(const coap__mm *mm, const void *owner) {
-  uint64_t x = mm->hash_key ^ (uint64_t)(uintptr_t)owner;
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9u;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebu;
-  return x ^ (x >> 31);
+  return coap__mm_owner_hash(mm->hash_key, owner);
 }
 
 void coap__mm_non_free(coap__mm *mm) {

@@ -21,9 +21,9 @@
 #define PEER_INITIAL_BUCKETS 16u
 
 int coap__mm_out_init(coap__mm *mm) {
-  int r = coap__mm_table_init(&mm->out_table, OUT_INITIAL_BUCKETS);
-  if (r < 0)
-    return r;
+  if (coap__mm_table_init(&mm->out_table, OUT_INITIAL_BUCKETS) < 0 ||
+      coap__mm_table_init(&mm->out_by_owner, OUT_INITIAL_BUCKETS) < 0)
+    return COAP_ENOMEM;
   return coap__mm_table_init(&mm->peer_table, PEER_INITIAL_BUCKETS);
 }
 
@@ -59,6 +59,7 @@ void coap__mm_out_free(coap__mm *mm) {
     coap__free(peer);
   }
   coap__mm_table_free(&mm->out_table);
+  coap__mm_table_free(&mm->out_by_owner);
   coap__mm_table_free(&mm->peer_table);
 }
 
@@ -91,7 +92,8 @@ static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
 
 /* Per-peer state lives only while the peer has CONs outstanding or queued. */
 static void peer_release_if_idle(coap__mm *mm, coap__mm_peer *peer) {
-  if (peer->active > 0 || peer->queue_head != NULL)
+  if (peer->active > 0 || peer->queue_head != NULL ||
+      peer->records_head != NULL)
     return;
   coap__mm_table_remove(&mm->peer_table, &peer->by_remote);
   peer->next_free = mm->peer_free;
@@ -164,12 +166,22 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   rec->mid = mid;
   rec->owner = owner;
   rec->peer = peer;
-  rec->next = NULL;
+  rec->prev = rec->next = NULL;
   rec->live_prev = NULL;
   rec->live_next = mm->out_live;
   if (mm->out_live != NULL)
     mm->out_live->live_prev = rec;
   mm->out_live = rec;
+  rec->peer_next = NULL;
+  rec->peer_prev = peer->records_tail;
+  if (peer->records_tail != NULL)
+    peer->records_tail->peer_next = rec;
+  else
+    peer->records_head = rec;
+  peer->records_tail = rec;
+  if (owner != NULL)
+    coap__mm_table_insert(&mm->out_by_owner, &rec->by_owner,
+                          coap__mm_owner_hash(mm->hash_key, owner));
   mm->out_count++;
   /* RFC 7252 §4.7: at most NSTART outstanding interactions per peer; later
    * ones wait in order. */
@@ -180,6 +192,7 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
     return 0;
   }
   rec->state = COAP__MM_OUT_QUEUED;
+  rec->prev = peer->queue_tail;
   if (peer->queue_tail != NULL)
     peer->queue_tail->next = rec;
   else
@@ -207,21 +220,22 @@ coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
 }
 
 static void queue_unlink(coap__mm_peer *peer, coap__mm_out *rec) {
-  coap__mm_out *prev = NULL;
-  for (coap__mm_out *it = peer->queue_head; it != NULL; it = it->next) {
-    if (it != rec) {
-      prev = it;
-      continue;
-    }
-    if (prev != NULL)
-      prev->next = rec->next;
-    else
-      peer->queue_head = rec->next;
-    if (peer->queue_tail == rec)
-      peer->queue_tail = prev;
-    rec->next = NULL;
-    return;
-  }
+  if (rec->prev != NULL)
+    rec->prev->next = rec->next;
+  else
+    peer->queue_head = rec->next;
+  if (rec->next != NULL)
+    rec->next->prev = rec->prev;
+  else
+    peer->queue_tail = rec->prev;
+  rec->prev = rec->next = NULL;
+}
+
+/* The first record of the peer's queue, taken off it. */
+static coap__mm_out *queue_pop(coap__mm_peer *peer) {
+  coap__mm_out *rec = peer->queue_head;
+  queue_unlink(peer, rec);
+  return rec;
 }
 
 /* Takes rec out of every index; the caller recycles it.  The peer stays,
@@ -235,6 +249,17 @@ static void detach(coap__mm *mm, coap__mm_out *rec) {
       coap__mm_table_remove(&mm->out_table, &rec->by_mid);
     rec->peer->active--;
   }
+  coap__mm_peer *peer = rec->peer;
+  if (rec->peer_prev != NULL)
+    rec->peer_prev->peer_next = rec->peer_next;
+  else
+    peer->records_head = rec->peer_next;
+  if (rec->peer_next != NULL)
+    rec->peer_next->peer_prev = rec->peer_prev;
+  else
+    peer->records_tail = rec->peer_prev;
+  rec->peer_prev = rec->peer_next = NULL;
+  coap__mm_table_remove(&mm->out_by_owner, &rec->by_owner);
   if (rec->live_prev != NULL)
     rec->live_prev->live_next = rec->live_next;
   else
@@ -261,11 +286,7 @@ void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
   while ((peer = peer_find(mm, remote)) != NULL &&
          peer->active < mm->config.transmission.nstart &&
          peer->queue_head != NULL) {
-    coap__mm_out *rec = peer->queue_head;
-    peer->queue_head = rec->next;
-    if (peer->queue_head == NULL)
-      peer->queue_tail = NULL;
-    rec->next = NULL;
+    coap__mm_out *rec = queue_pop(peer);
     peer->active++;
     transmit(mm, rec, now);
   }
@@ -281,11 +302,7 @@ static void promote(coap__mm *mm, const coap_remote *remote) {
     return;
   while (peer->active < mm->config.transmission.nstart &&
          peer->queue_head != NULL) {
-    coap__mm_out *rec = peer->queue_head;
-    peer->queue_head = rec->next;
-    if (peer->queue_head == NULL)
-      peer->queue_tail = NULL;
-    rec->next = NULL;
+    coap__mm_out *rec = queue_pop(peer);
     peer->active++;
     rec->state = COAP__MM_OUT_READY;
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node, 0);
@@ -329,19 +346,23 @@ void coap__mm_cancel(coap__mm *mm, void *owner) {
   if (owner == NULL)
     return;
   coap__mm_non_cancel(mm, owner);
+  /* Only the owner's chain is walked: the request layer cancels every
+   * request that ends, so this must not cost O(records). */
   coap__mm_out *cancelled = NULL;
-  coap__mm_out *rec = mm->out_live;
-  while (rec != NULL) {
-    coap__mm_out *next = rec->live_next;
+  uint64_t hash = coap__mm_owner_hash(mm->hash_key, owner);
+  coap__mm_hnode *node = coap__mm_table_first(&mm->out_by_owner, hash);
+  while (node != NULL) {
+    coap__mm_hnode *next = coap__mm_table_next(node);
+    coap__mm_out *rec = coap__container_of(node, coap__mm_out, by_owner);
     if (rec->owner == owner) {
       detach(mm, rec);
       rec->next = cancelled;
       cancelled = rec;
     }
-    rec = next;
+    node = next;
   }
   while (cancelled != NULL) {
-    rec = cancelled;
+    coap__mm_out *rec = cancelled;
     cancelled = rec->next;
     promote(mm, &rec->remote);
     record_put(mm, rec);
@@ -349,27 +370,28 @@ void coap__mm_cancel(coap__mm *mm, void *owner) {
 }
 
 size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err) {
-  /* The live list runs newest first; prepending makes the owners hear of
-   * their failures oldest first. */
-  coap__mm_out *killed = NULL;
+  coap__mm_peer *peer = peer_find(mm, remote);
+  /* The peer's records run oldest first, so the owners hear of their
+   * failures in that order; only this peer's records are touched. */
+  coap__mm_out *killed = NULL, *last = NULL;
   size_t n = 0;
-  coap__mm_out *rec = mm->out_live;
-  while (rec != NULL) {
-    coap__mm_out *next = rec->live_next;
-    if (coap_remote_equal(&rec->remote, remote)) {
-      detach(mm, rec);
-      rec->next = killed;
+  while (peer != NULL && peer->records_head != NULL) {
+    coap__mm_out *rec = peer->records_head;
+    detach(mm, rec);
+    rec->next = NULL;
+    if (last != NULL)
+      last->next = rec;
+    else
       killed = rec;
-      n++;
-    }
-    rec = next;
+    last = rec;
+    n++;
   }
   promote(mm, remote);
   coap__mm_non_kill(mm, remote);
   /* Everything is consistent before the first owner hears of it; owners
    * may send again from the callback. */
   while (killed != NULL) {
-    rec = killed;
+    coap__mm_out *rec = killed;
     killed = rec->next;
     void *owner = rec->owner;
     record_put(mm, rec);

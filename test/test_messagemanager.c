@@ -860,3 +860,47 @@ COAP_TEST(messagemanager, non_records_bounded_oldest_first_and_expire) {
                "forgotten after NON_LIFETIME");
   harness_fini(&H);
 }
+
+/* Sends a message of mtype and code from the client to the server with
+ * owner (any pointer the events may write through as an exchange). */
+static int client_send_owned(harness *h, int mtype, uint8_t code,
+                             exchange *owner) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = mtype;
+  msg.code = code;
+  msg.remote = h->server.self;
+  int r = coap__mm_send(h->client.mm, &msg, owner, h->now);
+  coap_message_clear(&msg);
+  return r;
+}
+
+/* Killing or cancelling n outstanding messages costs O(n) in all: 65,536
+ * queued behind NSTART 1, half cancelled one by one (as the request layer
+ * does when requests end), the rest killed at once (an ICMP error). */
+static void check_kill_and_cancel_of_many(int mtype) {
+  enum { N = 65536 };
+  static exchange many[N];
+  memset(many, 0, sizeof many);
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.max_outgoing = N;
+  harness_init(&H, &c, &c);
+  H.client.keep_log = false;
+  for (uint32_t i = 0; i < N; i++)
+    cr_assert_eq(client_send_owned(&H, mtype, COAP_CODE_GET, &many[i]), 0,
+                 "message %u", i);
+  for (uint32_t i = 1; i < N; i += 2)
+    coap__mm_cancel(H.client.mm, &many[i]);
+  cr_assert_eq(coap__mm_kill(H.client.mm, &H.server.self, COAP_EHOSTUNREACH),
+               N / 2);
+  for (uint32_t i = 0; i < N; i++)
+    cr_assert_eq(many[i].events[COAP__MM_FAILED], i % 2 == 0 ? 1 : 0,
+                 "message %u", i);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, kill_and_cancel_of_65536_cons_are_linear) {
+  check_kill_and_cancel_of_many(COAP_TYPE_CON);
+}
