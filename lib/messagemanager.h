@@ -24,6 +24,14 @@ typedef struct coap__mm_config {
   uint32_t empty_ack_delay_ms; /* wait this long for a piggybacked answer */
   uint32_t max_datagram_size;  /* largest datagram encoded */
   uint32_t non_records;        /* NONs with an owner remembered; 0: none */
+  /* RFC 7252 §4.4: no MID is used again with a peer within
+   * EXCHANGE_LIFETIME (mm_mid.c); false: one bare counter for all peers. */
+  bool mid_tracking;
+  uint32_t mid_peers; /* peers tracked on their own; the rest share one */
+  /* RFC 7252 §4.7: a NON request sent with an owner is an outstanding
+   * interaction, holding an NSTART slot until the owner cancels it (its
+   * response came or it ended) or NON_LIFETIME has passed. */
+  bool nstart_non;
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -69,8 +77,10 @@ typedef struct coap__mm_callbacks {
    * forgotten first) so that an RST with its MID reports RST to its owner
    * (RFC 7252 §4.3; RFC 7641 §3.6: how a client rejects a notification).
    * So an owner that sent a NON must coap__mm_cancel before it goes away,
-   * as one with a CON in flight must.  ACK and RST (and piggybacked
-   * responses) get SENT only.
+   * as one with a CON in flight must.  A NON request that holds an NSTART
+   * slot (config.nstart_non) is matched the same way, and also gets FAILED
+   * from coap__mm_kill.  ACK and RST (and piggybacked responses) get SENT
+   * only.
    */
   void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
 } coap__mm_callbacks;
@@ -78,6 +88,7 @@ typedef struct coap__mm_callbacks {
 typedef struct coap__mm_stats {
   uint64_t received, sent, malformed, duplicates, retransmissions, rst_sent,
       empty_acks, separate_responses;
+  uint64_t mid_waits; /* messages that waited for a free MID */
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
@@ -93,11 +104,15 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
 
 /*
  * Sends a request or a message not tied to an incoming one (msg->remote
- * set).  mtype COAP_TYPE_UNSET becomes CON; mid -1 gets the next MID (written
- * back into msg).  A CON is retransmitted until ACK, RST or timeout, and
- * waits while NSTART CONs to that peer are outstanding.  owner (may be NULL)
- * receives the events.  Returns 0, COAP_EINVAL, COAP_EMSGSIZE (larger than
- * max_datagram_size), COAP_ELIMIT (max_outgoing reached) or COAP_ENOMEM.
+ * set).  mtype COAP_TYPE_UNSET becomes CON; mid -1 gets the peer's next MID
+ * when the message goes out (written back into msg when that is at once;
+ * it stays -1 while the message waits).  A CON is retransmitted until ACK,
+ * RST or timeout.  A CON, and with config.nstart_non a NON request with an
+ * owner, waits while NSTART interactions with that peer are outstanding;
+ * any message waits while the peer's MIDs are used up (RFC 7252 §4.4).
+ * owner (may be NULL) receives the events.  Returns 0, COAP_EINVAL,
+ * COAP_EMSGSIZE (larger than max_datagram_size), COAP_ELIMIT (max_outgoing
+ * reached) or COAP_ENOMEM.
  */
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 
@@ -116,12 +131,15 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
 const coap_remote *coap__mm_incoming_remote(coap__mm *mm, coap__mm_incoming in);
 
 /* Stops every message of owner (no events); queued ones are dropped and
- * remembered NONs forgotten. */
+ * remembered NONs forgotten.  This is also how an owner says that the
+ * response to its NON request came (or that the request ended): the NSTART
+ * slot it held is free again.  Costs O(messages of owner). */
 void coap__mm_cancel(coap__mm *mm, void *owner);
 
-/* Fails every outgoing CON exchange with remote: FAILED events with err;
- * remembered NONs to remote are forgotten without events.  Returns how many
- * CONs failed. */
+/* Fails every outgoing message to remote that the layer holds (CONs, NON
+ * requests awaiting their response, messages waiting for NSTART or a MID):
+ * FAILED events with err; remembered NONs to remote are forgotten without
+ * events.  Costs O(messages to remote).  Returns how many failed. */
 size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */

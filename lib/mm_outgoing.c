@@ -90,7 +90,7 @@ static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
   return peer;
 }
 
-/* Per-peer state lives only while the peer has CONs outstanding or queued. */
+/* Per-peer state lives only while the peer has records. */
 static void peer_release_if_idle(coap__mm *mm, coap__mm_peer *peer) {
   if (peer->active > 0 || peer->queue_head != NULL ||
       peer->records_head != NULL)
@@ -124,7 +124,7 @@ static uint64_t saturating_add(uint64_t a, uint64_t b) {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* First transmission of rec, which already holds an NSTART slot. */
+/* First transmission of the CON rec, which already holds an NSTART slot. */
 static void transmit(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
   const coap_transmission_parameters *tp = &mm->config.transmission;
   rec->state = COAP__MM_OUT_FLIGHT;
@@ -145,8 +145,130 @@ static void transmit(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
     mm->cb.event(mm->user_data, rec->owner, COAP__MM_SENT, 0);
 }
 
+static void detach(coap__mm *mm, coap__mm_out *rec);
+
+/* Sends rec, which has its MID (and its NSTART slot when it needs one). */
+static void go(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
+  if (rec->mtype == COAP_TYPE_CON) {
+    transmit(mm, rec, now);
+    return;
+  }
+  void *owner = rec->owner;
+  if (rec->has_slot) {
+    /* RFC 7252 §4.7: the request is outstanding until its response comes
+     * (the owner cancels) or, at the latest, NON_LIFETIME has passed; its
+     * MID matches an RST meanwhile (§4.3). */
+    rec->state = COAP__MM_OUT_NON_WAIT;
+    coap__mm_table_insert(&mm->out_table, &rec->by_mid,
+                          coap__mm_hash(mm->hash_key, &rec->remote, rec->mid));
+    (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
+                              saturating_add(now, mm->non_lifetime));
+    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+  } else {
+    /* It only waited for its MID: from here on it is an ordinary NON. */
+    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+    if (rec->mtype == COAP_TYPE_NON)
+      coap__mm_non_add(mm, &rec->remote, rec->mid, owner, now);
+    detach(mm, rec);
+    record_put(mm, rec);
+  }
+  if (owner != NULL && mm->cb.event != NULL)
+    mm->cb.event(mm->user_data, owner, COAP__MM_SENT, 0);
+}
+
+static void mid_unlink(coap__mm *mm, coap__mm_peer *peer, coap__mm_out *rec) {
+  if (rec->prev != NULL) {
+    rec->prev->next = rec->next;
+  } else {
+    peer->mid_head = rec->next;
+    /* The new head waits for the tracker; the next tick asks it again. */
+    if (peer->mid_head != NULL)
+      (void)coap__heap_schedule(&mm->heap, &peer->mid_head->timer.node, 0);
+  }
+  if (rec->next != NULL)
+    rec->next->prev = rec->prev;
+  else
+    peer->mid_tail = rec->prev;
+  rec->prev = rec->next = NULL;
+}
+
+/* RFC 7252 §4.4: the peer's MIDs are used up; rec waits, in order, until
+ * one is free again (retry_at for the head of the line). */
+static void mid_wait(coap__mm *mm, coap__mm_out *rec, uint64_t retry_at) {
+  coap__mm_peer *peer = rec->peer;
+  rec->state = COAP__MM_OUT_MIDWAIT;
+  rec->next = NULL;
+  rec->prev = peer->mid_tail;
+  if (peer->mid_tail != NULL)
+    peer->mid_tail->next = rec;
+  else
+    peer->mid_head = rec;
+  peer->mid_tail = rec;
+  mm->stats.mid_waits++;
+  (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
+                            rec == peer->mid_head ? retry_at : UINT64_MAX);
+}
+
+/* Writes mid into rec's datagram (RFC 7252 §3: bytes 2 and 3). */
+static void set_mid(coap__mm_out *rec, uint16_t mid) {
+  rec->mid = mid;
+  rec->buf[2] = (uint8_t)(mid >> 8);
+  rec->buf[3] = (uint8_t)mid;
+}
+
+/* Gives rec its MID and sends it, or makes it wait for one.  Returns the
+ * MID it went out with, or -1. */
+static int32_t start(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
+  if (!rec->fixed_mid) {
+    uint16_t mid;
+    uint64_t retry_at = UINT64_MAX;
+    if (rec->peer->mid_head != NULL ||
+        coap__mm_mid_take(mm, &rec->remote, now, &mid, &retry_at) < 0) {
+      mid_wait(mm, rec, retry_at);
+      return -1;
+    }
+    set_mid(rec, mid);
+  }
+  int32_t mid = rec->mid;
+  go(mm, rec, now);
+  return mid;
+}
+
+/* Sends what waits for a MID to remote while MIDs are free. */
+static void mid_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
+  coap__mm_peer *peer;
+  /* go() tells the owner, who may change this peer: look it up afresh. */
+  while ((peer = peer_find(mm, remote)) != NULL && peer->mid_head != NULL) {
+    coap__mm_out *rec = peer->mid_head;
+    uint16_t mid;
+    uint64_t retry_at;
+    if (coap__mm_mid_take(mm, remote, now, &mid, &retry_at) < 0) {
+      (void)coap__heap_schedule(&mm->heap, &rec->timer.node, retry_at);
+      return;
+    }
+    peer->mid_head = rec->next;
+    if (peer->mid_head != NULL)
+      peer->mid_head->prev = NULL;
+    else
+      peer->mid_tail = NULL;
+    rec->prev = rec->next = NULL;
+    rec->state = COAP__MM_OUT_READY;
+    set_mid(rec, mid);
+    go(mm, rec, now);
+  }
+  if (peer != NULL)
+    peer_release_if_idle(mm, peer);
+}
+
+bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_peer *peer = peer_find(mm, remote);
+  return peer != NULL && peer->mid_head != NULL;
+}
+
 int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
-                        uint16_t mid, void *owner, uint64_t now) {
+                        int32_t mid, int mtype, bool needs_slot, void *owner,
+                        uint64_t now, int32_t *sent_mid) {
+  *sent_mid = -1;
   if (mm->out_count >= mm->config.max_outgoing)
     return COAP_ELIMIT;
   coap__mm_out *rec = record_get(mm);
@@ -163,7 +285,12 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   memcpy(rec->buf, mm->scratch, len);
   rec->len = len;
   rec->remote = *remote;
-  rec->mid = mid;
+  rec->mid = mid >= 0 ? (uint16_t)mid : 0;
+  rec->fixed_mid = mid >= 0;
+  rec->mtype = (uint8_t)mtype;
+  rec->needs_slot = needs_slot;
+  rec->has_slot = false;
+  rec->state = COAP__MM_OUT_READY;
   rec->owner = owner;
   rec->peer = peer;
   rec->prev = rec->next = NULL;
@@ -183,12 +310,19 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
     coap__mm_table_insert(&mm->out_by_owner, &rec->by_owner,
                           coap__mm_owner_hash(mm->hash_key, owner));
   mm->out_count++;
+  if (!needs_slot) {
+    *sent_mid = start(mm, rec, now);
+    if ((peer = peer_find(mm, remote)) != NULL)
+      peer_release_if_idle(mm, peer);
+    return 0;
+  }
   /* RFC 7252 §4.7: at most NSTART outstanding interactions per peer; later
    * ones wait in order. */
   if (peer->active < mm->config.transmission.nstart &&
       peer->queue_head == NULL) {
     peer->active++;
-    transmit(mm, rec, now);
+    rec->has_slot = true;
+    *sent_mid = start(mm, rec, now);
     return 0;
   }
   rec->state = COAP__MM_OUT_QUEUED;
@@ -241,15 +375,16 @@ static coap__mm_out *queue_pop(coap__mm_peer *peer) {
 /* Takes rec out of every index; the caller recycles it.  The peer stays,
  * even when idle, until the caller pumps or promotes it. */
 static void detach(coap__mm *mm, coap__mm_out *rec) {
-  coap__heap_remove(&mm->heap, &rec->timer.node);
-  if (rec->state == COAP__MM_OUT_QUEUED) {
-    queue_unlink(rec->peer, rec);
-  } else {
-    if (rec->state == COAP__MM_OUT_FLIGHT)
-      coap__mm_table_remove(&mm->out_table, &rec->by_mid);
-    rec->peer->active--;
-  }
   coap__mm_peer *peer = rec->peer;
+  coap__heap_remove(&mm->heap, &rec->timer.node);
+  if (rec->state == COAP__MM_OUT_QUEUED)
+    queue_unlink(peer, rec);
+  else if (rec->state == COAP__MM_OUT_MIDWAIT)
+    mid_unlink(mm, peer, rec);
+  coap__mm_table_remove(&mm->out_table, &rec->by_mid);
+  if (rec->has_slot)
+    peer->active--;
+  rec->has_slot = false;
   if (rec->peer_prev != NULL)
     rec->peer_prev->peer_next = rec->peer_next;
   else
@@ -288,7 +423,9 @@ void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
          peer->queue_head != NULL) {
     coap__mm_out *rec = queue_pop(peer);
     peer->active++;
-    transmit(mm, rec, now);
+    rec->has_slot = true;
+    rec->state = COAP__MM_OUT_READY;
+    (void)start(mm, rec, now);
   }
   if (peer != NULL)
     peer_release_if_idle(mm, peer);
@@ -304,6 +441,7 @@ static void promote(coap__mm *mm, const coap_remote *remote) {
          peer->queue_head != NULL) {
     coap__mm_out *rec = queue_pop(peer);
     peer->active++;
+    rec->has_slot = true;
     rec->state = COAP__MM_OUT_READY;
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node, 0);
   }
@@ -311,13 +449,26 @@ static void promote(coap__mm *mm, const coap_remote *remote) {
 }
 
 void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
+  coap_remote remote;
   switch (rec->state) {
   case COAP__MM_OUT_READY:
-    transmit(mm, rec, now);
+    (void)start(mm, rec, now);
     return;
   case COAP__MM_OUT_QUEUED:
     /* Only reached when the clock itself says UINT64_MAX: keep waiting. */
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node, UINT64_MAX);
+    return;
+  case COAP__MM_OUT_MIDWAIT:
+    remote = rec->remote;
+    mid_pump(mm, &remote, now);
+    return;
+  case COAP__MM_OUT_NON_WAIT:
+    /* No response within NON_LIFETIME: the request no longer counts as
+     * outstanding (the owner has its own timeout and is not told). */
+    remote = rec->remote;
+    detach(mm, rec);
+    record_put(mm, rec);
+    coap__mm_out_pump(mm, &remote, now);
     return;
   default:
     break;
@@ -337,7 +488,7 @@ void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
   }
   /* RFC 7252 §4.2: after MAX_RETRANSMIT retransmissions and one more
    * (doubled) timeout, the attempt is given up. */
-  coap_remote remote = rec->remote;
+  remote = rec->remote;
   coap__mm_out_finish(mm, rec, COAP__MM_TIMEOUT, COAP_ETIMEDOUT);
   coap__mm_out_pump(mm, &remote, now);
 }
