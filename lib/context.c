@@ -34,7 +34,7 @@ void coap_context_config_default(coap_context_config *config) {
   config->max_observers_per_resource = 1024;
   config->max_observers = 65536;
   config->notification_con_interval = 20;
-  config->non_rst_entries = 4096;
+  config->non_rst_entries = 65536;
   config->max_queued_notifications = 16;
   config->reregister_margin_ms = 2000;
   config->log = NULL;
@@ -57,7 +57,11 @@ void coap__context_mm_config(const coap_context_config *config,
   out->max_outgoing = config->max_outgoing_exchanges;
   out->empty_ack_delay_ms = config->empty_ack_delay_ms;
   out->max_datagram_size = config->max_datagram_size;
+  /* Every observer may be sent a NON: with fewer records than observers, an
+   * RST to an early notification (RFC 7641 §3.6) would find nothing. */
   out->non_records = config->non_rst_entries;
+  if (out->non_records > 0 && out->non_records < config->max_observers)
+    out->non_records = config->max_observers;
   out->mid_tracking = config->mid_tracking;
   out->mid_peers = config->mid_tracked_peers;
   out->nstart_non = config->nstart_counts_non;

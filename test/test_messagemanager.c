@@ -1115,3 +1115,56 @@ COAP_TEST(messagemanager, nstart_counts_non_request_awaiting_its_response) {
   cr_assert_eq(H.client.log_len, 3);
   harness_fini(&H);
 }
+
+/* The NON records that match an RST to a notification (RFC 7641 §3.6) are
+ * at least as many as the observers a context allows: with 5,000 observers
+ * each notified once, an RST to the first notification still ends its
+ * observation.  Checked with the message layer configured exactly as a
+ * context with default settings configures it. */
+static void check_rst_to_first_of_many_nons(const coap_context_config *cc,
+                                            uint32_t n, bool matched) {
+  static exchange observers[8192];
+  cr_assert_leq(n, 8192);
+  memset(observers, 0, sizeof observers);
+  coap__mm_config c;
+  coap__context_mm_config(cc, &c);
+  harness_init(&H, &c, &c);
+  H.server.keep_log = false;
+  uint16_t first_mid = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_NON;
+    msg.code = COAP_CODE_CONTENT;
+    msg.remote = make_remote((uint16_t)(10000 + i));
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, &observers[i], H.now), 0);
+    if (i == 0)
+      first_mid = (uint16_t)msg.mid;
+    coap_message_clear(&msg);
+  }
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(first_mid >> 8),
+                         (uint8_t)first_mid};
+  const coap_remote first = make_remote(10000);
+  coap__mm_recv(H.server.mm, rst, sizeof rst, &first, H.now);
+  cr_assert_eq(observers[0].events[COAP__MM_RST], matched ? 1 : 0);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, rst_to_first_of_5000_notifications_is_matched) {
+  coap_context_config cc;
+  coap_context_config_default(&cc);
+  check_rst_to_first_of_many_nons(&cc, 5000, true);
+}
+
+/* The records follow max_observers even when non_rst_entries is set lower;
+ * one NON more than both and the first is forgotten. */
+COAP_TEST(messagemanager, non_records_are_at_least_max_observers) {
+  coap_context_config cc;
+  coap_context_config_default(&cc);
+  cc.non_rst_entries = 16;
+  cc.max_observers = 6000;
+  check_rst_to_first_of_many_nons(&cc, 6000, true);
+  check_rst_to_first_of_many_nons(&cc, 6001, false);
+  cc.non_rst_entries = 0; /* none remembered at all */
+  check_rst_to_first_of_many_nons(&cc, 1, false);
+}

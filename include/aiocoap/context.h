@@ -84,8 +84,9 @@ typedef struct coap_context_config {
   uint32_t notification_con_interval;
   /* NON messages sent for an exchange or observation remembered for
    * NON_LIFETIME so that an RST rejecting one is matched (RFC 7641 §3.6:
-   * how a client stops notifications); default 4096, the oldest forgotten
-   * first; 0 remembers none. */
+   * how a client stops notifications); default 65536, and never fewer than
+   * max_observers (so that every observer's notification is matched), the
+   * oldest forgotten first; 0 remembers none. */
   uint32_t non_rst_entries;
   /* Client observations: notifications kept for coap_observation_next
    * while nobody waits (default 16, the oldest dropped first), and how long
