@@ -237,6 +237,12 @@ void coap__mm_out_free(coap__mm *mm);
 int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
                         int32_t mid, int mtype, bool needs_slot, void *owner,
                         uint64_t now, int32_t *sent_mid);
+/* The CON of owner that coap__mm_replace swaps, or NULL. */
+coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner);
+/* Puts the datagram in mm->scratch[0..len) in place of rec's (see
+ * coap__mm_replace); *sent_mid as for coap__mm_out_submit. */
+int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
+                         uint64_t now, int32_t *sent_mid);
 /* Whether messages to remote wait for a MID (a new one must queue behind). */
 bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote);
 /* The in-flight CON or awaited NON request with (remote, mid), or NULL. */

@@ -185,6 +185,33 @@ restore:
   return n;
 }
 
+int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
+                     uint64_t now) {
+  if (mm == NULL || owner == NULL || msg == NULL)
+    return COAP_EINVAL;
+  coap__mm_out *rec = coap__mm_out_find_con(mm, owner);
+  if (rec == NULL)
+    return COAP_ENOENT;
+  const int old_mtype = msg->mtype;
+  const int32_t old_mid = msg->mid;
+  const coap_remote old_remote = msg->remote;
+  msg->mtype = COAP_TYPE_CON;
+  msg->mid = 0;
+  msg->remote = rec->remote;
+  int n = encode(mm, msg);
+  int32_t sent_mid = -1;
+  if (n >= 0)
+    n = coap__mm_out_replace(mm, rec, (size_t)n, now, &sent_mid);
+  if (n < 0) {
+    msg->mtype = old_mtype;
+    msg->mid = old_mid;
+    msg->remote = old_remote;
+    return n;
+  }
+  msg->mid = sent_mid;
+  return 0;
+}
+
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now) {
   if (mm == NULL || msg == NULL || !coap_remote_is_set(&msg->remote))
     return COAP_EINVAL;

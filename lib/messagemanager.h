@@ -142,6 +142,30 @@ void coap__mm_cancel(coap__mm *mm, void *owner);
  * events.  Costs O(messages to remote).  Returns how many failed. */
 size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
 
+/*
+ * RFC 7641 §4.5.2: the state changed while owner's CON (a notification) is
+ * unacknowledged, so msg (its remote is taken from the outstanding one) is
+ * sent in its place.  The outstanding record keeps its retransmission
+ * counter, its current timeout and its next deadline: msg goes out at that
+ * deadline as the retransmission would have (the back-off still protects a
+ * congested or departed client), with a new MID, and the stale datagram is
+ * never sent again.  A CON still waiting for NSTART or a MID just has its
+ * datagram swapped.  msg->mid is written back (-1 while it waits).
+ *
+ * The old MID is forgotten at once, as Californium does: a late ACK or RST
+ * to it matches nothing and is ignored (RFC 7252 §4.2).  An ACK to the old
+ * state does not confirm the new one, which must be acknowledged itself;
+ * a client that lost interest answers the new one with RST as well, so
+ * ignoring the old RST costs one round trip and loses nothing.
+ *
+ * Returns 0; COAP_ENOENT when owner has no CON outstanding (send it
+ * normally); COAP_EAGAIN when no MID is free for the peer (the old one goes
+ * on: try again once it is acknowledged); COAP_EINVAL, COAP_EMSGSIZE or
+ * COAP_ENOMEM, all leaving the outstanding CON as it was.  No events fire.
+ */
+int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
+                     uint64_t now);
+
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
 void coap__mm_tick(coap__mm *mm, uint64_t now);
 /* When coap__mm_tick next has work; UINT64_MAX for never. */

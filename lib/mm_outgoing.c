@@ -341,6 +341,45 @@ fail:
   return COAP_ENOMEM;
 }
 
+coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner) {
+  uint64_t hash = coap__mm_owner_hash(mm->hash_key, owner);
+  for (coap__mm_hnode *node = coap__mm_table_first(&mm->out_by_owner, hash);
+       node != NULL; node = coap__mm_table_next(node)) {
+    coap__mm_out *rec = coap__container_of(node, coap__mm_out, by_owner);
+    if (rec->owner == owner && rec->mtype == COAP_TYPE_CON)
+      return rec;
+  }
+  return NULL;
+}
+
+int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
+                         uint64_t now, int32_t *sent_mid) {
+  *sent_mid = -1;
+  uint16_t mid = 0;
+  uint64_t retry_at;
+  if (rec->state == COAP__MM_OUT_FLIGHT &&
+      coap__mm_mid_take(mm, &rec->remote, now, &mid, &retry_at) < 0)
+    return COAP_EAGAIN;
+  /* A MID taken and not used stays barred for the lifetime: harmless. */
+  if (coap__mm_buf_reserve(&rec->buf, &rec->cap, len) < 0)
+    return COAP_ENOMEM;
+  memcpy(rec->buf, mm->scratch, len);
+  rec->len = len;
+  if (rec->state != COAP__MM_OUT_FLIGHT) {
+    /* Not sent yet: it takes its MID when it goes, as any message. */
+    rec->fixed_mid = false;
+    return 0;
+  }
+  /* Only the index moves; the timer, rec->retransmits and rec->interval
+   * stay, so the next (re)transmission carries the new state. */
+  coap__mm_table_remove(&mm->out_table, &rec->by_mid);
+  set_mid(rec, mid);
+  coap__mm_table_insert(&mm->out_table, &rec->by_mid,
+                        coap__mm_hash(mm->hash_key, &rec->remote, mid));
+  *sent_mid = mid;
+  return 0;
+}
+
 coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
                                 uint16_t mid) {
   uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);

@@ -1168,3 +1168,118 @@ COAP_TEST(messagemanager, non_records_are_at_least_max_observers) {
   cc.non_rst_entries = 0; /* none remembered at all */
   check_rst_to_first_of_many_nons(&cc, 1, false);
 }
+
+/* Sends a CON notification-like response from the server with owner ex[id]
+ * and payload text; returns its MID (or -1). */
+static int32_t server_con(harness *h, uint32_t id, const char *text) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_CON;
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, id);
+  coap_message_set_payload_string(&msg, text);
+  msg.remote = h->client.self;
+  cr_assert_eq(coap__mm_send(h->server.mm, &msg, &h->server.ex[id], h->now), 0);
+  int32_t mid = msg.mid;
+  coap_message_clear(&msg);
+  return mid;
+}
+
+static int replace_with(harness *h, uint32_t id, const char *text,
+                        int32_t *mid) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, id);
+  coap_message_set_payload_string(&msg, text);
+  int r = coap__mm_replace(h->server.mm, &h->server.ex[id], &msg, h->now);
+  *mid = msg.mid;
+  coap_message_clear(&msg);
+  return r;
+}
+
+static bool logged_payload_is(const node *n, size_t i, const char *text) {
+  size_t len = strlen(text);
+  return n->log[i].len > len &&
+         memcmp(n->log[i].data + n->log[i].len - len, text, len) == 0;
+}
+
+/* RFC 7641 §4.5.2: a new state replaces an unacknowledged CON notification:
+ * new MID, the retransmission counter and timeout carried over, the stale
+ * datagram never sent again.  A late ACK to the old MID matches nothing. */
+COAP_TEST(messagemanager, replace_swaps_unacked_con_keeping_its_schedule) {
+  coap__mm_config c = test_config();
+  c.transmission.ack_timeout_ms = 2000;
+  c.transmission.max_retransmit = 4;
+  harness_init(&H, &c, &c);
+  const uint64_t T = 2000;
+  int32_t old_mid = server_con(&H, 7, "old");
+  cr_assert_geq(old_mid, 0);
+  int32_t mid;
+  cr_assert_eq(replace_with(&H, 8, "x", &mid), COAP_ENOENT);
+  run_until(&H, T); /* one retransmission of the old state */
+  cr_assert_eq(H.server.log_len, 2);
+  H.now = 3000;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  cr_assert_geq(mid, 0);
+  cr_assert_neq(mid, old_mid);
+  cr_assert_eq(H.server.log_len, 2, "goes out at the next deadline");
+  cr_assert_eq(coap__mm_next_deadline(H.server.mm), 3 * T);
+  run_until(&H, 3 * T);
+  cr_assert_eq(H.server.log_len, 3);
+  cr_assert_eq(H.server.log[2].at, 3 * T);
+  cr_assert_eq(log_mid(&H.server, 2), (uint16_t)mid);
+  cr_assert(logged_payload_is(&H.server, 2, "new"));
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_RETRANSMITTED], 2);
+
+  /* The late ACK of the old state confirms nothing. */
+  const uint8_t old_ack[] = {0x60, 0x00, (uint8_t)(old_mid >> 8),
+                             (uint8_t)old_mid};
+  inject(&H, &H.server, old_ack, sizeof old_ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 0);
+  /* Replaced once more: the counter carries on to the same timeout. */
+  H.now = 4000;
+  int32_t newest;
+  cr_assert_eq(replace_with(&H, 7, "newest", &newest), 0);
+  cr_assert_neq(newest, mid);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.server.log_len, 5);
+  for (size_t i = 3; i < 5; i++) {
+    cr_assert_eq(log_mid(&H.server, i), (uint16_t)newest);
+    cr_assert(logged_payload_is(&H.server, i, "newest"));
+  }
+  cr_assert_eq(H.server.log[3].at, 7 * T);
+  cr_assert_eq(H.server.log[4].at, 15 * T);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(H.server.ex[7].event_at[COAP__MM_TIMEOUT], 31 * T);
+  harness_fini(&H);
+
+  /* An ACK to the new MID ends the exchange. */
+  harness_init(&H, &c, &c);
+  (void)server_con(&H, 7, "old");
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.server.log_len, 1);
+  harness_fini(&H);
+}
+
+/* A CON still queued behind NSTART just has its datagram swapped. */
+COAP_TEST(messagemanager, replace_of_queued_con_sends_only_the_new_state) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  (void)server_con(&H, 1, "first");
+  cr_assert_eq(server_con(&H, 7, "old"), -1);
+  int32_t mid;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  cr_assert_eq(mid, -1);
+  deliver(&H, &H.server, 0);
+  deliver(&H, &H.client, 0); /* the client's RST ends the first */
+  run_until(&H, H.now);
+  cr_assert_eq(H.server.log_len, 2);
+  cr_assert(logged_payload_is(&H.server, 1, "new"));
+  harness_fini(&H);
+}
