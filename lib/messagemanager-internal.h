@@ -148,6 +148,7 @@ typedef struct coap__mm_dedup {
 typedef struct coap__mm_non {
   coap__mm_hnode by_mid;            /* in mm->non_by_mid */
   coap__mm_hnode by_owner;          /* in mm->non_by_owner */
+  coap__mm_hnode by_remote;         /* in mm->non_by_remote */
   struct coap__mm_non *prev, *next; /* send order, or the free list (next) */
   coap_remote remote;
   void *owner;
@@ -198,7 +199,7 @@ struct coap__mm {
   coap__mm_dedup *dedup_free;
   coap__mm_fifo dedup_fifo[2]; /* [0] CON lifetime, [1] NON lifetime */
 
-  coap__mm_table non_by_mid, non_by_owner; /* made on first use */
+  coap__mm_table non_by_mid, non_by_owner, non_by_remote; /* on first use */
   coap__mm_non *non_oldest, *non_newest, *non_free;
   uint32_t non_count;
 

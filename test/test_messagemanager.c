@@ -1283,3 +1283,32 @@ COAP_TEST(messagemanager, replace_of_queued_con_sends_only_the_new_state) {
   cr_assert(logged_payload_is(&H.server, 1, "new"));
   harness_fini(&H);
 }
+
+/* coap__mm_kill forgets the remembered NONs to that peer only. */
+COAP_TEST(messagemanager, kill_forgets_only_that_peers_non_records) {
+  coap__mm_config c = test_config();
+  c.non_records = 64;
+  harness_init(&H, &c, &c);
+  for (uint32_t id = 1; id <= 4; id++)
+    server_non(&H, id);
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_NON;
+  msg.code = COAP_CODE_CONTENT;
+  msg.remote = make_remote(7777);
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[9], H.now), 0);
+  const uint16_t other_mid = (uint16_t)msg.mid;
+  coap_message_clear(&msg);
+  cr_assert_eq(coap__mm_kill(H.server.mm, &H.client.self, COAP_ECONNREFUSED),
+               0);
+  for (size_t i = 0; i < 4; i++)
+    rst_to_server(&H, log_mid(&H.server, i));
+  for (uint32_t id = 1; id <= 4; id++)
+    cr_assert_eq(H.server.ex[id].events[COAP__MM_RST], 0);
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(other_mid >> 8),
+                         (uint8_t)other_mid};
+  const coap_remote other = make_remote(7777);
+  coap__mm_recv(H.server.mm, rst, sizeof rst, &other, H.now);
+  cr_assert_eq(H.server.ex[9].events[COAP__MM_RST], 1);
+  harness_fini(&H);
+}
