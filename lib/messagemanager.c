@@ -9,7 +9,8 @@
  *
  * Owner events: a CON gets SENT, any RETRANSMITTED, then one of ACKED, RST,
  * TIMEOUT or FAILED.  A NON gets SENT, and may get RST later: it is
- * remembered (mm_non.c) so that an RST rejecting it reaches its owner.  An
+ * remembered (mm_non.c, or for a NON request holding an NSTART slot its
+ * record in mm_outgoing.c) so that an RST rejecting it reaches its owner.  An
  * ACK or RST (a piggybacked response included) gets SENT only, and the layer
  * forgets its owner at once.
  *

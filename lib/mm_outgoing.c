@@ -2,8 +2,14 @@
  * Outgoing Confirmable messages (RFC 7252 §4.2): records holding the encoded
  * datagram, indexed by (remote, MID) to match ACK and RST, retransmitted on
  * the heap with exponential back-off, and held back per peer by NSTART
- * (RFC 7252 §4.7).  Records and peers come from free lists and keep their
- * buffers, so steady state allocates nothing.
+ * (RFC 7252 §4.7).  NON requests with an owner get a record too: they hold
+ * an NSTART slot while their response is awaited (§4.7 counts them as
+ * outstanding interactions) and match an RST by MID meanwhile.  So does any
+ * message that must wait for a MID (mm_mid.c); MIDs are taken when a
+ * message first goes out, so waiting for NSTART does not age them.
+ * Records and peers come from free lists and keep their buffers, so steady
+ * state allocates nothing.  Records are indexed by owner and listed per
+ * peer, so that cancel and kill cost O(records of that owner or peer).
  *
  * Callbacks may call back into the layer (send, respond, cancel, kill), so a
  * record is always fully detached before its owner hears of it, and a peer
