@@ -1312,3 +1312,35 @@ COAP_TEST(messagemanager, kill_forgets_only_that_peers_non_records) {
   cr_assert_eq(H.server.ex[9].events[COAP__MM_RST], 1);
   harness_fini(&H);
 }
+
+/* With the peer's MIDs used up there is no MID for a replacement: the
+ * outstanding CON goes on unchanged and its ACK still ends it. */
+COAP_TEST(messagemanager, replace_without_a_free_mid_is_eagain) {
+  coap__mm_config c = test_config();
+  c.max_outgoing = 16;
+  harness_init(&H, &c, &c);
+  H.server.keep_log = false;
+  int32_t old_mid = server_con(&H, 7, "old");
+  cr_assert_geq(old_mid, 0);
+  size_t n = 0;
+  for (;;) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_NON;
+    msg.code = COAP_CODE_CONTENT;
+    msg.remote = H.client.self;
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, NULL, H.now), 0);
+    int32_t mid = msg.mid;
+    coap_message_clear(&msg);
+    if (mid < 0)
+      break;
+    cr_assert_leq(++n, 65536);
+  }
+  int32_t mid = 12345;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), COAP_EAGAIN);
+  cr_assert_eq(mid, -1, "msg left as it was");
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(old_mid >> 8), (uint8_t)old_mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
+  harness_fini(&H);
+}
