@@ -108,7 +108,7 @@ typedef struct coap_context_config {
    * null tracker), which lets a fast sender's 65,537th message be taken for
    * a duplicate of its first. */
   bool mid_tracking;
-  /* Peers with a MID tracker of their own (about 200 bytes each, made on
+  /* Peers with a MID tracker of their own (about 250 bytes each, made on
    * demand and forgotten once idle for EXCHANGE_LIFETIME; default 65536).
    * Peers beyond share one tracker: still safe, but their messages then
    * share one peer's rate. */
