@@ -79,6 +79,10 @@ struct coap_context {
   struct coap__observations *observations;
 };
 
+/* The message layer's configuration from a context's. */
+void coap__context_mm_config(const coap_context_config *config,
+                             coap__mm_config *out);
+
 uint64_t coap__context_now(const coap_context *ctx);
 uint64_t coap__context_random(coap_context *ctx);
 /* Re-arms the uv timer for the earliest of the heap and the message layer. */

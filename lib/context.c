@@ -34,16 +34,37 @@ void coap_context_config_default(coap_context_config *config) {
   config->max_observers_per_resource = 1024;
   config->max_observers = 65536;
   config->notification_con_interval = 20;
-  config->non_rst_entries = 4096;
+  config->non_rst_entries = 65536;
   config->max_queued_notifications = 16;
   config->reregister_margin_ms = 2000;
   config->log = NULL;
   config->log_level = COAP_LOG_WARNING;
+  config->mid_tracking = true;
+  config->mid_tracked_peers = 65536;
+  config->nstart_counts_non = true;
 }
 
 void coap_request_params_default(coap_request_params *params) {
   params->handle_blockwise = true;
   params->monitor = NULL;
+}
+
+void coap__context_mm_config(const coap_context_config *config,
+                             coap__mm_config *out) {
+  memset(out, 0, sizeof *out);
+  out->transmission = config->transmission;
+  out->dedup_entries = config->dedup_entries;
+  out->max_outgoing = config->max_outgoing_exchanges;
+  out->empty_ack_delay_ms = config->empty_ack_delay_ms;
+  out->max_datagram_size = config->max_datagram_size;
+  /* Every observer may be sent a NON: with fewer records than observers, an
+   * RST to an early notification (RFC 7641 §3.6) would find nothing. */
+  out->non_records = config->non_rst_entries;
+  if (out->non_records > 0 && out->non_records < config->max_observers)
+    out->non_records = config->max_observers;
+  out->mid_tracking = config->mid_tracking;
+  out->mid_peers = config->mid_tracked_peers;
+  out->nstart_non = config->nstart_counts_non;
 }
 
 uint64_t coap__context_now(const coap_context *ctx) {
@@ -272,14 +293,8 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
   if (rc < 0)
     goto fail;
-  coap__mm_config mmc = {
-      .transmission = ctx->config.transmission,
-      .dedup_entries = ctx->config.dedup_entries,
-      .max_outgoing = ctx->config.max_outgoing_exchanges,
-      .empty_ack_delay_ms = ctx->config.empty_ack_delay_ms,
-      .max_datagram_size = ctx->config.max_datagram_size,
-      .non_records = ctx->config.non_rst_entries,
-  };
+  coap__mm_config mmc;
+  coap__context_mm_config(&ctx->config, &mmc);
   static const coap__mm_callbacks mm_callbacks = {mm_send, mm_request,
                                                   mm_response, mm_event};
   rc = coap__mm_new(&mmc, &mm_callbacks, ctx, coap__context_random(ctx),
@@ -359,6 +374,7 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
     out->retransmissions = s.retransmissions;
     out->rst_sent = s.rst_sent;
     out->separate_responses = s.separate_responses;
+    out->mid_waits = s.mid_waits;
   }
 }
 

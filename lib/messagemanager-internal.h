@@ -15,9 +15,13 @@
 #include <stdint.h>
 
 /* Intrusive chained hash table: the node lives inside the indexed object and
- * keeps its full hash so that lookups compare keys only on a hash match. */
+ * keeps its full hash so that lookups compare keys only on a hash match.
+ * The back link (pprev, NULL while out of the table) makes removal O(1)
+ * however long the chain: many records share one key (an owner's, a
+ * peer's), and removing them one by one must not cost O(n^2). */
 typedef struct coap__mm_hnode {
   struct coap__mm_hnode *next;
+  struct coap__mm_hnode **pprev;
   uint64_t hash;
 } coap__mm_hnode;
 
@@ -33,6 +37,7 @@ void coap__mm_table_free(coap__mm_table *table);
 /* Never fails: when growing the bucket array fails, chains get longer. */
 void coap__mm_table_insert(coap__mm_table *table, coap__mm_hnode *node,
                            uint64_t hash);
+/* O(1); a node not in the table is left alone. */
 void coap__mm_table_remove(coap__mm_table *table, coap__mm_hnode *node);
 static inline coap__mm_hnode *coap__mm_table_first(const coap__mm_table *table,
                                                    uint64_t hash) {
@@ -49,6 +54,10 @@ static inline coap__mm_hnode *coap__mm_table_next(const coap__mm_hnode *node) {
   return (coap__mm_hnode *)node;
 }
 
+/* Owners are pointers: the address mixed with the layer's key so that they
+ * spread over the buckets. */
+uint64_t coap__mm_owner_hash(uint64_t key, const void *owner);
+
 /* Keyed hash of a peer (address, port, scope: what coap_remote_equal
  * compares) and a message ID; the key comes from the seed so that a peer
  * cannot aim its MIDs at one bucket. */
@@ -62,21 +71,28 @@ typedef struct coap__mm_timer {
   uint8_t kind;
 } coap__mm_timer;
 
-/* Where an outgoing CON is in its life. */
+/* Where an outgoing message with a record is in its life: every CON, every
+ * NON request with an owner (it holds an NSTART slot while its response is
+ * awaited, RFC 7252 §4.7), and any message waiting for a MID. */
 enum {
-  COAP__MM_OUT_QUEUED, /* waiting for an NSTART slot */
-  COAP__MM_OUT_READY,  /* holds a slot; the next tick transmits it */
-  COAP__MM_OUT_FLIGHT  /* sent, retransmitting until ACK, RST or timeout */
+  COAP__MM_OUT_QUEUED,  /* waiting for an NSTART slot */
+  COAP__MM_OUT_READY,   /* holds a slot; the next tick transmits it */
+  COAP__MM_OUT_MIDWAIT, /* waiting for a MID (the peer's MIDs are used up) */
+  COAP__MM_OUT_FLIGHT,  /* a CON sent, retransmitting until ACK, RST, timeout */
+  COAP__MM_OUT_NON_WAIT /* a NON request sent, its response awaited */
 };
 
 typedef struct coap__mm_peer coap__mm_peer;
 
 /* One outgoing CON with its encoded datagram. */
 typedef struct coap__mm_out {
-  coap__mm_hnode by_mid; /* in mm->out_table while in flight */
-  coap__mm_timer timer;  /* retransmission or timeout */
+  coap__mm_hnode by_mid;   /* in mm->out_table while in flight */
+  coap__mm_hnode by_owner; /* in mm->out_by_owner when it has an owner */
+  coap__mm_timer timer;    /* retransmission or timeout */
   struct coap__mm_out *live_prev, *live_next; /* every live record */
-  struct coap__mm_out *next; /* peer queue, free list or a local list */
+  struct coap__mm_out *peer_prev, *peer_next; /* the peer's, oldest first */
+  /* peer queue (both), or free list and local lists (next only) */
+  struct coap__mm_out *prev, *next;
   coap__mm_peer *peer;
   coap_remote remote;
   void *owner;
@@ -86,14 +102,20 @@ typedef struct coap__mm_out {
   uint32_t retransmits;
   uint16_t mid;
   uint8_t state;
+  uint8_t mtype;
+  bool needs_slot; /* counts for NSTART: a CON or an owned NON request */
+  bool has_slot;   /* holds one of the peer's NSTART slots */
+  bool fixed_mid;  /* the caller chose the MID */
 } coap__mm_out;
 
 /* NSTART bookkeeping for one peer (RFC 7252 §4.7). */
 struct coap__mm_peer {
   coap__mm_hnode by_remote;
   coap_remote remote;
-  uint32_t active; /* CONs in flight or ready */
-  coap__mm_out *queue_head, *queue_tail;
+  uint32_t active;                       /* records holding an NSTART slot */
+  coap__mm_out *queue_head, *queue_tail; /* waiting for a slot */
+  coap__mm_out *mid_head, *mid_tail;     /* waiting for a MID */
+  coap__mm_out *records_head, *records_tail; /* every record to the peer */
   coap__mm_peer *next_free;
 };
 
@@ -126,12 +148,24 @@ typedef struct coap__mm_dedup {
 typedef struct coap__mm_non {
   coap__mm_hnode by_mid;            /* in mm->non_by_mid */
   coap__mm_hnode by_owner;          /* in mm->non_by_owner */
+  coap__mm_hnode by_remote;         /* in mm->non_by_remote */
   struct coap__mm_non *prev, *next; /* send order, or the free list (next) */
   coap_remote remote;
   void *owner;
   uint64_t expires;
   uint16_t mid;
 } coap__mm_non;
+
+/* The MIDs used with one peer (mm_mid.c). */
+#define COAP__MM_MID_GROUPS 16
+typedef struct coap__mm_mids {
+  coap__mm_hnode by_remote;
+  struct coap__mm_mids *older, *newer; /* LRU order, or the free list */
+  coap_remote remote;
+  uint64_t idle_at; /* every MID may be used again from then on */
+  uint64_t free_at[COAP__MM_MID_GROUPS]; /* the same, per group */
+  uint16_t next;                         /* the next MID to take */
+} coap__mm_mids;
 
 /* FIFO of entries that share one lifetime, so oldest first is also
  * earliest expiry first. */
@@ -151,7 +185,7 @@ struct coap__mm {
   coap__heap heap;
   uint8_t *scratch; /* max_datagram_size bytes for encoding */
 
-  coap__mm_table out_table;
+  coap__mm_table out_table, out_by_owner;
   coap__mm_out *out_live;
   coap__mm_out *out_free;
   uint32_t out_count;
@@ -165,9 +199,14 @@ struct coap__mm {
   coap__mm_dedup *dedup_free;
   coap__mm_fifo dedup_fifo[2]; /* [0] CON lifetime, [1] NON lifetime */
 
-  coap__mm_table non_by_mid, non_by_owner; /* made on first use */
+  coap__mm_table non_by_mid, non_by_owner, non_by_remote; /* on first use */
   coap__mm_non *non_oldest, *non_newest, *non_free;
   uint32_t non_count;
+
+  coap__mm_table mid_table;
+  coap__mm_mids *mid_lru, *mid_mru, *mid_free;
+  uint32_t mid_count;
+  coap__mm_mids mid_shared; /* for peers beyond config.mid_peers */
 };
 
 /* Uniform in [0, bound]. */
@@ -192,10 +231,22 @@ int coap__mm_buf_reserve(uint8_t **buf, size_t *cap, size_t len);
 /* mm_outgoing.c */
 int coap__mm_out_init(coap__mm *mm);
 void coap__mm_out_free(coap__mm *mm);
-/* Queues or transmits the CON encoded in mm->scratch[0..len). */
+/* Queues or transmits the message encoded in mm->scratch[0..len): mid -1
+ * takes one from the peer's tracker when it goes out; needs_slot makes it
+ * wait for NSTART.  *sent_mid is the MID it went out with, -1 while it
+ * waits.  0, COAP_ELIMIT or COAP_ENOMEM. */
 int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
-                        uint16_t mid, void *owner, uint64_t now);
-/* The in-flight CON with (remote, mid), or NULL. */
+                        int32_t mid, int mtype, bool needs_slot, void *owner,
+                        uint64_t now, int32_t *sent_mid);
+/* The CON of owner that coap__mm_replace swaps, or NULL. */
+coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner);
+/* Puts the datagram in mm->scratch[0..len) in place of rec's (see
+ * coap__mm_replace); *sent_mid as for coap__mm_out_submit. */
+int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
+                         uint64_t now, int32_t *sent_mid);
+/* Whether messages to remote wait for a MID (a new one must queue behind). */
+bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote);
+/* The in-flight CON or awaited NON request with (remote, mid), or NULL. */
 coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
                                 uint16_t mid);
 /* Ends rec's exchange with event (owner told, when there is one) but does
@@ -221,6 +272,16 @@ void coap__mm_non_cancel(coap__mm *mm, const void *owner);
 /* Forgets every record for remote. */
 void coap__mm_non_kill(coap__mm *mm, const coap_remote *remote);
 void coap__mm_non_expire(coap__mm *mm, uint64_t now);
+
+/* mm_mid.c: MIDs per peer (RFC 7252 §4.4). */
+int coap__mm_mid_init(coap__mm *mm);
+void coap__mm_mid_free(coap__mm *mm);
+/* Takes the next MID for remote: 0, or COAP_EAGAIN when none may be used
+ * before *retry_at. */
+int coap__mm_mid_take(coap__mm *mm, const coap_remote *remote, uint64_t now,
+                      uint16_t *mid, uint64_t *retry_at);
+/* Forgets trackers idle past the lifetime. */
+void coap__mm_mid_expire(coap__mm *mm, uint64_t now);
 
 /* mm_dedup.c */
 int coap__mm_dedup_init(coap__mm *mm);

@@ -9,7 +9,8 @@
  *
  * Owner events: a CON gets SENT, any RETRANSMITTED, then one of ACKED, RST,
  * TIMEOUT or FAILED.  A NON gets SENT, and may get RST later: it is
- * remembered (mm_non.c) so that an RST rejecting it reaches its owner.  An
+ * remembered (mm_non.c, or for a NON request holding an NSTART slot its
+ * record in mm_outgoing.c) so that an RST rejecting it reaches its owner.  An
  * ACK or RST (a piggybacked response included) gets SENT only, and the layer
  * forgets its owner at once.
  *
@@ -24,8 +25,8 @@
 
 #include <string.h>
 
-/* RFC 7252 §4.4 leaves the generator open; one 16-bit counter for all peers
- * starting at a seeded random value is what aiocoap does. */
+/* The layer's generator: seeds the hash key, the first MIDs (RFC 7252
+ * §4.4: randomized) and the retransmission timeouts. */
 static uint64_t splitmix64(uint64_t *state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15u);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
@@ -98,7 +99,7 @@ int coap__mm_new(const coap__mm_config *config,
   coap__heap_init(&mm->heap);
   mm->scratch = coap__malloc(config->max_datagram_size);
   if (mm->scratch == NULL || coap__mm_out_init(mm) < 0 ||
-      coap__mm_dedup_init(mm) < 0) {
+      coap__mm_dedup_init(mm) < 0 || coap__mm_mid_init(mm) < 0) {
     coap__mm_free(mm);
     return COAP_ENOMEM;
   }
@@ -114,6 +115,7 @@ void coap__mm_free(coap__mm *mm) {
   coap__mm_out_free(mm);
   coap__mm_dedup_free(mm);
   coap__mm_non_free(mm);
+  coap__mm_mid_free(mm);
   coap__free(mm->scratch);
   coap__free(mm);
 }
@@ -127,6 +129,16 @@ static int encode(coap__mm *mm, const coap_message *msg) {
   return n == COAP_ENOSPC ? COAP_EMSGSIZE : n;
 }
 
+/* Whether msg must wait while NSTART interactions with its peer are
+ * outstanding (RFC 7252 §4.7): a CON, or a NON request whose owner will
+ * say when its response has come. */
+static bool needs_slot(const coap__mm *mm, int mtype, const coap_message *msg,
+                       const void *owner) {
+  return mtype == COAP_TYPE_CON ||
+         (mtype == COAP_TYPE_NON && owner != NULL && mm->config.nstart_non &&
+          coap_code_is_request(msg->code));
+}
+
 /* Sends msg (remote set) with a fresh MID when mid is -1. */
 static int send_message(coap__mm *mm, coap_message *msg, void *owner,
                         uint64_t now) {
@@ -136,35 +148,69 @@ static int send_message(coap__mm *mm, coap_message *msg, void *owner,
   if (mtype < COAP_TYPE_CON || mtype > COAP_TYPE_RST || old_mid < -1 ||
       old_mid > 0xffff)
     return COAP_EINVAL;
-  if (mtype == COAP_TYPE_CON && mm->out_count >= mm->config.max_outgoing)
+  const bool slot = needs_slot(mm, mtype, msg, owner);
+  if (slot && mm->out_count >= mm->config.max_outgoing)
     return COAP_ELIMIT;
   msg->mtype = mtype;
-  msg->mid = old_mid >= 0 ? old_mid : mm->next_mid;
+  msg->mid = old_mid >= 0 ? old_mid : 0;
   int n = encode(mm, msg);
   if (n < 0)
     goto restore;
-  if (mtype == COAP_TYPE_CON) {
-    n = coap__mm_out_submit(mm, (size_t)n, &msg->remote, (uint16_t)msg->mid,
-                            owner, now);
-    if (n < 0)
-      goto restore;
-  }
-  /* RFC 7252 §4.4: MIDs are taken in sequence, wrapping at 2^16. */
-  if (old_mid < 0)
-    mm->next_mid++;
-  if (mtype != COAP_TYPE_CON) {
+  uint16_t mid = (uint16_t)msg->mid;
+  uint64_t retry_at;
+  if (!slot && (old_mid >= 0 || (!coap__mm_out_mid_blocked(mm, &msg->remote) &&
+                                 coap__mm_mid_take(mm, &msg->remote, now, &mid,
+                                                   &retry_at) == 0))) {
+    /* Nothing to wait for and nothing to retransmit: out at once. */
+    msg->mid = mid;
+    mm->scratch[2] = (uint8_t)(mid >> 8);
+    mm->scratch[3] = (uint8_t)mid;
     coap__mm_emit(mm, &msg->remote, mm->scratch, (size_t)n);
     if (mtype == COAP_TYPE_NON)
-      coap__mm_non_add(mm, &msg->remote, (uint16_t)msg->mid, owner, now);
+      coap__mm_non_add(mm, &msg->remote, mid, owner, now);
     if (owner != NULL && mm->cb.event != NULL)
       mm->cb.event(mm->user_data, owner, COAP__MM_SENT, 0);
+    return 0;
   }
+  int32_t sent_mid;
+  n = coap__mm_out_submit(mm, (size_t)n, &msg->remote, old_mid, mtype, slot,
+                          owner, now, &sent_mid);
+  if (n < 0)
+    goto restore;
+  msg->mid = sent_mid;
   return 0;
 
 restore:
   msg->mtype = old_mtype;
   msg->mid = old_mid;
   return n;
+}
+
+int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
+                     uint64_t now) {
+  if (mm == NULL || owner == NULL || msg == NULL)
+    return COAP_EINVAL;
+  coap__mm_out *rec = coap__mm_out_find_con(mm, owner);
+  if (rec == NULL)
+    return COAP_ENOENT;
+  const int old_mtype = msg->mtype;
+  const int32_t old_mid = msg->mid;
+  const coap_remote old_remote = msg->remote;
+  msg->mtype = COAP_TYPE_CON;
+  msg->mid = 0;
+  msg->remote = rec->remote;
+  int n = encode(mm, msg);
+  int32_t sent_mid = -1;
+  if (n >= 0)
+    n = coap__mm_out_replace(mm, rec, (size_t)n, now, &sent_mid);
+  if (n < 0) {
+    msg->mtype = old_mtype;
+    msg->mid = old_mid;
+    msg->remote = old_remote;
+    return n;
+  }
+  msg->mid = sent_mid;
+  return 0;
 }
 
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now) {
@@ -310,7 +356,8 @@ static void handle_empty(coap__mm *mm, coap_message *msg, uint64_t now) {
         mm->cb.event(mm->user_data, owner, COAP__MM_RST, COAP_ERESET);
       return;
     }
-    if (rec == NULL)
+    if (rec == NULL ||
+        (msg->mtype == COAP_TYPE_ACK && rec->state != COAP__MM_OUT_FLIGHT))
       return; /* RFC 7252 §4.2: unmatched ACK/RST is silently ignored */
     if (msg->mtype == COAP_TYPE_ACK)
       coap__mm_out_finish(mm, rec, COAP__MM_ACKED, 0);
@@ -359,7 +406,7 @@ static void handle_request(coap__mm *mm, coap_message *msg, uint64_t now) {
 
 static void handle_piggybacked(coap__mm *mm, coap_message *msg, uint64_t now) {
   coap__mm_out *rec = coap__mm_out_find(mm, &msg->remote, (uint16_t)msg->mid);
-  if (rec == NULL)
+  if (rec == NULL || rec->state != COAP__MM_OUT_FLIGHT)
     return; /* RFC 7252 §4.2: unmatched ACK is silently ignored */
   coap__mm_out_finish(mm, rec, COAP__MM_ACKED, 0);
   (void)mm->cb.response(mm->user_data, msg);
@@ -436,6 +483,7 @@ void coap__mm_tick(coap__mm *mm, uint64_t now) {
   }
   coap__mm_dedup_expire(mm, now);
   coap__mm_non_expire(mm, now);
+  coap__mm_mid_expire(mm, now);
 }
 
 uint64_t coap__mm_next_deadline(const coap__mm *mm) {

@@ -24,6 +24,14 @@ typedef struct coap__mm_config {
   uint32_t empty_ack_delay_ms; /* wait this long for a piggybacked answer */
   uint32_t max_datagram_size;  /* largest datagram encoded */
   uint32_t non_records;        /* NONs with an owner remembered; 0: none */
+  /* RFC 7252 §4.4: no MID is used again with a peer within
+   * EXCHANGE_LIFETIME (mm_mid.c); false: one bare counter for all peers. */
+  bool mid_tracking;
+  uint32_t mid_peers; /* peers tracked on their own; the rest share one */
+  /* RFC 7252 §4.7: a NON request sent with an owner is an outstanding
+   * interaction, holding an NSTART slot until the owner cancels it (its
+   * response came or it ended) or NON_LIFETIME has passed. */
+  bool nstart_non;
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -69,8 +77,10 @@ typedef struct coap__mm_callbacks {
    * forgotten first) so that an RST with its MID reports RST to its owner
    * (RFC 7252 §4.3; RFC 7641 §3.6: how a client rejects a notification).
    * So an owner that sent a NON must coap__mm_cancel before it goes away,
-   * as one with a CON in flight must.  ACK and RST (and piggybacked
-   * responses) get SENT only.
+   * as one with a CON in flight must.  A NON request that holds an NSTART
+   * slot (config.nstart_non) is matched the same way, and also gets FAILED
+   * from coap__mm_kill.  ACK and RST (and piggybacked responses) get SENT
+   * only.
    */
   void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
 } coap__mm_callbacks;
@@ -78,6 +88,7 @@ typedef struct coap__mm_callbacks {
 typedef struct coap__mm_stats {
   uint64_t received, sent, malformed, duplicates, retransmissions, rst_sent,
       empty_acks, separate_responses;
+  uint64_t mid_waits; /* messages that waited for a free MID */
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
@@ -93,11 +104,15 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
 
 /*
  * Sends a request or a message not tied to an incoming one (msg->remote
- * set).  mtype COAP_TYPE_UNSET becomes CON; mid -1 gets the next MID (written
- * back into msg).  A CON is retransmitted until ACK, RST or timeout, and
- * waits while NSTART CONs to that peer are outstanding.  owner (may be NULL)
- * receives the events.  Returns 0, COAP_EINVAL, COAP_EMSGSIZE (larger than
- * max_datagram_size), COAP_ELIMIT (max_outgoing reached) or COAP_ENOMEM.
+ * set).  mtype COAP_TYPE_UNSET becomes CON; mid -1 gets the peer's next MID
+ * when the message goes out (written back into msg when that is at once;
+ * it stays -1 while the message waits).  A CON is retransmitted until ACK,
+ * RST or timeout.  A CON, and with config.nstart_non a NON request with an
+ * owner, waits while NSTART interactions with that peer are outstanding;
+ * any message waits while the peer's MIDs are used up (RFC 7252 §4.4).
+ * owner (may be NULL) receives the events.  Returns 0, COAP_EINVAL,
+ * COAP_EMSGSIZE (larger than max_datagram_size), COAP_ELIMIT (max_outgoing
+ * reached) or COAP_ENOMEM.
  */
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 
@@ -116,13 +131,40 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
 const coap_remote *coap__mm_incoming_remote(coap__mm *mm, coap__mm_incoming in);
 
 /* Stops every message of owner (no events); queued ones are dropped and
- * remembered NONs forgotten. */
+ * remembered NONs forgotten.  This is also how an owner says that the
+ * response to its NON request came (or that the request ended): the NSTART
+ * slot it held is free again.  Costs O(messages of owner). */
 void coap__mm_cancel(coap__mm *mm, void *owner);
 
-/* Fails every outgoing CON exchange with remote: FAILED events with err;
- * remembered NONs to remote are forgotten without events.  Returns how many
- * CONs failed. */
+/* Fails every outgoing message to remote that the layer holds (CONs, NON
+ * requests awaiting their response, messages waiting for NSTART or a MID):
+ * FAILED events with err; remembered NONs to remote are forgotten without
+ * events.  Costs O(messages to remote).  Returns how many failed. */
 size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
+
+/*
+ * RFC 7641 §4.5.2: the state changed while owner's CON (a notification) is
+ * unacknowledged, so msg (its remote is taken from the outstanding one) is
+ * sent in its place.  The outstanding record keeps its retransmission
+ * counter, its current timeout and its next deadline: msg goes out at that
+ * deadline as the retransmission would have (the back-off still protects a
+ * congested or departed client), with a new MID, and the stale datagram is
+ * never sent again.  A CON still waiting for NSTART or a MID just has its
+ * datagram swapped.  msg->mid is written back (-1 while it waits).
+ *
+ * The old MID is forgotten at once, as Californium does: a late ACK or RST
+ * to it matches nothing and is ignored (RFC 7252 §4.2).  An ACK to the old
+ * state does not confirm the new one, which must be acknowledged itself;
+ * a client that lost interest answers the new one with RST as well, so
+ * ignoring the old RST costs one round trip and loses nothing.
+ *
+ * Returns 0; COAP_ENOENT when owner has no CON outstanding (send it
+ * normally); COAP_EAGAIN when no MID is free for the peer (the old one goes
+ * on: try again once it is acknowledged); COAP_EINVAL, COAP_EMSGSIZE or
+ * COAP_ENOMEM, all leaving the outstanding CON as it was.  No events fire.
+ */
+int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
+                     uint64_t now);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
 void coap__mm_tick(coap__mm *mm, uint64_t now);

@@ -10,8 +10,9 @@
  * first when the bound is reached, which only means a very late RST is not
  * matched.  Records are kept in send order, which is also expiry order, so
  * expiry needs no heap and no timer: it happens when records are added or
- * looked up.  They are indexed by (remote, MID) for the RST and by owner for
- * coap__mm_cancel, and recycled through a free list.
+ * looked up.  They are indexed by (remote, MID) for the RST, by owner for
+ * coap__mm_cancel and by remote for coap__mm_kill, and recycled through a
+ * free list.
  */
 #include "messagemanager-internal.h"
 
@@ -21,15 +22,8 @@
 
 #define NON_INITIAL_BUCKETS 16u
 
-/* Owners are pointers: mix the address with the layer's key (splitmix64's
- * finaliser) so that they spread over the buckets. */
 static uint64_t owner_hash(const coap__mm *mm, const void *owner) {
-  uint64_t x = mm->hash_key ^ (uint64_t)(uintptr_t)owner;
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9u;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebu;
-  return x ^ (x >> 31);
+  return coap__mm_owner_hash(mm->hash_key, owner);
 }
 
 void coap__mm_non_free(coap__mm *mm) {
@@ -47,12 +41,14 @@ void coap__mm_non_free(coap__mm *mm) {
   mm->non_count = 0;
   coap__mm_table_free(&mm->non_by_mid);
   coap__mm_table_free(&mm->non_by_owner);
+  coap__mm_table_free(&mm->non_by_remote);
 }
 
 /* Takes rec out of the indexes and the send order, onto the free list. */
 static void release(coap__mm *mm, coap__mm_non *rec) {
   coap__mm_table_remove(&mm->non_by_mid, &rec->by_mid);
   coap__mm_table_remove(&mm->non_by_owner, &rec->by_owner);
+  coap__mm_table_remove(&mm->non_by_remote, &rec->by_remote);
   if (rec->prev != NULL)
     rec->prev->next = rec->next;
   else
@@ -81,6 +77,9 @@ static bool tables_ready(coap__mm *mm) {
     return false;
   if (mm->non_by_owner.buckets == NULL &&
       coap__mm_table_init(&mm->non_by_owner, NON_INITIAL_BUCKETS) < 0)
+    return false;
+  if (mm->non_by_remote.buckets == NULL &&
+      coap__mm_table_init(&mm->non_by_remote, NON_INITIAL_BUCKETS) < 0)
     return false;
   return true;
 }
@@ -116,6 +115,8 @@ void coap__mm_non_add(coap__mm *mm, const coap_remote *remote, uint16_t mid,
                         coap__mm_hash(mm->hash_key, remote, mid));
   coap__mm_table_insert(&mm->non_by_owner, &rec->by_owner,
                         owner_hash(mm, owner));
+  coap__mm_table_insert(&mm->non_by_remote, &rec->by_remote,
+                        coap__mm_hash(mm->hash_key, remote, 0));
 }
 
 void *coap__mm_non_match_rst(coap__mm *mm, const coap_remote *remote,
@@ -151,11 +152,17 @@ void coap__mm_non_cancel(coap__mm *mm, const void *owner) {
 }
 
 void coap__mm_non_kill(coap__mm *mm, const coap_remote *remote) {
-  coap__mm_non *rec = mm->non_oldest;
-  while (rec != NULL) {
-    coap__mm_non *next = rec->next;
+  if (mm->non_count == 0)
+    return;
+  /* Only remote's records (and any sharing their hash) are walked, so an
+   * ICMP error costs O(records to that peer), not O(all records). */
+  uint64_t hash = coap__mm_hash(mm->hash_key, remote, 0);
+  coap__mm_hnode *node = coap__mm_table_first(&mm->non_by_remote, hash);
+  while (node != NULL) {
+    coap__mm_hnode *next = coap__mm_table_next(node);
+    coap__mm_non *rec = coap__container_of(node, coap__mm_non, by_remote);
     if (coap_remote_equal(&rec->remote, remote))
       release(mm, rec);
-    rec = next;
+    node = next;
   }
 }

@@ -44,6 +44,9 @@ static void grow(coap__mm_table *table) {
       coap__mm_hnode *next = node->next;
       coap__mm_hnode **head = &buckets[node->hash & (n - 1)];
       node->next = *head;
+      if (*head != NULL)
+        (*head)->pprev = &node->next;
+      node->pprev = head;
       *head = node;
       node = next;
     }
@@ -60,18 +63,21 @@ void coap__mm_table_insert(coap__mm_table *table, coap__mm_hnode *node,
   coap__mm_hnode **head = &table->buckets[hash & table->mask];
   node->hash = hash;
   node->next = *head;
+  if (*head != NULL)
+    (*head)->pprev = &node->next;
+  node->pprev = head;
   *head = node;
   table->count++;
 }
 
 void coap__mm_table_remove(coap__mm_table *table, coap__mm_hnode *node) {
-  coap__mm_hnode **link = &table->buckets[node->hash & table->mask];
-  while (*link != NULL && *link != node)
-    link = &(*link)->next;
-  if (*link == NULL)
+  if (node->pprev == NULL)
     return;
-  *link = node->next;
+  *node->pprev = node->next;
+  if (node->next != NULL)
+    node->next->pprev = node->pprev;
   node->next = NULL;
+  node->pprev = NULL;
   table->count--;
 }
 
@@ -93,4 +99,8 @@ uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid) {
   h = mix(h ^ ((uint64_t)remote->addr.sin6_port << 48 ^
                (uint64_t)remote->addr.sin6_scope_id << 16 ^ mid));
   return h;
+}
+
+uint64_t coap__mm_owner_hash(uint64_t key, const void *owner) {
+  return mix(key ^ (uint64_t)(uintptr_t)owner);
 }

@@ -10,8 +10,11 @@
  * Notifications are NON, with a CON every notification_con_interval
  * notifications and at least once a day (§4.5); the message layer reports
  * an RST to either kind, or a CON timing out, and the observer goes.  While
- * a CON notification is unacknowledged no other goes out; a change in the
- * meantime is sent, rendered afresh, once the ACK arrives (§4.5.2).
+ * a CON notification is unacknowledged, a new state takes its place
+ * (§4.5.2, coap__mm_replace): it is sent as CON with a new MID when the old
+ * one would have been retransmitted, and the stale state never goes again.
+ * Only when the client's MIDs are used up does the newest state wait for
+ * the ACK.
  */
 #include "alloc-internal.h"
 #include "hash-internal.h"
@@ -54,6 +57,7 @@ struct coap_server_observation {
   bool answering;       /* the response to in is still to go out */
   bool dirty;           /* state changed while a notification could not go */
   bool con_outstanding; /* a CON notification awaits its ACK */
+  bool mid_blocked;     /* replacing it found no free MID: wait for the ACK */
   bool used_mm;         /* the message layer may hold records owned by us */
 };
 
@@ -301,7 +305,29 @@ static void send_notification(coap_server_observation *obs,
     coap_options_set_observe(&resp->opt, obs->seq);
   }
   void *owner = keeps ? obs : NULL;
-  int rc = coap__mm_send(ctx->mm, resp, owner, now);
+  int rc;
+  if (keeps && obs->con_outstanding) {
+    /* §4.5.2: the new state goes in place of the unacknowledged one, which
+     * is never retransmitted again. */
+    resp->mtype = COAP_TYPE_CON;
+    rc = coap__mm_replace(ctx->mm, obs, resp, now);
+    if (rc != COAP_ENOENT) {
+      if (rc == COAP_EAGAIN) {
+        obs->mid_blocked = true;
+        obs->dirty = true;
+      } else if (rc < 0) {
+        coap__context_log(ctx, COAP_LOG_WARNING, "notification not sent: %s",
+                          coap_strerror(rc));
+      } else {
+        obs->since_con = 0;
+        obs->last_con_at = now;
+      }
+      coap__context_rearm(ctx);
+      return;
+    }
+    obs->con_outstanding = false;
+  }
+  rc = coap__mm_send(ctx->mm, resp, owner, now);
   if (rc == COAP_ELIMIT && keeps) {
     /* No room for another CON in flight: a NON still tells the client. */
     resp->mtype = COAP_TYPE_NON;
@@ -440,7 +466,7 @@ static void on_render_done(coap_future *f, void *user_data) {
   coap_message_free(result);
   coap_context *ctx = obs->ctx;
   render_finish(obs, n, rc);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->con_outstanding) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
     obs->dirty = false;
     notify(obs);
   }
@@ -492,7 +518,7 @@ static void notify_with(coap_server_observation *obs,
 }
 
 static void notify(coap_server_observation *obs) {
-  if (obs->rendering != NULL || obs->con_outstanding) {
+  if (obs->rendering != NULL || obs->mid_blocked) {
     obs->dirty = true;
     return;
   }
@@ -502,7 +528,7 @@ static void notify(coap_server_observation *obs) {
 static void on_soon(coap__timer *timer) {
   coap_server_observation *obs =
       coap__container_of(timer, coap_server_observation, soon);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->con_outstanding) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
     obs->dirty = false;
     notify(obs);
   }
@@ -654,6 +680,7 @@ void coap__observation_server_event(coap_context *ctx, void *owner,
   switch (event) {
   case COAP__MM_ACKED:
     obs->con_outstanding = false;
+    obs->mid_blocked = false;
     if (obs->state == OBS_ACTIVE && obs->dirty) {
       obs->dirty = false;
       notify(obs);
@@ -698,9 +725,10 @@ int coap_server_observation_trigger(coap_server_observation *obs,
     obs->dirty = true;
     return 0;
   }
-  /* While a notification is being rendered or a CON one awaits its ACK,
-   * the newest state goes out afterwards, rendered (§4.5.2). */
-  if (response == NULL || obs->rendering != NULL || obs->con_outstanding)
+  /* While a notification is being rendered, or a CON one awaits its ACK
+   * with no MID free to replace it, the newest state goes out afterwards,
+   * rendered (§4.5.2). */
+  if (response == NULL || obs->rendering != NULL || obs->mid_blocked)
     notify(obs);
   else
     notify_with(obs, response);

@@ -117,6 +117,9 @@ static coap__mm_config test_config(void) {
   c.max_outgoing = 2048;
   c.empty_ack_delay_ms = 100;
   c.max_datagram_size = 1152;
+  c.mid_tracking = true;
+  c.mid_peers = 16;
+  c.nstart_non = true;
   return c;
 }
 

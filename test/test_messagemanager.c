@@ -2,6 +2,9 @@
 
 #include "mm_harness.h"
 
+#include "context-internal.h"
+#include "messagemanager-internal.h"
+
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 static coap__mm_stats stats_of(const node *n) {
@@ -19,6 +22,20 @@ static void assert_logged_equal(const node *n, size_t a, size_t b) {
 static void reseed(node *n, const coap__mm_config *config, uint64_t seed) {
   coap__mm_free(n->mm);
   cr_assert_eq(coap__mm_new(config, &test_callbacks, n, seed, &n->mm), 0);
+}
+
+/* Sends a message of mtype and code from the client to the server with
+ * owner (any pointer the events may write through as an exchange). */
+static int client_send_owned(harness *h, int mtype, uint8_t code,
+                             exchange *owner) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = mtype;
+  msg.code = code;
+  msg.remote = h->server.self;
+  int r = coap__mm_send(h->client.mm, &msg, owner, h->now);
+  coap_message_clear(&msg);
+  return r;
 }
 
 COAP_TEST(messagemanager, new_rejects_invalid_configuration) {
@@ -238,7 +255,9 @@ COAP_TEST(messagemanager, duplicate_non_request_ignored_and_answered_with_non) {
   harness_init(&H, &c, &c);
   cr_assert_eq(client_request(&H, 1, COAP_TYPE_NON), 0);
   cr_assert_eq(log_type(&H.client, 0), COAP_TYPE_NON);
-  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  /* RFC 7252 §4.7: outstanding until its response, NON_LIFETIME at most. */
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm),
+               coap_non_lifetime_ms(&c.transmission));
   deliver(&H, &H.client, 0);
   deliver(&H, &H.client, 0);
   cr_assert_eq(H.server.requests[1], 1);
@@ -578,9 +597,11 @@ COAP_TEST(messagemanager, stale_incoming_handle_is_detected) {
   harness_fini(&H);
 }
 
-/* RFC 7252 §4.4: MIDs run in sequence modulo 2^16. */
-COAP_TEST(messagemanager, mid_wraps_around_after_65535) {
+/* With tracking off (Californium's null tracker), MIDs run in one sequence
+ * for all peers, modulo 2^16. */
+COAP_TEST(messagemanager, untracked_mid_wraps_around_after_65535) {
   coap__mm_config c = test_config();
+  c.mid_tracking = false;
   harness_init(&H, &c, &c);
   H.client.keep_log = false;
   int32_t previous = -1;
@@ -654,7 +675,10 @@ COAP_TEST(messagemanager, max_outgoing_bounds_cons_in_flight_and_queued) {
   cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
   cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
   cr_assert_eq(client_request(&H, 3, COAP_TYPE_CON), COAP_ELIMIT);
-  cr_assert_eq(client_request(&H, 4, COAP_TYPE_NON), 0);
+  /* A NON request awaiting its response is held as well; a NON nobody
+   * waits on is not. */
+  cr_assert_eq(client_request(&H, 4, COAP_TYPE_NON), COAP_ELIMIT);
+  cr_assert_eq(client_send_owned(&H, COAP_TYPE_NON, COAP_CODE_GET, NULL), 0);
   deliver(&H, &H.client, 0);
   deliver(&H, &H.server, 0);
   cr_assert_eq(client_request(&H, 5, COAP_TYPE_CON), 0);
@@ -858,5 +882,465 @@ COAP_TEST(messagemanager, non_records_bounded_oldest_first_and_expire) {
   rst_to_server(&H, log_mid(&H.server, 3));
   cr_assert_eq(H.server.ex[5].events[COAP__MM_RST], 0,
                "forgotten after NON_LIFETIME");
+  harness_fini(&H);
+}
+
+/* Killing or cancelling n outstanding messages costs O(n) in all: 65,536
+ * queued behind NSTART 1, half cancelled one by one (as the request layer
+ * does when requests end), the rest killed at once (an ICMP error). */
+static void check_kill_and_cancel_of_many(int mtype) {
+  enum { N = 65536 };
+  static exchange many[N];
+  memset(many, 0, sizeof many);
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.max_outgoing = N;
+  harness_init(&H, &c, &c);
+  H.client.keep_log = false;
+  for (uint32_t i = 0; i < N; i++)
+    cr_assert_eq(client_send_owned(&H, mtype, COAP_CODE_GET, &many[i]), 0,
+                 "message %u", i);
+  for (uint32_t i = 1; i < N; i += 2)
+    coap__mm_cancel(H.client.mm, &many[i]);
+  cr_assert_eq(coap__mm_kill(H.client.mm, &H.server.self, COAP_EHOSTUNREACH),
+               N / 2);
+  for (uint32_t i = 0; i < N; i++)
+    cr_assert_eq(many[i].events[COAP__MM_FAILED], i % 2 == 0 ? 1 : 0,
+                 "message %u", i);
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), UINT64_MAX);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, kill_and_cancel_of_65536_cons_are_linear) {
+  check_kill_and_cancel_of_many(COAP_TYPE_CON);
+}
+
+COAP_TEST(messagemanager, kill_and_cancel_of_65536_non_requests_are_linear) {
+  check_kill_and_cancel_of_many(COAP_TYPE_NON);
+}
+
+/* Sends a NON without owner from the client to remote; its MID, or -1 when
+ * it waits for one. */
+static int32_t non_to(harness *h, const coap_remote *remote) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_NON;
+  msg.code = COAP_CODE_GET;
+  msg.remote = *remote;
+  cr_assert_eq(coap__mm_send(h->client.mm, &msg, NULL, h->now), 0);
+  int32_t mid = msg.mid;
+  coap_message_clear(&msg);
+  return mid;
+}
+
+/* Checks that no MID went to one peer twice within EXCHANGE_LIFETIME in
+ * n's log. */
+static void assert_no_mid_reused_within(const node *n, const coap_remote *to,
+                                        uint64_t lifetime) {
+  static uint64_t last_used[65536];
+  for (size_t i = 0; i < 65536; i++)
+    last_used[i] = UINT64_MAX;
+  for (size_t i = 0; i < n->log_len; i++) {
+    if (!coap_remote_equal(&n->log[i].to, to))
+      continue;
+    uint16_t mid = log_mid(n, i);
+    if (last_used[mid] != UINT64_MAX)
+      cr_assert_geq(n->log[i].at - last_used[mid], lifetime,
+                    "MID %u reused after %lu ms", mid,
+                    (unsigned long)(n->log[i].at - last_used[mid]));
+    last_used[mid] = n->log[i].at;
+  }
+}
+
+/* RFC 7252 §4.4: a MID is not reused with the same peer within
+ * EXCHANGE_LIFETIME.  A bare 16-bit counter would hand out message 65,537
+ * with the MID of the first, which a peer still deduplicating would answer
+ * from its cache.  Once a peer's MIDs are used up its messages wait (and
+ * are counted), other peers are unaffected, and time frees them. */
+COAP_TEST(messagemanager, mid_not_reused_with_a_peer_within_exchange_lifetime) {
+  enum { N = 65536 + 2000 };
+  coap__mm_config c = test_config();
+  c.max_outgoing = 16384;
+  harness_init(&H, &c, &c);
+  const uint64_t lifetime = coap_exchange_lifetime_ms(&c.transmission);
+  H.now = 1000;
+  size_t at_once = 0;
+  for (uint32_t i = 0; i < N; i++) {
+    int32_t mid = non_to(&H, &H.server.self);
+    if (mid >= 0) {
+      cr_assert_eq(at_once, i, "message %u overtook a waiting one", i);
+      at_once++;
+    }
+  }
+  /* Groups of 4,096 MIDs are freed as a whole: at most one is lost. */
+  cr_assert_geq(at_once, 65536 - 4096);
+  cr_assert_leq(at_once, 65536);
+  cr_assert_eq(H.client.log_len, at_once);
+  cr_assert_eq(stats_of(&H.client).mid_waits, N - at_once);
+  assert_no_mid_reused_within(&H.client, &H.server.self, lifetime);
+
+  /* Another peer has MIDs of its own. */
+  const coap_remote other = make_remote(7777);
+  cr_assert_geq(non_to(&H, &other), 0);
+  cr_assert_eq(H.client.log_len, at_once + 1);
+
+  /* The waiting ones go when the first MIDs are free again, not before. */
+  cr_assert_eq(coap__mm_next_deadline(H.client.mm), 1000 + lifetime);
+  coap__mm_tick(H.client.mm, 1000 + lifetime - 1);
+  cr_assert_eq(H.client.log_len, at_once + 1);
+  H.now = 1000 + lifetime;
+  coap__mm_tick(H.client.mm, H.now);
+  cr_assert_eq(H.client.log_len, N + 1);
+  assert_no_mid_reused_within(&H.client, &H.server.self, lifetime);
+  cr_assert_geq(non_to(&H, &H.server.self), 0);
+  harness_fini(&H);
+}
+
+/* CONs and the server's own NONs (notifications, separate responses) are
+ * held to the rule in the same way. */
+COAP_TEST(messagemanager, server_cons_and_nons_wait_for_a_free_mid) {
+  coap__mm_config c = test_config();
+  c.max_outgoing = 70000;
+  c.transmission.nstart = 70000;
+  harness_init(&H, &c, &c);
+  static exchange owners[65536 + 8];
+  size_t sent = 0;
+  uint32_t i = 0;
+  for (; i < 65536 + 8; i++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = i % 2 ? COAP_TYPE_CON : COAP_TYPE_NON;
+    msg.code = COAP_CODE_CONTENT;
+    msg.remote = H.client.self;
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, &owners[i], H.now), 0);
+    sent += msg.mid >= 0;
+    coap_message_clear(&msg);
+  }
+  cr_assert_lt(sent, 65536 + 8);
+  cr_assert_eq(H.server.log_len, sent);
+  cr_assert_eq(owners[65536 + 7].events[COAP__MM_SENT], 0);
+  assert_no_mid_reused_within(&H.server, &H.client.self,
+                              coap_exchange_lifetime_ms(&c.transmission));
+  /* Killing the peer fails the waiting ones too. */
+  cr_assert_geq(coap__mm_kill(H.server.mm, &H.client.self, COAP_EHOSTUNREACH),
+                65536 + 8 - sent);
+  cr_assert_eq(owners[65536 + 7].events[COAP__MM_FAILED], 1);
+  harness_fini(&H);
+}
+
+/* At most mid_peers peers have a tracker of their own; the rest share one,
+ * so that memory stays bounded and the rule still holds for them. */
+COAP_TEST(messagemanager, mid_peers_beyond_the_bound_share_one_tracker) {
+  coap__mm_config c = test_config();
+  c.mid_peers = 1;
+  c.max_outgoing = 16;
+  harness_init(&H, &c, &c);
+  H.client.keep_log = false;
+  const coap_remote a = make_remote(7001), b = make_remote(7002),
+                    d = make_remote(7003);
+  cr_assert_geq(non_to(&H, &a), 0); /* a has the one tracker */
+  size_t n = 0;
+  while (non_to(&H, &b) >= 0)
+    cr_assert_leq(++n, 65536);
+  cr_assert_geq(n, 65536 - 4096);
+  cr_assert_eq(non_to(&H, &d), -1, "d shares b's tracker");
+  cr_assert_geq(non_to(&H, &a), 0, "a has its own");
+  /* Past the lifetime a's tracker is forgotten and goes to one of the
+   * peers whose message was waiting; the shared one is free again too, so
+   * both go. */
+  const uint64_t sent = stats_of(&H.client).sent;
+  H.now = coap_exchange_lifetime_ms(&c.transmission);
+  coap__mm_tick(H.client.mm, H.now);
+  cr_assert_eq(stats_of(&H.client).sent, sent + 2);
+  cr_assert_eq(H.client.mm->mid_count, 1);
+  cr_assert_geq(non_to(&H, &b), 0);
+  cr_assert_geq(non_to(&H, &d), 0);
+  harness_fini(&H);
+}
+
+/* RFC 7252 §4.7: a NON request waiting for its response is an outstanding
+ * interaction: with NSTART 1 the next request waits until the owner says the
+ * response came (coap__mm_cancel), or NON_LIFETIME has passed. */
+COAP_TEST(messagemanager, nstart_counts_non_request_awaiting_its_response) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_NON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 3, COAP_TYPE_NON), 0);
+  cr_assert_eq(H.client.log_len, 1);
+  /* A NON nobody waits on, and the server's NON answers, never wait. */
+  cr_assert_eq(client_send_owned(&H, COAP_TYPE_NON, COAP_CODE_GET, NULL), 0);
+  cr_assert_eq(H.client.log_len, 2);
+  deliver(&H, &H.client, 0);
+  cr_assert_eq(H.server.log_len, 1);
+  deliver(&H, &H.server, 0); /* the response: on_response cancels ex[1] */
+  cr_assert_eq(H.client.ex[1].responses, 1);
+  run_until(&H, H.now);
+  cr_assert_eq(H.client.log_len, 3);
+  cr_assert_eq(log_type(&H.client, 2), COAP_TYPE_CON);
+  cr_assert_eq(H.client.ex[3].events[COAP__MM_SENT], 0);
+  deliver(&H, &H.client, 2);
+  deliver(&H, &H.server, 1);
+  cr_assert_eq(H.client.log_len, 4);
+  cr_assert_eq(H.client.ex[3].events[COAP__MM_SENT], 1);
+
+  /* An RST to the waiting NON request still reaches its owner (§4.3) and
+   * frees the slot; a NON with no response frees it after NON_LIFETIME. */
+  uint16_t mid = log_mid(&H.client, 3);
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.client, rst, sizeof rst);
+  cr_assert_eq(H.client.ex[3].events[COAP__MM_RST], 1);
+  const uint64_t t0 = H.now;
+  cr_assert_eq(client_request(&H, 4, COAP_TYPE_NON), 0);
+  cr_assert_eq(client_request(&H, 5, COAP_TYPE_NON), 0);
+  cr_assert_eq(H.client.log_len, 5);
+  const uint64_t lifetime = coap_non_lifetime_ms(&c.transmission);
+  coap__mm_tick(H.client.mm, t0 + lifetime - 1);
+  cr_assert_eq(H.client.log_len, 5);
+  H.now = t0 + lifetime;
+  coap__mm_tick(H.client.mm, H.now);
+  coap__mm_tick(H.client.mm, H.now);
+  cr_assert_eq(H.client.log_len, 6);
+  cr_assert_eq(H.client.ex[4].events[COAP__MM_TIMEOUT], 0, "not told");
+  cr_assert_eq(H.client.ex[5].events[COAP__MM_SENT], 1);
+  harness_fini(&H);
+
+  /* Off, NON requests do not count. */
+  c.nstart_non = false;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_NON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_NON), 0);
+  cr_assert_eq(client_request(&H, 3, COAP_TYPE_CON), 0);
+  cr_assert_eq(H.client.log_len, 3);
+  harness_fini(&H);
+}
+
+/* The NON records that match an RST to a notification (RFC 7641 §3.6) are
+ * at least as many as the observers a context allows: with 5,000 observers
+ * each notified once, an RST to the first notification still ends its
+ * observation.  Checked with the message layer configured exactly as a
+ * context with default settings configures it. */
+static void check_rst_to_first_of_many_nons(const coap_context_config *cc,
+                                            uint32_t n, bool matched) {
+  static exchange observers[8192];
+  cr_assert_leq(n, 8192);
+  memset(observers, 0, sizeof observers);
+  coap__mm_config c;
+  coap__context_mm_config(cc, &c);
+  harness_init(&H, &c, &c);
+  H.server.keep_log = false;
+  uint16_t first_mid = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_NON;
+    msg.code = COAP_CODE_CONTENT;
+    msg.remote = make_remote((uint16_t)(10000 + i));
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, &observers[i], H.now), 0);
+    if (i == 0)
+      first_mid = (uint16_t)msg.mid;
+    coap_message_clear(&msg);
+  }
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(first_mid >> 8),
+                         (uint8_t)first_mid};
+  const coap_remote first = make_remote(10000);
+  coap__mm_recv(H.server.mm, rst, sizeof rst, &first, H.now);
+  cr_assert_eq(observers[0].events[COAP__MM_RST], matched ? 1 : 0);
+  harness_fini(&H);
+}
+
+COAP_TEST(messagemanager, rst_to_first_of_5000_notifications_is_matched) {
+  coap_context_config cc;
+  coap_context_config_default(&cc);
+  check_rst_to_first_of_many_nons(&cc, 5000, true);
+}
+
+/* The records follow max_observers even when non_rst_entries is set lower;
+ * one NON more than both and the first is forgotten. */
+COAP_TEST(messagemanager, non_records_are_at_least_max_observers) {
+  coap_context_config cc;
+  coap_context_config_default(&cc);
+  cc.non_rst_entries = 16;
+  cc.max_observers = 6000;
+  check_rst_to_first_of_many_nons(&cc, 6000, true);
+  check_rst_to_first_of_many_nons(&cc, 6001, false);
+  cc.non_rst_entries = 0; /* none remembered at all */
+  check_rst_to_first_of_many_nons(&cc, 1, false);
+}
+
+/* Sends a CON notification-like response from the server with owner ex[id]
+ * and payload text; returns its MID (or -1). */
+static int32_t server_con(harness *h, uint32_t id, const char *text) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_CON;
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, id);
+  coap_message_set_payload_string(&msg, text);
+  msg.remote = h->client.self;
+  cr_assert_eq(coap__mm_send(h->server.mm, &msg, &h->server.ex[id], h->now), 0);
+  int32_t mid = msg.mid;
+  coap_message_clear(&msg);
+  return mid;
+}
+
+static int replace_with(harness *h, uint32_t id, const char *text,
+                        int32_t *mid) {
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.code = COAP_CODE_CONTENT;
+  put_token(&msg, id);
+  coap_message_set_payload_string(&msg, text);
+  int r = coap__mm_replace(h->server.mm, &h->server.ex[id], &msg, h->now);
+  *mid = msg.mid;
+  coap_message_clear(&msg);
+  return r;
+}
+
+static bool logged_payload_is(const node *n, size_t i, const char *text) {
+  size_t len = strlen(text);
+  return n->log[i].len > len &&
+         memcmp(n->log[i].data + n->log[i].len - len, text, len) == 0;
+}
+
+/* RFC 7641 §4.5.2: a new state replaces an unacknowledged CON notification:
+ * new MID, the retransmission counter and timeout carried over, the stale
+ * datagram never sent again.  A late ACK to the old MID matches nothing. */
+COAP_TEST(messagemanager, replace_swaps_unacked_con_keeping_its_schedule) {
+  coap__mm_config c = test_config();
+  c.transmission.ack_timeout_ms = 2000;
+  c.transmission.max_retransmit = 4;
+  harness_init(&H, &c, &c);
+  const uint64_t T = 2000;
+  int32_t old_mid = server_con(&H, 7, "old");
+  cr_assert_geq(old_mid, 0);
+  int32_t mid;
+  cr_assert_eq(replace_with(&H, 8, "x", &mid), COAP_ENOENT);
+  run_until(&H, T); /* one retransmission of the old state */
+  cr_assert_eq(H.server.log_len, 2);
+  H.now = 3000;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  cr_assert_geq(mid, 0);
+  cr_assert_neq(mid, old_mid);
+  cr_assert_eq(H.server.log_len, 2, "goes out at the next deadline");
+  cr_assert_eq(coap__mm_next_deadline(H.server.mm), 3 * T);
+  run_until(&H, 3 * T);
+  cr_assert_eq(H.server.log_len, 3);
+  cr_assert_eq(H.server.log[2].at, 3 * T);
+  cr_assert_eq(log_mid(&H.server, 2), (uint16_t)mid);
+  cr_assert(logged_payload_is(&H.server, 2, "new"));
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_RETRANSMITTED], 2);
+
+  /* The late ACK of the old state confirms nothing. */
+  const uint8_t old_ack[] = {0x60, 0x00, (uint8_t)(old_mid >> 8),
+                             (uint8_t)old_mid};
+  inject(&H, &H.server, old_ack, sizeof old_ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 0);
+  /* Replaced once more: the counter carries on to the same timeout. */
+  H.now = 4000;
+  int32_t newest;
+  cr_assert_eq(replace_with(&H, 7, "newest", &newest), 0);
+  cr_assert_neq(newest, mid);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.server.log_len, 5);
+  for (size_t i = 3; i < 5; i++) {
+    cr_assert_eq(log_mid(&H.server, i), (uint16_t)newest);
+    cr_assert(logged_payload_is(&H.server, i, "newest"));
+  }
+  cr_assert_eq(H.server.log[3].at, 7 * T);
+  cr_assert_eq(H.server.log[4].at, 15 * T);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(H.server.ex[7].event_at[COAP__MM_TIMEOUT], 31 * T);
+  harness_fini(&H);
+
+  /* An ACK to the new MID ends the exchange. */
+  harness_init(&H, &c, &c);
+  (void)server_con(&H, 7, "old");
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.server.log_len, 1);
+  harness_fini(&H);
+}
+
+/* A CON still queued behind NSTART just has its datagram swapped. */
+COAP_TEST(messagemanager, replace_of_queued_con_sends_only_the_new_state) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  harness_init(&H, &c, &c);
+  (void)server_con(&H, 1, "first");
+  cr_assert_eq(server_con(&H, 7, "old"), -1);
+  int32_t mid;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), 0);
+  cr_assert_eq(mid, -1);
+  deliver(&H, &H.server, 0);
+  deliver(&H, &H.client, 0); /* the client's RST ends the first */
+  run_until(&H, H.now);
+  cr_assert_eq(H.server.log_len, 2);
+  cr_assert(logged_payload_is(&H.server, 1, "new"));
+  harness_fini(&H);
+}
+
+/* coap__mm_kill forgets the remembered NONs to that peer only. */
+COAP_TEST(messagemanager, kill_forgets_only_that_peers_non_records) {
+  coap__mm_config c = test_config();
+  c.non_records = 64;
+  harness_init(&H, &c, &c);
+  for (uint32_t id = 1; id <= 4; id++)
+    server_non(&H, id);
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_NON;
+  msg.code = COAP_CODE_CONTENT;
+  msg.remote = make_remote(7777);
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[9], H.now), 0);
+  const uint16_t other_mid = (uint16_t)msg.mid;
+  coap_message_clear(&msg);
+  cr_assert_eq(coap__mm_kill(H.server.mm, &H.client.self, COAP_ECONNREFUSED),
+               0);
+  for (size_t i = 0; i < 4; i++)
+    rst_to_server(&H, log_mid(&H.server, i));
+  for (uint32_t id = 1; id <= 4; id++)
+    cr_assert_eq(H.server.ex[id].events[COAP__MM_RST], 0);
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(other_mid >> 8),
+                         (uint8_t)other_mid};
+  const coap_remote other = make_remote(7777);
+  coap__mm_recv(H.server.mm, rst, sizeof rst, &other, H.now);
+  cr_assert_eq(H.server.ex[9].events[COAP__MM_RST], 1);
+  harness_fini(&H);
+}
+
+/* With the peer's MIDs used up there is no MID for a replacement: the
+ * outstanding CON goes on unchanged and its ACK still ends it. */
+COAP_TEST(messagemanager, replace_without_a_free_mid_is_eagain) {
+  coap__mm_config c = test_config();
+  c.max_outgoing = 16;
+  harness_init(&H, &c, &c);
+  H.server.keep_log = false;
+  int32_t old_mid = server_con(&H, 7, "old");
+  cr_assert_geq(old_mid, 0);
+  size_t n = 0;
+  for (;;) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_NON;
+    msg.code = COAP_CODE_CONTENT;
+    msg.remote = H.client.self;
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, NULL, H.now), 0);
+    int32_t mid = msg.mid;
+    coap_message_clear(&msg);
+    if (mid < 0)
+      break;
+    cr_assert_leq(++n, 65536);
+  }
+  int32_t mid = 12345;
+  cr_assert_eq(replace_with(&H, 7, "new", &mid), COAP_EAGAIN);
+  cr_assert_eq(mid, -1, "msg left as it was");
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(old_mid >> 8), (uint8_t)old_mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
   harness_fini(&H);
 }

@@ -249,3 +249,76 @@ COAP_TEST(observation_wire, same_token_reregisters_and_plain_get_deregisters) {
 
 /* A resource that renders through a future: the registration and every
  * notification wait for it. */
+
+/* Receives the next datagram on fd and decodes it into m (owned by the
+ * caller: coap_message_clear), borrowing buf. */
+static void raw_next(int fd, fixture *fx, uint8_t *buf, size_t cap,
+                     coap_message *m, struct sockaddr_in6 *from) {
+  ssize_t n = raw_recv_from(fd, fx, buf, cap, from);
+  cr_assert_gt(n, 4, "nothing arrived");
+  coap_message_init(m);
+  cr_assert_eq(coap_message_decode(m, buf, (size_t)n), 0);
+}
+
+static bool message_payload_is(const coap_message *m, const char *text) {
+  return m->payload_len == strlen(text) &&
+         memcmp(m->payload, text, m->payload_len) == 0;
+}
+
+/* RFC 7641 §4.5.2: while a CON notification is unacknowledged and the
+ * state changes, the new state goes in its place (a new MID, when the old
+ * one would have been retransmitted) and the stale state is never sent
+ * again; an ACK of the new one ends it. */
+COAP_TEST(observation_wire, new_state_replaces_unacknowledged_con) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 200;
+  config.transmission.ack_random_factor = 1.0;
+  config.notification_con_interval = 1; /* every notification CON */
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  int fd = raw_client();
+  long first;
+  set_state("zero");
+  cr_assert_eq(raw_get(fd, &fx, 1, 0, &first), COAP_CODE_CONTENT);
+  cr_assert_eq(observers_now, 1);
+
+  set_state("one");
+  cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  uint8_t buf[256];
+  struct sockaddr_in6 server;
+  coap_message one;
+  raw_next(fd, &fx, buf, sizeof buf, &one, &server);
+  cr_assert_eq(one.mtype, COAP_TYPE_CON);
+  cr_assert(message_payload_is(&one, "one"));
+  uint32_t seq_one = 0, seq_two = 0;
+  cr_assert_eq(coap_options_get_observe(&one.opt, &seq_one), 0);
+  const uint16_t mid_one = (uint16_t)one.mid;
+  coap_message_clear(&one);
+
+  /* Not acknowledged; the state changes twice more. */
+  set_state("two");
+  cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  set_state("three");
+  cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  coap_message next;
+  raw_next(fd, &fx, buf, sizeof buf, &next, &server);
+  cr_assert_eq(next.mtype, COAP_TYPE_CON);
+  cr_assert(message_payload_is(&next, "three"), "the stale state came again");
+  cr_assert_neq((uint16_t)next.mid, mid_one);
+  cr_assert_eq(coap_options_get_observe(&next.opt, &seq_two), 0);
+  cr_assert(coap__observe_is_fresh(seq_one, 0, seq_two, 0));
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(next.mid >> 8),
+                         (uint8_t)next.mid};
+  coap_message_clear(&next);
+  cr_assert_eq(
+      sendto(fd, ack, sizeof ack, 0, (struct sockaddr *)&server, sizeof server),
+      (ssize_t)sizeof ack);
+  /* Nothing more: neither state is retransmitted. */
+  cr_assert_eq(raw_recv_from(fd, &fx, buf, sizeof buf, &server), -1);
+  cr_assert_eq(observers_now, 1);
+  close(fd);
+  fixture_stop(&fx);
+}

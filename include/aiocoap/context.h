@@ -52,7 +52,10 @@ typedef struct coap_context_config {
   /* Deduplication entries kept (default 16384): the oldest go first when
    * full, else entries expire after EXCHANGE_LIFETIME / NON_LIFETIME. */
   uint32_t dedup_entries;
-  /* Outgoing CON messages in flight across all peers (default 4096). */
+  /* Outgoing messages the context holds across all peers (default 4096):
+   * CONs in flight, NON requests awaiting their response (see
+   * nstart_counts_non), and messages queued for NSTART or a free MID.
+   * Beyond, a request fails with COAP_ELIMIT. */
   uint32_t max_outgoing_exchanges;
   /* A request not answered within this time sends an empty ACK and the
    * response follows separately (default EMPTY_ACK_DELAY, 100 ms). */
@@ -81,8 +84,9 @@ typedef struct coap_context_config {
   uint32_t notification_con_interval;
   /* NON messages sent for an exchange or observation remembered for
    * NON_LIFETIME so that an RST rejecting one is matched (RFC 7641 §3.6:
-   * how a client stops notifications); default 4096, the oldest forgotten
-   * first; 0 remembers none. */
+   * how a client stops notifications); default 65536, and never fewer than
+   * max_observers (so that every observer's notification is matched), the
+   * oldest forgotten first; 0 remembers none. */
   uint32_t non_rst_entries;
   /* Client observations: notifications kept for coap_observation_next
    * while nobody waits (default 16, the oldest dropped first), and how long
@@ -94,6 +98,26 @@ typedef struct coap_context_config {
   coap_log_cb log;
   coap_log_level log_level;
   void *log_user_data;
+  /* RFC 7252 §4.4: a message ID is not used again with the same peer
+   * within EXCHANGE_LIFETIME (for NON messages too, since peers such as
+   * Californium deduplicate those as long).  Each peer has its own MID
+   * tracker; when its 65,536 MIDs are used up (about 265 messages a second
+   * sustained to one peer), further messages to it wait for a free MID
+   * (counted in coap_context_stats.mid_waits) instead of reusing one.
+   * Default true; false uses one bare counter for all peers (Californium's
+   * null tracker), which lets a fast sender's 65,537th message be taken for
+   * a duplicate of its first. */
+  bool mid_tracking;
+  /* Peers with a MID tracker of their own (about 250 bytes each, made on
+   * demand and forgotten once idle for EXCHANGE_LIFETIME; default 65536).
+   * Peers beyond share one tracker: still safe, but their messages then
+   * share one peer's rate. */
+  uint32_t mid_tracked_peers;
+  /* RFC 7252 §4.7: a NON request waiting for its response is an
+   * outstanding interaction, so it counts for transmission.nstart like a
+   * CON until its response arrives, it ends, or NON_LIFETIME passes
+   * (default true, as the RFC says; false counts CONs only). */
+  bool nstart_counts_non;
 } coap_context_config;
 
 /* Fills config with the defaults listed above. */
@@ -205,6 +229,9 @@ typedef struct coap_context_stats {
   uint64_t separate_responses;
   uint64_t rst_sent;
   uint64_t icmp_errors;
+  /* Messages that waited for a free message ID because every MID had been
+   * used with their peer within EXCHANGE_LIFETIME (mid_tracking). */
+  uint64_t mid_waits;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,
