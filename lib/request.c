@@ -293,15 +293,9 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     req->in_mm = false;
     return rc;
   }
-  if (msg->mtype == COAP_TYPE_NON) {
-    /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252 §4.8.2).
-     */
-    coap__context_schedule(ctx, &req->timeout,
-                           coap__context_now(ctx) +
-                               coap_non_lifetime_ms(&ctx->config.transmission));
-  } else {
-    coap__context_rearm(ctx);
-  }
+  /* A NON's wait for its response starts when it goes out (the SENT
+   * event), which may be later when NSTART holds it back. */
+  coap__context_rearm(ctx);
   return 0;
 }
 
@@ -569,6 +563,13 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
   switch (event) {
   case COAP__MM_SENT:
     monitor_soon(req, m->sent);
+    if (req->state == COAP__REQ_WAITING && req->msg->mtype == COAP_TYPE_NON)
+      /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252
+       * §4.8.2). */
+      coap__context_schedule(
+          ctx, &req->timeout,
+          coap__context_now(ctx) +
+              coap_non_lifetime_ms(&ctx->config.transmission));
     break;
   case COAP__MM_RETRANSMITTED:
     monitor_soon(req, m->retransmitted);

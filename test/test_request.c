@@ -226,9 +226,12 @@ COAP_TEST(request, token_space_used_up_fails_with_limit) {
 /* ---- killing many requests is linear (one pass, no restart) ---- */
 
 COAP_TEST(request, kill_transactions_fails_every_request_once) {
-  peer p;
-  peer_start(&p, NULL, NULL); /* silent */
   enum { N = 20000 };
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.max_outgoing_exchanges = N; /* NON requests count (NSTART) */
+  peer p;
+  peer_start(&p, &config, NULL); /* silent */
   coap_request **reqs = malloc(N * sizeof *reqs);
   for (int i = 0; i < N; i++) {
     coap_message *msg = get(&p, false);
