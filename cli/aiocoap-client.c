@@ -17,6 +17,10 @@
  */
 #include <aiocoap/aiocoap.h>
 
+#include "cli_args.h"
+
+#include <limits.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +44,17 @@ static void usage(const char *argv0) {
   exit(2);
 }
 
-static int content_format_arg(const char *text) {
-  char *end;
-  long n = strtol(text, &end, 10);
-  if (*end == '\0' && n >= 0 && n <= 65535)
+/* A content format by number or name; a usage error when it is neither. */
+static int content_format_arg(const char *flag, const char *text) {
+  long long n;
+  if (cli_parse_number(text, 0, 65535, &n))
     return (int)n;
-  return coap_content_format_from_name(text);
+  int ct = coap_content_format_from_name(text);
+  if (ct < 0) {
+    fprintf(stderr, "%s: unknown content format %s\n", flag, text);
+    exit(2);
+  }
+  return ct;
 }
 
 static uint8_t *read_file(const char *path, size_t *len) {
@@ -194,16 +203,22 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--payload-file") == 0 && i + 1 < argc)
       payload_file = argv[++i];
     else if (strcmp(a, "--content-format") == 0 && i + 1 < argc)
-      content_format = content_format_arg(argv[++i]);
+      content_format = content_format_arg(a, argv[++i]);
     else if (strcmp(a, "--accept") == 0 && i + 1 < argc)
-      accept = content_format_arg(argv[++i]);
+      accept = content_format_arg(a, argv[++i]);
     else if (strcmp(a, "--non") == 0)
       non = true;
     else if (strcmp(a, "--observe") == 0)
       observe = true;
-    else if (strcmp(a, "--observe-count") == 0 && i + 1 < argc)
-      observe_count = strtol(argv[++i], NULL, 10);
-    else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+    else if (strcmp(a, "--observe-count") == 0 && i + 1 < argc) {
+      long long n;
+      if (!cli_parse_number(argv[++i], 1, LONG_MAX, &n)) {
+        fprintf(stderr, "--observe-count: not a positive number: %s\n",
+                argv[i]);
+        return 2;
+      }
+      observe_count = (long)n;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
       verbose = true;
     else if (a[0] == '-' || uri != NULL)
       usage(argv[0]);

@@ -7,6 +7,7 @@
  *   --max-observers  observers per resource (default 1024)
  * Runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
+#include "cli_args.h"
 #include "example_site.h"
 
 #include <stdio.h>
@@ -37,18 +38,48 @@ static void on_log(coap_log_level level, const char *message, void *data) {
   fprintf(stderr, "aiocoap-server: %s\n", message);
 }
 
+static const char usage_text[] =
+    "usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]\n"
+    "\n"
+    "The example server (aiocoap's server.py): /.well-known/core, /time\n"
+    "(observable), /other/block (GET and PUT, blockwise), /other/separate.\n"
+    "\n"
+    "  --bind HOST:PORT     where to serve (default [::]:5683; port 0 picks\n"
+    "                       one, and the port bound is printed)\n"
+    "  --max-observers N    observers per resource, 0..4294967295\n"
+    "                       (default 1024; 0 serves /time without Observe)\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Runs until SIGINT or SIGTERM, then shuts down cleanly.  Exit status:\n"
+    "0 after a clean shutdown, 1 when it cannot serve, 2 on a usage error.\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "aiocoap-server: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s", usage_text);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   const char *bind = "[::]:5683";
-  long max_observers = -1;
+  long long max_observers = -1;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
-      bind = argv[++i];
-    } else if (strcmp(argv[i], "--max-observers") == 0 && i + 1 < argc) {
-      max_observers = strtol(argv[++i], NULL, 10);
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(usage_text, stdout);
+      return 0;
+    } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("%s needs a value", a);
+      const char *v = argv[++i];
+      if (strcmp(a, "--bind") == 0)
+        bind = v;
+      else if (!cli_parse_number(v, 0, UINT32_MAX, &max_observers))
+        return usage_error("--max-observers: not a number in "
+                           "0..4294967295: %s",
+                           v);
     } else {
-      fprintf(stderr, "usage: %s [--bind HOST:PORT] [--max-observers N]\n",
-              argv[0]);
-      return 2;
+      return usage_error("unknown argument %s", a);
     }
   }
   uv_loop_t *loop = uv_default_loop();
@@ -81,7 +112,16 @@ int main(int argc, char **argv) {
   uv_signal_init(loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
-  fprintf(stderr, "aiocoap-server: serving on %s\n", bind);
+  struct sockaddr_in6 bound;
+  char where[80];
+  if (coap_context_local_address(ctx, &bound) == 0) {
+    coap_remote r = {.addr = bound};
+    if (coap_remote_hostinfo(&r, where, sizeof where) < 0)
+      snprintf(where, sizeof where, "%s", bind);
+  } else {
+    snprintf(where, sizeof where, "%s", bind);
+  }
+  fprintf(stderr, "aiocoap-server: serving on %s\n", where);
   uv_run(loop, UV_RUN_DEFAULT);
   example_site_free(example);
   uv_run(loop, UV_RUN_DEFAULT);

@@ -6,6 +6,7 @@
 #include <aiocoap/numbers.h>
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct error_entry {
   int err;
@@ -34,6 +35,9 @@ static const error_entry errors[] = {
     ENTRY(COAP_ENETUNREACH, "network unreachable"),
     ENTRY(COAP_EADDRINUSE, "address already in use"),
     ENTRY(COAP_EMSGSIZE, "message too long"),
+    ENTRY(COAP_EADDRNOTAVAIL, "address not available"),
+    ENTRY(COAP_EACCES, "permission denied"),
+    ENTRY(COAP_ENODEV, "no such network interface (zone id)"),
 
     ENTRY(COAP_EDECODE_SHORT, "message shorter than the 4-byte header"),
     ENTRY(COAP_EDECODE_VERSION, "message version is not 1"),
@@ -97,7 +101,16 @@ static const error_entry *find_error(int err) {
 
 const char *coap_strerror(int err) {
   const error_entry *entry = find_error(err);
-  return entry != NULL ? entry->message : "unknown error";
+  if (entry != NULL)
+    return entry->message;
+  /* Another system error (-errno, as libuv reports them): glibc's
+   * description, which is static and not translated. */
+  if (err < 0 && err > -4096) {
+    const char *text = strerrordesc_np(-err);
+    if (text != NULL)
+      return text;
+  }
+  return "unknown error";
 }
 
 const char *coap_err_name(int err) {

@@ -328,32 +328,41 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status,
   coap_request_unref(req); /* the resolver's reference */
 }
 
-/* An IP literal ("::1", "127.0.0.1", "fe80::1%eth0") into req->remote;
- * false when host is a name. */
-static bool parse_literal(const char *host, struct sockaddr_in6 *out) {
+/* An IP literal ("::1", "127.0.0.1", "fe80::1%eth0") into out: 1, or 0
+ * when host is a name, or COAP_ENODEV when its zone id names no interface
+ * here (RFC 6874: a zone id is an interface; taking an unknown one as
+ * scope 0 would send the datagram somewhere else). */
+static int parse_literal(const char *host, struct sockaddr_in6 *out) {
   struct in_addr v4;
   if (inet_pton(AF_INET, host, &v4) == 1) {
     coap__v4_mapped(&out->sin6_addr, &v4);
-    return true;
+    return 1;
   }
   char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   size_t n = strcspn(host, "%");
   if (n >= INET6_ADDRSTRLEN)
-    return false;
+    return 0;
   memcpy(addr, host, n);
   addr[n] = '\0';
   if (inet_pton(AF_INET6, addr, &out->sin6_addr) != 1)
-    return false;
+    return 0;
   if (host[n] == '%') {
-    unsigned idx = if_nametoindex(host + n + 1);
+    const char *zone = host + n + 1;
+    unsigned idx = if_nametoindex(zone);
     if (idx == 0) {
+      /* A number names an interface too, if one has that index. */
       char *end;
-      unsigned long v = strtoul(host + n + 1, &end, 10);
-      idx = *end == '\0' ? (unsigned)v : 0;
+      char name[IF_NAMESIZE];
+      unsigned long v = strtoul(zone, &end, 10);
+      if (*zone != '\0' && *end == '\0' && v > 0 && v <= UINT32_MAX &&
+          if_indextoname((unsigned)v, name) != NULL)
+        idx = (unsigned)v;
     }
+    if (idx == 0)
+      return COAP_ENODEV;
     out->sin6_scope_id = idx;
   }
-  return true;
+  return 1;
 }
 
 /* Works out where msg goes: its remote, else its unresolved remote, else
@@ -391,8 +400,10 @@ static int destination(coap_request *req, coap_message *msg, char *host,
       port = p;
   }
   req->remote.sin6_port = htons((uint16_t)port);
-  if (!parse_literal(host, &req->remote))
-    *needs_lookup = true;
+  int literal = parse_literal(host, &req->remote);
+  if (literal < 0)
+    return literal;
+  *needs_lookup = literal == 0;
   return 0;
 }
 

@@ -760,3 +760,23 @@ COAP_TEST(context, monitor_may_cancel_from_response) {
   coap_future_unref(f);
   fixture_stop(&fx);
 }
+
+/* Issue 9: binding an address this machine does not have says so, rather
+ * than "unknown error"; other system errors get their own text too. */
+COAP_TEST(context, bind_to_absent_address_says_address_not_available) {
+  uv_loop_t loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  coap_site *site;
+  cr_assert_eq(coap_site_new(&site), 0);
+  coap_context *ctx = NULL;
+  /* 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never a local address here. */
+  int rc = coap_context_create_server_context(&loop, site, "192.0.2.1:5683",
+                                              NULL, &ctx);
+  cr_assert_eq(rc, COAP_EADDRNOTAVAIL, "got %s", coap_strerror(rc));
+  cr_assert_null(ctx);
+  cr_assert_str_eq(coap_strerror(rc), "address not available");
+  cr_assert_str_neq(coap_strerror(-ENOBUFS), "unknown error");
+  coap_site_free(site);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}

@@ -388,3 +388,33 @@ COAP_TEST(request, notification_with_unrecognised_critical_option_ends_it) {
   coap_request_unref(req);
   peer_stop(&p);
 }
+
+/* ---- an IPv6 zone id that names no interface is refused (issue 9) ---- */
+
+static int request_to(peer *p, const char *uri) {
+  coap_message *msg;
+  cr_assert_eq(coap_message_new(&msg), 0);
+  msg->code = COAP_CODE_GET;
+  cr_assert_eq(coap_message_set_request_uri(msg, uri, true), 0);
+  coap_request *req = NULL;
+  int rc = coap_context_request(p->client, msg, NULL, &req);
+  if (req != NULL) {
+    coap_request_cancel(req);
+    coap_request_unref(req);
+  }
+  return rc;
+}
+
+COAP_TEST(request, unknown_zone_id_is_refused) {
+  peer p;
+  peer_start(&p, NULL, NULL);
+  cr_assert_eq(request_to(&p, "coap://[fe80::1%25nonexistent0]/x"), COAP_ENODEV,
+               "not taken as scope 0");
+  cr_assert_eq(request_to(&p, "coap://[fe80::1%25999999]/x"), COAP_ENODEV,
+               "no interface has that index");
+  cr_assert_eq(request_to(&p, "coap://[fe80::1%25lo]/x"), 0);
+  cr_assert_eq(request_to(&p, "coap://[fe80::1%251]/x"), 0, "lo is index 1");
+  cr_assert_str_eq(coap_strerror(COAP_ENODEV),
+                   "no such network interface (zone id)");
+  peer_stop(&p);
+}

@@ -33,6 +33,9 @@ typedef enum coap_error {
   COAP_ENETUNREACH = -ENETUNREACH,
   COAP_EADDRINUSE = -EADDRINUSE,
   COAP_EMSGSIZE = -EMSGSIZE,
+  COAP_EADDRNOTAVAIL = -EADDRNOTAVAIL, /* no such local address to bind */
+  COAP_EACCES = -EACCES,               /* permission denied (a port < 1024) */
+  COAP_ENODEV = -ENODEV, /* an IPv6 zone id names no interface here */
 
   /* Message decoding (RFC 7252 §3), one code for each malformation. */
   COAP_EDECODE_SHORT = -1001,         /* fewer than 4 bytes */

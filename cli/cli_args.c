@@ -1,0 +1,24 @@
+/*
+ * Command-line number parsing for the tools (cli_args.h): a malformed or
+ * out-of-range number is a usage error, never a silent 0 or a wrap.
+ */
+#include "cli_args.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+bool cli_parse_number(const char *text, long long min, long long max,
+                      long long *out) {
+  if (text == NULL || *text == '\0' || isspace((unsigned char)*text))
+    return false;
+  if (min >= 0 && (*text == '-' || *text == '+'))
+    return false;
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
