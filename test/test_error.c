@@ -129,8 +129,14 @@ COAP_TEST(strerror, errno_errors_read_like_strerror) {
   cr_expect_str_eq(coap_strerror(COAP_EADDRINUSE), "address already in use");
 }
 
+/* Other system errors (as libuv passes them on) read as the C library
+ * describes them, never "unknown error". */
+COAP_TEST(strerror, other_errno_values_get_the_system_description) {
+  cr_expect_str_eq(coap_strerror(-EPERM), "Operation not permitted");
+  cr_expect_str_eq(coap_strerror(COAP_EADDRNOTAVAIL), "address not available");
+}
+
 COAP_TEST(strerror, unknown_values_give_unknown_error) {
-  cr_expect_str_eq(coap_strerror(-EPERM), "unknown error");
   cr_expect_str_eq(coap_strerror(-999), "unknown error");
   cr_expect_str_eq(coap_strerror(-1107), "unknown error");
   cr_expect_str_eq(coap_strerror(1), "unknown error");
