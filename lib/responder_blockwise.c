@@ -628,7 +628,10 @@ void coap__responder_blockwise_response(coap__responder *r) {
   coap_message *resp = &r->response;
   if (!bw->assembly)
     return;
-  if (coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE) {
+  /* RFC 7252 §5.9.1.3: 2.03 Valid carries no representation to slice or
+   * size. */
+  if (coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE &&
+      resp->code != COAP_CODE_VALID) {
     slice(r);
     /* RFC 7959 §4: a request with Size2 asks for the representation's
      * size (slice() already gave it for a sliced one). */
