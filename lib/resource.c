@@ -154,19 +154,42 @@ static uint8_t default_code(uint8_t request_code) {
  * vtable or, for a methods resource, its methods. */
 typedef struct declared {
   coap_get_etag_fn get_etag;
+  const uint16_t *formats;
+  size_t n_formats;
 } declared;
 
 static declared declared_by(const coap_resource *resource) {
   const coap_resource_vtable *v = resource->vtable;
   const coap_resource_methods *m = resource->methods;
-  declared d = {v->get_etag};
+  declared d = {v->get_etag, v->content_formats, v->n_content_formats};
   if (m != NULL && d.get_etag == NULL)
     d.get_etag = m->get_etag;
+  if (m != NULL && d.n_formats == 0) {
+    d.formats = m->content_formats;
+    d.n_formats = m->n_content_formats;
+  }
   return d;
 }
 
 static bool is_retrieval(uint8_t code) {
   return code == COAP_CODE_GET || code == COAP_CODE_FETCH;
+}
+
+/* RFC 7252 §5.10.4: a GET or FETCH whose Accept the resource cannot
+ * produce.  0 or COAP_ENOT_ACCEPTABLE. */
+static int check_accept(const declared *d, const coap_message *request) {
+  if (d->n_formats == 0 || !is_retrieval(request->code))
+    return 0;
+  uint16_t accept = 0;
+  int r = coap_options_get_accept(&request->opt, &accept);
+  if (r == COAP_ENOENT)
+    return 0;
+  if (r < 0)
+    return COAP_EBAD_OPTION; /* longer than 2 bytes (§5.4.3) */
+  for (size_t i = 0; i < d->n_formats; i++)
+    if (d->formats[i] == accept)
+      return 0;
+  return COAP_ENOT_ACCEPTABLE;
 }
 
 /* Whether one of request's options number carries etag. */
@@ -252,9 +275,12 @@ int coap_resource_render(coap_resource *resource, coap_message *request,
       return COAP_EMETHOD_NOT_ALLOWED;
   }
   const declared d = declared_by(resource);
+  int r = check_accept(&d, request);
+  if (r < 0)
+    return r;
   uint8_t etag[COAP_ETAG_MAX_LENGTH];
   size_t etag_len = sizeof etag;
-  int r = check_conditions(resource, &d, request, response, etag, &etag_len);
+  r = check_conditions(resource, &d, request, response, etag, &etag_len);
   if (r != 0)
     return r < 0 ? r : 0;
   r = render(resource, request, response, later);

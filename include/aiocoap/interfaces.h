@@ -64,7 +64,7 @@ typedef int (*coap_get_etag_fn)(coap_resource *resource,
                                 size_t *len);
 
 /* aiocoap.interfaces.Resource and ObservableResource as a vtable.  Every
- * member but render may be NULL. */
+ * member but render may be NULL (or 0). */
 typedef struct coap_resource_vtable {
   coap_render_fn render;
   /* True (the default when NULL) when the resource wants whole requests:
@@ -82,6 +82,13 @@ typedef struct coap_resource_vtable {
    * If-None-Match, ETag; RFC 7252 §5.10.8, §5.10.6.2).  NULL: the library
    * evaluates none of them and render sees the options as they came. */
   coap_get_etag_fn get_etag;
+  /* The Content-Formats GET and FETCH responses can come in (RFC 7252
+   * §5.10.4): n_content_formats numbers at content_formats (borrowed,
+   * usually static).  A GET or FETCH whose Accept names none of them gets
+   * 4.06 Not Acceptable without rendering.  0: every Accept reaches render,
+   * which then answers 4.06 itself when it must. */
+  const uint16_t *content_formats;
+  size_t n_content_formats;
 } coap_resource_vtable;
 
 #ifdef __cplusplus

@@ -20,8 +20,8 @@ extern "C" {
 /*
  * The aiocoap convenience: one render function per method.  A method left
  * NULL answers 4.05 Method Not Allowed.  Same contract as coap_render_fn.
- * get_etag means what it means in coap_resource_vtable and may be left
- * NULL.
+ * get_etag, content_formats and n_content_formats mean what they mean in
+ * coap_resource_vtable, and may be left NULL (0).
  */
 typedef struct coap_resource_methods {
   coap_render_fn render_get;
@@ -32,6 +32,8 @@ typedef struct coap_resource_methods {
   coap_render_fn render_patch;
   coap_render_fn render_ipatch;
   coap_get_etag_fn get_etag;
+  const uint16_t *content_formats;
+  size_t n_content_formats;
 } coap_resource_methods;
 
 /* RFC 6690 attributes shown for the resource in /.well-known/core. */
@@ -99,6 +101,8 @@ coap_resource_set_link_attributes(coap_resource *resource,
  *
  * Before rendering, in this order, for a resource that declares them:
  *
+ * - content_formats (RFC 7252 §5.10.4): a GET or FETCH whose Accept is none
+ *   of them returns COAP_ENOT_ACCEPTABLE (4.06).
  * - get_etag, called for a GET or FETCH and for any request with If-Match
  *   or If-None-Match (its errors are returned as they are):
  *   - If-Match (§5.10.8.1): unless one value is the current ETag, or is
