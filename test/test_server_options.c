@@ -218,3 +218,29 @@ COAP_TEST(server_options, observe_getter_rejects_more_than_3_bytes) {
   cr_expect_eq(v, 0x10000);
   coap_options_clear(&opt);
 }
+
+/* Proxy-Uri and Proxy-Scheme are recognised: a server that is no proxy
+ * answers 5.05 (RFC 7252 §5.7.2, §5.10.2), also to a NON. */
+COAP_TEST(server_options, proxy_options_get_5_05_not_4_02) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  fixture_add(&fx, "r", &counted, NULL);
+  renders = 0;
+  const char *uri = "coap://example.com/x";
+  coap_message *resp = NULL;
+  cr_assert_eq(
+      fixture_request(&fx, get_with(&fx, COAP_OPT_PROXY_URI, uri, strlen(uri)),
+                      &resp, 5000),
+      0);
+  cr_expect_eq(resp->code, COAP_CODE_PROXYING_NOT_SUPPORTED);
+  coap_message_free(resp);
+  coap_message *msg = get_with(&fx, COAP_OPT_PROXY_SCHEME, "http", 4);
+  msg->mtype = COAP_TYPE_NON;
+  resp = NULL;
+  cr_assert_eq(fixture_request(&fx, msg, &resp, 5000), 0);
+  cr_expect_eq(resp->code, COAP_CODE_PROXYING_NOT_SUPPORTED);
+  cr_expect_eq(resp->mtype, COAP_TYPE_NON);
+  coap_message_free(resp);
+  cr_expect_eq(renders, 0);
+  fixture_stop(&fx);
+}
