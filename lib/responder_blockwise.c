@@ -28,6 +28,9 @@
 #define SIZE_OPTION_MAX 7u
 #define ETAG_OPTION_MAX 11u
 
+/* RFC 7959 §2.2: NUM has 20 bits. */
+#define BLOCK_NUM_LIMIT (1u << 20)
+
 /* One Block1 upload being reassembled. */
 typedef struct upload {
   coap__queue link; /* server->uploads, least recently used first */
@@ -351,14 +354,17 @@ static int collect_block1(coap__responder *r, const coap_block *b1,
   touch(s, &s->uploads, &u->link, &u->deadline);
   /* RFC 7959 §2.3: 2.31 acknowledges the block; a smaller SZX asks for
    * smaller blocks from now on, numbered so the block acknowledged keeps
-   * its start (§2.5: the client continues where its bytes ended). */
+   * its start (§2.5: the client continues where its bytes ended).  A
+   * number too large for 20 bits in our size keeps the client's size. */
   uint8_t szx = our_szx(ctx);
   coap_block ack = *b1;
-  if (b1->szx > szx)
+  if (b1->szx > szx && (start >> (szx + 4)) < BLOCK_NUM_LIMIT)
     ack = (coap_block){.num = (uint32_t)(start >> (szx + 4)), .szx = szx};
   ack.more = true;
   answer(r, COAP_CODE_CONTINUE, NULL);
-  coap_options_set_block1(&r->response.opt, &ack);
+  int rc = coap_options_set_block1(&r->response.opt, &ack);
+  if (rc < 0) /* never a 2.31 that does not name its block */
+    answer(r, coap_error_to_code(rc), coap_strerror(rc));
   return 1;
 
 incomplete:
@@ -549,9 +555,6 @@ static uint8_t response_szx(const coap__responder *r) {
     szx--;
   return szx;
 }
-
-/* RFC 7959 §2.2: NUM has 20 bits. */
-#define BLOCK_NUM_LIMIT (1u << 20)
 
 /*
  * The block size for the block at offset: response_szx, unless the block
