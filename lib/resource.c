@@ -176,7 +176,8 @@ static bool is_retrieval(uint8_t code) {
 }
 
 /* RFC 7252 §5.10.4: a GET or FETCH whose Accept the resource cannot
- * produce.  0 or COAP_ENOT_ACCEPTABLE. */
+ * produce.  0, COAP_ENOT_ACCEPTABLE, or COAP_EBAD_OPTION for an Accept
+ * too long to read (the responder has answered those 4.02 already). */
 static int check_accept(const declared *d, const coap_message *request) {
   if (d->n_formats == 0 || !is_retrieval(request->code))
     return 0;
@@ -235,7 +236,7 @@ static int check_conditions(coap_resource *resource, const declared *d,
   int r = d->get_etag(resource, request, etag, &n);
   if (r < 0 && r != COAP_ENOENT)
     return r;
-  const bool exists = r == 0;
+  const bool exists = r != COAP_ENOENT;
   if (exists && (n == 0 || n > cap))
     return COAP_EINTERNAL_SERVER_ERROR; /* not an ETag (§5.10.6: 1..8) */
   if (if_match && !if_match_holds(request, exists, etag, n))
