@@ -297,8 +297,13 @@ static int wkc_render_get(coap_resource *self, coap_message *request,
                                          CONTENT_FORMAT_LINK_FORMAT);
 }
 
+/* aiocoap's WKCResource answers 4.06 to any Accept but link format. */
+static const uint16_t wkc_formats[] = {CONTENT_FORMAT_LINK_FORMAT};
+
 static const coap_resource_methods wkc_methods = {
     .render_get = wkc_render_get,
+    .content_formats = wkc_formats,
+    .n_content_formats = 1,
 };
 
 int coap_wkc_resource_new(coap_site *site, coap_resource **out) {

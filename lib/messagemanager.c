@@ -309,6 +309,21 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
   return r;
 }
 
+int coap__mm_reject(coap__mm *mm, coap__mm_incoming in) {
+  coap__mm_dedup *entry = mm != NULL ? coap__mm_dedup_get(mm, in) : NULL;
+  if (entry == NULL || entry->answered || entry->acked)
+    return COAP_EINVAL;
+  uint8_t rst[4];
+  coap__heap_remove(&mm->heap, &entry->ack_timer.node);
+  coap__mm_emit_empty(mm, &entry->remote, COAP_TYPE_RST, entry->mid, rst);
+  entry->answered = true;
+  /* RFC 7252 §4.5: a duplicate CON gets the same RST; a duplicate NON is
+   * dropped anyway. */
+  if (entry->kind == COAP__MM_DEDUP_CON_REQUEST)
+    (void)coap__mm_dedup_set_reply(entry, rst, sizeof rst);
+  return 0;
+}
+
 const coap_remote *coap__mm_incoming_remote(coap__mm *mm,
                                             coap__mm_incoming in) {
   coap__mm_dedup *entry = coap__mm_dedup_get(mm, in);

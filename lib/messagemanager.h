@@ -127,6 +127,15 @@ int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
                      void *owner, uint64_t now);
 
+/*
+ * Rejects incoming request in with an RST carrying its MID (RFC 7252 §4.2,
+ * §4.3: a message that cannot be processed, e.g. a NON with an
+ * unrecognised critical option, §5.4.1).  A duplicate of a CON gets the
+ * same RST again.  Returns 0, or COAP_EINVAL when the entry is gone, was
+ * answered, or is a CON already acknowledged (too late to reject).
+ */
+int coap__mm_reject(coap__mm *mm, coap__mm_incoming in);
+
 /* The remote of an incoming request, or NULL when the entry is gone. */
 const coap_remote *coap__mm_incoming_remote(coap__mm *mm, coap__mm_incoming in);
 

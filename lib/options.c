@@ -438,6 +438,15 @@ int coap_options_get_uint(const coap_options *opts, uint16_t number,
   return coap_option_uint_decode(e->value, e->len, out);
 }
 
+int coap_options_get_observe(const coap_options *opts, uint32_t *out) {
+  const coap_option *e = coap_options_get(opts, COAP_OPT_OBSERVE);
+  if (e == NULL)
+    return COAP_ENOENT;
+  if (e->len > 3)
+    return COAP_ERANGE;
+  return coap_option_uint_decode(e->value, e->len, out);
+}
+
 /* Adds the segments of text split at sep; an empty text adds none. */
 static int add_split(coap_options *opts, uint16_t number, const char *text,
                      char sep) {

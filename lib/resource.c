@@ -150,6 +150,116 @@ static uint8_t default_code(uint8_t request_code) {
   }
 }
 
+/* What the resource declares for the checks before rendering, from its
+ * vtable or, for a methods resource, its methods. */
+typedef struct declared {
+  coap_get_etag_fn get_etag;
+  const uint16_t *formats;
+  size_t n_formats;
+} declared;
+
+static declared declared_by(const coap_resource *resource) {
+  const coap_resource_vtable *v = resource->vtable;
+  const coap_resource_methods *m = resource->methods;
+  declared d = {v->get_etag, v->content_formats, v->n_content_formats};
+  if (m != NULL && d.get_etag == NULL)
+    d.get_etag = m->get_etag;
+  if (m != NULL && d.n_formats == 0) {
+    d.formats = m->content_formats;
+    d.n_formats = m->n_content_formats;
+  }
+  return d;
+}
+
+static bool is_retrieval(uint8_t code) {
+  return code == COAP_CODE_GET || code == COAP_CODE_FETCH;
+}
+
+/* RFC 7252 §5.10.4: a GET or FETCH whose Accept the resource cannot
+ * produce.  0, COAP_ENOT_ACCEPTABLE, or COAP_EBAD_OPTION for an Accept
+ * too long to read (the responder has answered those 4.02 already). */
+static int check_accept(const declared *d, const coap_message *request) {
+  if (d->n_formats == 0 || !is_retrieval(request->code))
+    return 0;
+  uint16_t accept = 0;
+  int r = coap_options_get_accept(&request->opt, &accept);
+  if (r == COAP_ENOENT)
+    return 0;
+  if (r < 0)
+    return COAP_EBAD_OPTION; /* longer than 2 bytes (§5.4.3) */
+  for (size_t i = 0; i < d->n_formats; i++)
+    if (d->formats[i] == accept)
+      return 0;
+  return COAP_ENOT_ACCEPTABLE;
+}
+
+/* Whether one of request's options number carries etag. */
+static bool lists_etag(const coap_message *request, uint16_t number,
+                       const uint8_t *etag, size_t len) {
+  for (size_t i = 0;; i++) {
+    const coap_option *o = coap_options_get_nth(&request->opt, number, i);
+    if (o == NULL)
+      return false;
+    if (o->len == len && (len == 0 || memcmp(o->value, etag, len) == 0))
+      return true;
+  }
+}
+
+/* RFC 7252 §5.10.8.1: any If-Match value that is the current ETag, or an
+ * empty one while a representation exists. */
+static bool if_match_holds(const coap_message *request, bool exists,
+                           const uint8_t *etag, size_t len) {
+  if (!exists)
+    return false;
+  return lists_etag(request, COAP_OPT_IF_MATCH, NULL, 0) ||
+         lists_etag(request, COAP_OPT_IF_MATCH, etag, len);
+}
+
+/*
+ * The conditions of RFC 7252 §5.10.8 and the validation of §5.10.6.2 for
+ * a resource that tells its ETag.  Returns 0 to render (with the current
+ * ETag in etag[0..*len), *len 0 when there is none), 1 when response is
+ * the 2.03 answer, or a negative error to answer with.
+ */
+static int check_conditions(coap_resource *resource, const declared *d,
+                            const coap_message *request, coap_message *response,
+                            uint8_t *etag, size_t *len) {
+  const size_t cap = *len;
+  *len = 0;
+  const bool if_match = coap_options_has(&request->opt, COAP_OPT_IF_MATCH);
+  const bool if_none_match =
+      coap_options_has(&request->opt, COAP_OPT_IF_NONE_MATCH);
+  if (d->get_etag == NULL ||
+      (!if_match && !if_none_match && !is_retrieval(request->code)))
+    return 0;
+  size_t n = cap;
+  int r = d->get_etag(resource, request, etag, &n);
+  if (r < 0 && r != COAP_ENOENT)
+    return r;
+  const bool exists = r != COAP_ENOENT;
+  if (exists && (n == 0 || n > cap))
+    return COAP_EINTERNAL_SERVER_ERROR; /* not an ETag (§5.10.6: 1..8) */
+  if (if_match && !if_match_holds(request, exists, etag, n))
+    return COAP_EPRECONDITION_FAILED;
+  /* §5.10.8.2: If-None-Match holds only where nothing exists. */
+  if (if_none_match && exists)
+    return COAP_EPRECONDITION_FAILED;
+  if (!exists)
+    return 0;
+  *len = n;
+  if (is_retrieval(request->code) &&
+      lists_etag(request, COAP_OPT_ETAG, etag, n)) {
+    /* §5.10.6.2, §5.9.1.3: 2.03 Valid carries the ETag, no payload. */
+    r = coap_options_set_etag(&response->opt, etag, n);
+    if (r < 0)
+      return r;
+    coap_message_set_payload_borrowed(response, NULL, 0);
+    response->code = COAP_CODE_VALID;
+    return 1;
+  }
+  return 0;
+}
+
 int coap_resource_render(coap_resource *resource, coap_message *request,
                          coap_message *response, coap_future **later) {
   if (resource == NULL || request == NULL || response == NULL || later == NULL)
@@ -165,7 +275,16 @@ int coap_resource_render(coap_resource *resource, coap_message *request,
     if (render == NULL)
       return COAP_EMETHOD_NOT_ALLOWED;
   }
-  int r = render(resource, request, response, later);
+  const declared d = declared_by(resource);
+  int r = check_accept(&d, request);
+  if (r < 0)
+    return r;
+  uint8_t etag[COAP_ETAG_MAX_LENGTH];
+  size_t etag_len = sizeof etag;
+  r = check_conditions(resource, &d, request, response, etag, &etag_len);
+  if (r != 0)
+    return r < 0 ? r : 0;
+  r = render(resource, request, response, later);
   if (r < 0) {
     /* A renderer that fails must not leave a future behind for the caller
      * to wait on; drop it so the error is the whole answer. */
@@ -173,7 +292,16 @@ int coap_resource_render(coap_resource *resource, coap_message *request,
     *later = NULL;
     return r;
   }
-  if (*later == NULL && response->code == 0)
+  if (*later != NULL)
+    return 0;
+  if (response->code == 0)
     response->code = default_code(request->code);
+  /* RFC 7252 §5.10.6.1: the representation is tagged, so the client can
+   * revalidate it; a retrieval does not change it, so the ETag from before
+   * rendering is still current. */
+  if (etag_len > 0 && is_retrieval(request->code) &&
+      response->code == COAP_CODE_CONTENT &&
+      !coap_options_has(&response->opt, COAP_OPT_ETAG))
+    return coap_options_set_etag(&response->opt, etag, etag_len);
   return 0;
 }

@@ -60,9 +60,44 @@ static void responder_put(coap__responder *r) {
   ctx->responder_pool_size++;
 }
 
-/* RFC 7252 §5.4.1, §5.4.3, §5.4.5: a critical option that is unknown, has
- * a length outside its bounds or occurs more often than allowed makes the
- * request fail with 4.02.  Returns the first such option number, or 0. */
+/*
+ * The critical options this server acts on (RFC 7252 §5.4.1: "recognised"
+ * means handled, not merely registered):
+ *
+ * - Uri-Host, Uri-Port: the server is one origin for every name and port it
+ *   is reached by (§5.10.1 leaves the default to the server).
+ * - Uri-Path, Uri-Query: routing (site.c) and the resource's own use;
+ *   /.well-known/core filters by query (RFC 6690 §4.1).
+ * - Accept: checked against the formats a resource declares (resource.c),
+ *   otherwise read by the resource.
+ * - If-Match, If-None-Match: evaluated for a resource that declares its
+ *   ETag (resource.c, §5.10.8), otherwise handed to the resource.
+ * - Block2, Block1: responder_blockwise.c, or the resource that asked for
+ *   raw blocks (RFC 7959 §2).
+ * - Proxy-Uri, Proxy-Scheme: answered 5.05 below (§5.7.2, §5.10.2).
+ *
+ * OSCORE (RFC 8613 §2) is registered but not implemented, so it is not
+ * here: a protected request must not be answered in plaintext.  Observe,
+ * Hop-Limit, Echo, No-Response, Request-Tag are elective.
+ */
+static const uint16_t recognised[] = {
+    COAP_OPT_IF_MATCH,  COAP_OPT_URI_HOST,     COAP_OPT_IF_NONE_MATCH,
+    COAP_OPT_URI_PORT,  COAP_OPT_URI_PATH,     COAP_OPT_URI_QUERY,
+    COAP_OPT_ACCEPT,    COAP_OPT_BLOCK2,       COAP_OPT_BLOCK1,
+    COAP_OPT_PROXY_URI, COAP_OPT_PROXY_SCHEME,
+};
+
+static bool is_recognised(uint16_t number) {
+  for (size_t i = 0; i < sizeof recognised / sizeof recognised[0]; i++)
+    if (recognised[i] == number)
+      return true;
+  return false;
+}
+
+/* RFC 7252 §5.4.1, §5.4.3, §5.4.5: a critical option that is not
+ * recognised, has a length outside its bounds or occurs more often than
+ * allowed makes the request fail.  Returns the first such option number,
+ * or 0. */
 static uint16_t bad_critical_option(const coap_message *req) {
   size_t n = coap_options_count(&req->opt);
   uint16_t prev = 0;
@@ -73,8 +108,8 @@ static uint16_t bad_critical_option(const coap_message *req) {
     if (!coap_option_is_critical(o->number))
       continue;
     const coap_option_info *info = coap_option_info_get(o->number);
-    if (info == NULL || o->len < info->min_len || o->len > info->max_len ||
-        (repeated && !info->repeatable))
+    if (info == NULL || !is_recognised(o->number) || o->len < info->min_len ||
+        o->len > info->max_len || (repeated && !info->repeatable))
       return o->number;
   }
   return 0;
@@ -177,6 +212,13 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
   coap_message *resp = &r->response;
 
   uint16_t bad = bad_critical_option(req);
+  if (bad != 0 && req->mtype == COAP_TYPE_NON) {
+    /* RFC 7252 §5.4.1: a NON with an unrecognised critical option is
+     * rejected (§4.3: with an RST); only a CON gets 4.02. */
+    (void)coap__mm_reject(ctx->mm, in); /* fails only when it is gone */
+    responder_put(r);
+    return;
+  }
   if (bad != 0) {
     error_response(resp, COAP_CODE_BAD_OPTION, "unrecognised critical option");
   } else if (coap_options_has(&req->opt, COAP_OPT_PROXY_URI) ||

@@ -28,6 +28,9 @@
 #define SIZE_OPTION_MAX 7u
 #define ETAG_OPTION_MAX 11u
 
+/* RFC 7959 §2.2: NUM has 20 bits. */
+#define BLOCK_NUM_LIMIT (1u << 20)
+
 /* One Block1 upload being reassembled. */
 typedef struct upload {
   coap__queue link; /* server->uploads, least recently used first */
@@ -351,14 +354,17 @@ static int collect_block1(coap__responder *r, const coap_block *b1,
   touch(s, &s->uploads, &u->link, &u->deadline);
   /* RFC 7959 §2.3: 2.31 acknowledges the block; a smaller SZX asks for
    * smaller blocks from now on, numbered so the block acknowledged keeps
-   * its start (§2.5: the client continues where its bytes ended). */
+   * its start (§2.5: the client continues where its bytes ended).  A
+   * number too large for 20 bits in our size keeps the client's size. */
   uint8_t szx = our_szx(ctx);
   coap_block ack = *b1;
-  if (b1->szx > szx)
+  if (b1->szx > szx && (start >> (szx + 4)) < BLOCK_NUM_LIMIT)
     ack = (coap_block){.num = (uint32_t)(start >> (szx + 4)), .szx = szx};
   ack.more = true;
   answer(r, COAP_CODE_CONTINUE, NULL);
-  coap_options_set_block1(&r->response.opt, &ack);
+  int rc = coap_options_set_block1(&r->response.opt, &ack);
+  if (rc < 0) /* never a 2.31 that does not name its block */
+    answer(r, coap_error_to_code(rc), coap_strerror(rc));
   return 1;
 
 incomplete:
@@ -415,8 +421,9 @@ int coap__responder_blockwise_request(coap__responder *r) {
   int rc1 = coap_options_get_block1(&req->opt, &b1);
   int rc2 = coap_options_get_block2(&req->opt, &bw->block2);
   if (rc1 == COAP_EINVAL || rc2 == COAP_EINVAL) {
-    /* RFC 7959 §2.2: SZX 7 is reserved; Block options are critical. */
-    answer(r, COAP_CODE_BAD_OPTION, "malformed Block option");
+    /* RFC 7959 §2.2: SZX 7 is reserved and MUST lead to 4.00 (a Block
+     * option longer than 3 bytes got 4.02 before, RFC 7252 §5.4.3). */
+    answer(r, COAP_CODE_BAD_REQUEST, "Block option with SZX 7");
     return 1;
   }
   bw->has_block2 = rc2 == 0;
@@ -527,22 +534,45 @@ fail:
   return false;
 }
 
-/* The block size for this response: the client's (RFC 7959 §2.4: the
- * server uses the size asked for or a smaller one) or ours, and one whose
- * datagram fits with the options about to be added. */
-static uint8_t response_szx(const coap__responder *r) {
-  const coap_context *ctx = r->ctx;
-  uint8_t szx = our_szx(ctx);
-  if (r->bw.has_block2 && r->bw.block2.szx < szx)
-    szx = r->bw.block2.szx;
+/* Whether a response block of szx fits a datagram with the options about to
+ * be added. */
+static bool block_fits(const coap__responder *r, uint8_t szx) {
   size_t overhead = COAP_HEADER_LENGTH + r->request.token_len +
                     coap_options_encoded_size(&r->response.opt) +
                     2 * BLOCK_OPTION_MAX + SIZE_OPTION_MAX + ETAG_OPTION_MAX +
                     1;
-  while (szx > 0 &&
-         overhead + coap_block_size(szx) > ctx->config.max_datagram_size)
+  return overhead + coap_block_size(szx) <= r->ctx->config.max_datagram_size;
+}
+
+/* The block size for this response: the client's (RFC 7959 §2.4: the
+ * server uses the size asked for or a smaller one) or ours, and one whose
+ * datagram fits. */
+static uint8_t response_szx(const coap__responder *r) {
+  uint8_t szx = our_szx(r->ctx);
+  if (r->bw.has_block2 && r->bw.block2.szx < szx)
+    szx = r->bw.block2.szx;
+  while (szx > 0 && !block_fits(r, szx))
     szx--;
   return szx;
+}
+
+/*
+ * The block size for the block at offset: response_szx, unless the block
+ * number counted in that size does not fit 20 bits (a client asking with a
+ * larger SZX than ours, far into a large body).  Then the smallest larger
+ * size up to the client's whose number fits and whose datagram does
+ * (§2.4: any size up to the one asked for); offset, a multiple of the
+ * client's size, is a multiple of each.  -1 when there is none.
+ */
+static int slice_szx(const coap__responder *r, size_t offset) {
+  uint8_t szx = response_szx(r);
+  if ((offset >> (szx + 4)) < BLOCK_NUM_LIMIT)
+    return szx;
+  uint8_t asked = r->bw.has_block2 ? r->bw.block2.szx : szx;
+  for (uint8_t larger = szx + 1; larger <= asked; larger++)
+    if ((offset >> (larger + 4)) < BLOCK_NUM_LIMIT && block_fits(r, larger))
+      return larger;
+  return -1;
 }
 
 /* RFC 7959 §2.4: the block asked for (the first when none was), with M
@@ -550,9 +580,8 @@ static uint8_t response_szx(const coap__responder *r) {
 static void slice(coap__responder *r) {
   coap__responder_blockwise *bw = &r->bw;
   coap_message *resp = &r->response;
-  uint8_t szx = response_szx(r);
   size_t offset = bw->has_block2 ? coap_block_start(&bw->block2) : 0;
-  if (offset == 0 && resp->payload_len <= coap_block_size(szx))
+  if (offset == 0 && resp->payload_len <= coap_block_size(response_szx(r)))
     return;
   if (offset >= resp->payload_len) {
     /* RFC 7959 names no code for a block past the end; aiocoap answers
@@ -560,24 +589,40 @@ static void slice(coap__responder *r) {
     answer(r, COAP_CODE_BAD_REQUEST, "block out of range");
     return;
   }
+  int szx = slice_szx(r, offset);
+  if (szx < 0) {
+    /* A slice must name its block (§2.4): without Block2 the client would
+     * take it for the whole body.  No code fits exactly; as for a block
+     * out of range, 4.00. */
+    answer(r, COAP_CODE_BAD_REQUEST, "block number out of range");
+    return;
+  }
   if (bw->cached == NULL) {
     /* RFC 7959 §2.4: an ETag lets the client tell that all blocks come
      * from one representation. */
     if (resp->code == COAP_CODE_CONTENT &&
-        !coap_options_has(&resp->opt, COAP_OPT_ETAG))
-      coap_hashing_etag(NULL, resp);
+        !coap_options_has(&resp->opt, COAP_OPT_ETAG) &&
+        coap_hashing_etag(NULL, resp) < 0) {
+      answer(r, COAP_CODE_INTERNAL_SERVER_ERROR, "out of memory");
+      return;
+    }
     keep_representation(r);
   }
   size_t total = resp->payload_len;
   size_t len = total - offset;
-  if (len > coap_block_size(szx))
-    len = coap_block_size(szx);
+  if (len > coap_block_size((uint8_t)szx))
+    len = coap_block_size((uint8_t)szx);
   coap_block b2 = {.num = (uint32_t)(offset >> (szx + 4)),
                    .more = offset + len < total,
-                   .szx = szx};
-  coap_options_set_block2(&resp->opt, &b2);
-  if (bw->size2 || b2.num == 0)
-    coap_options_set_size2(&resp->opt, (uint32_t)total);
+                   .szx = (uint8_t)szx};
+  int rc = coap_options_set_block2(&resp->opt, &b2);
+  if (rc == 0 && (bw->size2 || b2.num == 0))
+    rc = coap_options_set_size2(&resp->opt, (uint32_t)total);
+  if (rc < 0) {
+    /* Never a slice without its Block2 (or Size2 asked for). */
+    answer(r, coap_error_to_code(rc), coap_strerror(rc));
+    return;
+  }
   coap_message_set_payload_borrowed(resp, resp->payload + offset, len);
 }
 
@@ -586,7 +631,10 @@ void coap__responder_blockwise_response(coap__responder *r) {
   coap_message *resp = &r->response;
   if (!bw->assembly)
     return;
-  if (coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE) {
+  /* RFC 7252 §5.9.1.3: 2.03 Valid carries no representation to slice or
+   * size. */
+  if (coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE &&
+      resp->code != COAP_CODE_VALID) {
     slice(r);
     /* RFC 7959 §4: a request with Size2 asks for the representation's
      * size (slice() already gave it for a sliced one). */

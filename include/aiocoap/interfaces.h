@@ -44,8 +44,27 @@ typedef struct coap_server_observation coap_server_observation;
 typedef int (*coap_render_fn)(coap_resource *resource, coap_message *request,
                               coap_message *response, coap_future **later);
 
+/* RFC 7252 §5.10.6: an ETag is 1..8 bytes. */
+#define COAP_ETAG_MAX_LENGTH 8
+
+/*
+ * Tells the resource's current ETag (RFC 7252 §5.10.6) for request, so that
+ * the library can evaluate conditional requests before rendering (see
+ * coap_resource_render).  etag has room for *len bytes (at least
+ * COAP_ETAG_MAX_LENGTH); write the ETag there and its length (1..8) into
+ * *len.  request is borrowed for the call (a site has already stripped the
+ * path prefix it matched).  Returns 0 with an ETag; COAP_ENOENT when the
+ * resource has no current representation (it does not exist, so If-Match
+ * fails and If-None-Match succeeds); any other negative error answers the
+ * request as a render error would (coap_render_fn), without rendering.
+ * coap_hashing_etag_compute makes an ETag from a representation's payload.
+ */
+typedef int (*coap_get_etag_fn)(coap_resource *resource,
+                                const coap_message *request, uint8_t *etag,
+                                size_t *len);
+
 /* aiocoap.interfaces.Resource and ObservableResource as a vtable.  Every
- * member but render may be NULL. */
+ * member but render may be NULL (or 0). */
 typedef struct coap_resource_vtable {
   coap_render_fn render;
   /* True (the default when NULL) when the resource wants whole requests:
@@ -59,6 +78,17 @@ typedef struct coap_resource_vtable {
   /* Frees what the resource owns besides the coap_resource itself (called
    * when the last reference goes). */
   void (*destroy)(coap_resource *resource);
+  /* The resource's current ETag, for conditional requests (If-Match,
+   * If-None-Match, ETag; RFC 7252 §5.10.8, §5.10.6.2).  NULL: the library
+   * evaluates none of them and render sees the options as they came. */
+  coap_get_etag_fn get_etag;
+  /* The Content-Formats GET and FETCH responses can come in (RFC 7252
+   * §5.10.4): n_content_formats numbers at content_formats (borrowed,
+   * usually static).  A GET or FETCH whose Accept names none of them gets
+   * 4.06 Not Acceptable without rendering.  0: every Accept reaches render,
+   * which then answers 4.06 itself when it must. */
+  const uint16_t *content_formats;
+  size_t n_content_formats;
 } coap_resource_vtable;
 
 #ifdef __cplusplus

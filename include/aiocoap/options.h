@@ -232,7 +232,13 @@ AIOCOAP_EXTERN int coap_options_encode(const coap_options *opts, uint8_t *buf,
     return coap_options_set_uint(o, number, v);                                \
   }
 
-COAP__UINT_VIEW(observe, COAP_OPT_OBSERVE, uint32_t)
+/* RFC 7641 §2: Observe is 0..3 bytes; RFC 7252 §5.4.3: a longer one is
+ * unrecognised (and, elective, ignored), so it gives COAP_ERANGE and leaves
+ * *v alone. */
+AIOCOAP_EXTERN int coap_options_get_observe(const coap_options *o, uint32_t *v);
+static inline int coap_options_set_observe(coap_options *o, uint32_t v) {
+  return coap_options_set_uint(o, COAP_OPT_OBSERVE, v);
+}
 COAP__UINT_VIEW(uri_port, COAP_OPT_URI_PORT, uint16_t)
 COAP__UINT_VIEW(content_format, COAP_OPT_CONTENT_FORMAT, uint16_t)
 COAP__UINT_VIEW(accept, COAP_OPT_ACCEPT, uint16_t)

@@ -20,6 +20,8 @@ extern "C" {
 /*
  * The aiocoap convenience: one render function per method.  A method left
  * NULL answers 4.05 Method Not Allowed.  Same contract as coap_render_fn.
+ * get_etag, content_formats and n_content_formats mean what they mean in
+ * coap_resource_vtable, and may be left NULL (0).
  */
 typedef struct coap_resource_methods {
   coap_render_fn render_get;
@@ -29,6 +31,9 @@ typedef struct coap_resource_methods {
   coap_render_fn render_fetch;
   coap_render_fn render_patch;
   coap_render_fn render_ipatch;
+  coap_get_etag_fn get_etag;
+  const uint16_t *content_formats;
+  size_t n_content_formats;
 } coap_resource_methods;
 
 /* RFC 6690 attributes shown for the resource in /.well-known/core. */
@@ -91,9 +96,31 @@ coap_resource_set_link_attributes(coap_resource *resource,
  * function: COAP_EMETHOD_NOT_ALLOWED, 4.05, when it is missing or the code
  * is no method).  *later is set to NULL first; after a render that answered
  * at once with response->code left 0, the method's default code is filled
- * in (coap_render_fn).  Returns what the renderer returned, or COAP_EINVAL.
- * What the library calls; exposed so that sites and proxies can nest
- * resources.
+ * in (coap_render_fn).  What the library calls; exposed so that sites and
+ * proxies can nest resources.
+ *
+ * Before rendering, in this order, for a resource that declares them:
+ *
+ * - content_formats (RFC 7252 §5.10.4): a GET or FETCH whose Accept is none
+ *   of them returns COAP_ENOT_ACCEPTABLE (4.06).
+ * - get_etag, called for a GET or FETCH and for any request with If-Match
+ *   or If-None-Match (its errors are returned as they are):
+ *   - If-Match (§5.10.8.1): unless one value is the current ETag, or is
+ *     empty while the resource exists, COAP_EPRECONDITION_FAILED (4.12).
+ *   - If-None-Match (§5.10.8.2): when the resource exists,
+ *     COAP_EPRECONDITION_FAILED.
+ *   - a GET or FETCH listing the current ETag among its ETag options
+ *     (§5.10.6.2) is answered here: response becomes 2.03 Valid with that
+ *     ETag and no payload, and 0 is returned.
+ *
+ * In each of these cases the renderer is not called, so nothing changes.
+ * After a GET or FETCH rendered at once into a 2.05 without ETag, the
+ * current ETag is added (§5.10.6.1); a response given later through a
+ * future carries it only if the resource sets it.  A resource that
+ * declares neither keeps every option for its renderer.
+ *
+ * Returns what the renderer returned, one of the errors above, or
+ * COAP_EINVAL.
  */
 AIOCOAP_EXTERN int coap_resource_render(coap_resource *resource,
                                         coap_message *request,
@@ -184,6 +211,18 @@ AIOCOAP_EXTERN int coap_wkc_resource_new(coap_site *site, coap_resource **out);
  */
 AIOCOAP_EXTERN int coap_hashing_etag(const coap_message *request,
                                      coap_message *response);
+
+/*
+ * The ETag coap_hashing_etag gives a 2.05 response with this payload
+ * (payload_len bytes, borrowed; NULL when 0) and content_format (-1 for
+ * none): what a get_etag function of a resource that tags its responses
+ * that way returns.  Writes 8 bytes into etag and 8 into *len.  0,
+ * COAP_EINVAL (content_format above 65535) or COAP_ENOSPC (*len below 8).
+ */
+AIOCOAP_EXTERN int coap_hashing_etag_compute(const void *payload,
+                                             size_t payload_len,
+                                             int content_format, uint8_t *etag,
+                                             size_t *len);
 
 #ifdef __cplusplus
 }
