@@ -30,6 +30,8 @@ void coap_context_config_default(coap_context_config *config) {
   config->max_body_size = 1u << 20;
   config->block_size_exp = COAP_DEFAULT_BLOCK_SIZE_EXP;
   config->max_block1_reassemblies = 64;
+  config->max_block1_reassemblies_per_peer = 4;
+  config->block1_idle_timeout_ms = 30000;
   config->max_block2_cached = 32;
   config->max_observers_per_resource = 1024;
   config->max_observers = 65536;

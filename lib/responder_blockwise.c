@@ -10,9 +10,10 @@
  *   representation is kept for a while, so later blocks are served from it
  *   without rendering again, and gets an ETag so clients notice a change.
  *
- * Both tables are small lists in least-recently-used order: every entry
- * lives EXCHANGE_LIFETIME after its last use, so the head expires first and
- * one timer on the context's heap serves both lists.
+ * Both tables are small lists in least-recently-used order: an upload
+ * lives block1_idle_timeout_ms after its last block, a representation
+ * EXCHANGE_LIFETIME after its last use, so each head expires first and one
+ * timer on the context's heap serves both lists.
  */
 #include "alloc-internal.h"
 #include "hash-internal.h"
@@ -197,10 +198,10 @@ void coap__blockwise_server_free(coap_context *ctx) {
   ctx->blockwise = NULL;
 }
 
-/* Moves an entry to the tail with a fresh deadline. */
+/* Moves an entry to the tail with a fresh deadline, lifetime from now. */
 static void touch(server *s, coap__queue *head, coap__queue *link,
-                  uint64_t *deadline) {
-  *deadline = coap__context_now(s->ctx) + lifetime(s->ctx);
+                  uint64_t *deadline, uint64_t lifetime) {
+  *deadline = coap__context_now(s->ctx) + lifetime;
   coap__queue_remove(link);
   coap__queue_insert_tail(head, link);
   rearm(s);
@@ -248,6 +249,28 @@ static bool body_reserve(uint8_t **body, size_t *cap, size_t need,
     return false;
   *body = p;
   *cap = grown;
+  return true;
+}
+
+/* Whether a new upload from remote may start: below its own limit, and
+ * with room in the table, made if need be by giving up the upload idle
+ * longest (the head), so that abandoned first blocks cannot lock others
+ * out until they expire. */
+static bool upload_room(server *s, const coap_remote *remote) {
+  const coap_context_config *c = &s->ctx->config;
+  size_t mine = 0;
+  coap__queue *q;
+  for (q = coap__queue_head(&s->uploads); q != &s->uploads; q = q->next)
+    if (coap_remote_equal(&coap__queue_data(q, upload, link)->remote, remote))
+      mine++;
+  if (mine >= c->max_block1_reassemblies_per_peer ||
+      c->max_block1_reassemblies == 0)
+    return false;
+  if (s->n_uploads >= c->max_block1_reassemblies) {
+    upload_free(s, coap__queue_data(coap__queue_head(&s->uploads), upload,
+                                    link));
+    rearm(s);
+  }
   return true;
 }
 
@@ -321,11 +344,14 @@ static int collect_block1(coap__responder *r, const coap_block *b1,
     finish_upload(r, NULL, b1);
     return 0;
   }
+  if (u == NULL && !upload_room(s, &req->remote)) {
+    /* RFC 7252 §5.9.3.4: Max-Age says when to try again. */
+    answer(r, COAP_CODE_SERVICE_UNAVAILABLE, "too many uploads");
+    coap_options_set_max_age(&r->response.opt,
+                             (ctx->config.block1_idle_timeout_ms + 999) / 1000);
+    return 1;
+  }
   if (u == NULL) {
-    if (s->n_uploads >= ctx->config.max_block1_reassemblies) {
-      answer(r, COAP_CODE_SERVICE_UNAVAILABLE, "too many uploads");
-      return 1;
-    }
     u = coap__calloc(1, sizeof *u);
     if (u == NULL || (u->key = coap__malloc(key_len ? key_len : 1)) == NULL) {
       coap__free(u);
@@ -351,7 +377,8 @@ static int collect_block1(coap__responder *r, const coap_block *b1,
     finish_upload(r, u, b1);
     return 0;
   }
-  touch(s, &s->uploads, &u->link, &u->deadline);
+  touch(s, &s->uploads, &u->link, &u->deadline,
+        ctx->config.block1_idle_timeout_ms);
   /* RFC 7959 §2.3: 2.31 acknowledges the block; a smaller SZX asks for
    * smaller blocks from now on, numbered so the block acknowledged keeps
    * its start (§2.5: the client continues where its bytes ended).  A
@@ -394,7 +421,8 @@ static int serve_cached(coap__responder *r) {
   coap_message_set_payload_borrowed(resp, rep->response.payload,
                                     rep->response.payload_len);
   r->bw.cached = rep;
-  touch(s, &s->representations, &rep->link, &rep->deadline);
+  touch(s, &s->representations, &rep->link, &rep->deadline,
+        lifetime(s->ctx));
   return 1;
 }
 
@@ -525,7 +553,8 @@ static bool keep_representation(coap__responder *r) {
   coap__queue_insert_tail(&s->representations, &rep->link);
   s->n_representations++;
   bw->cached = rep;
-  touch(s, &s->representations, &rep->link, &rep->deadline);
+  touch(s, &s->representations, &rep->link, &rep->deadline,
+        lifetime(s->ctx));
   return true;
 fail:
   coap_message_clear(&rep->response);

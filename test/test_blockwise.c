@@ -285,6 +285,7 @@ COAP_TEST(blockwise, unfinished_upload_expires_and_frees_its_memory) {
   sc.transmission.max_latency_ms = 10;
   sc.transmission.processing_delay_ms = 20;
   cr_assert_eq(coap_exchange_lifetime_ms(&sc.transmission), 60);
+  sc.block1_idle_timeout_ms = 60;
   start_pair(&fx, &sc, &cc);
   blob b = {0};
   fixture_add(&fx, "blob", &blob_methods, &b);
@@ -571,4 +572,82 @@ COAP_TEST(blockwise, transfers_allocate_per_transfer_not_per_block) {
                 put_small, put_large);
   fixture_stop(&fx);
   free(b.data);
+}
+
+/* Issue 9: uploads abandoned after their first block, one from each of
+ * many endpoints, must not lock every other upload out until they expire:
+ * the idlest gives way to a new one. */
+COAP_TEST(blockwise, abandoned_first_blocks_give_way_to_new_uploads) {
+  fixture fx;
+  coap_context_config sc, cc;
+  config_for_test(&sc);
+  config_for_test(&cc);
+  sc.max_block1_reassemblies = 64;
+  start_pair(&fx, &sc, &cc);
+  blob b = {0};
+  fixture_add(&fx, "blob", &blob_methods, &b);
+  coap_context *others[64];
+  for (int i = 0; i < 64; i++) {
+    cr_assert_eq(coap_context_create_client_context(&fx.loop, &cc, &others[i]),
+                 0);
+    coap_request_params params;
+    coap_request_params_default(&params);
+    params.handle_blockwise = false;
+    coap_request *req;
+    cr_assert_eq(coap_context_request(others[i],
+                                      block1_message(&fx, 0, true, 1024),
+                                      &params, &req),
+                 0);
+    coap_future *f = coap_request_response(req);
+    cr_assert_eq(coap_run_until_complete(&fx.loop, f), 0);
+    cr_assert_eq(((coap_message *)coap_future_result(f))->code,
+                 COAP_CODE_CONTINUE, "abandoned upload %d started", i);
+    coap_request_unref(req);
+  }
+  /* A whole upload from yet another endpoint goes through. */
+  coap_message *m = fixture_message(&fx, COAP_CODE_PUT, "/blob");
+  uint8_t *body = pattern(3000);
+  coap_message_set_payload(m, body, 3000);
+  free(body);
+  coap_message *resp = NULL;
+  cr_assert_eq(request_with(&fx, m, NULL, &resp), 0);
+  cr_assert_eq(resp->code, COAP_CODE_CHANGED, "got %s",
+               coap_code_name(resp->code));
+  coap_message_free(resp);
+  cr_assert_eq(b.len, 3000);
+  for (int i = 0; i < 64; i++)
+    coap_context_shutdown(others[i], NULL, NULL);
+  stop(&fx, &b);
+}
+
+/* One peer holds at most max_block1_reassemblies_per_peer uploads; the
+ * next is refused with 5.03 and a Max-Age telling when to try again. */
+COAP_TEST(blockwise, uploads_per_peer_are_bounded_with_5_03_and_max_age) {
+  fixture fx;
+  coap_context_config sc, cc;
+  config_for_test(&sc);
+  config_for_test(&cc);
+  sc.max_block1_reassemblies_per_peer = 4;
+  sc.block1_idle_timeout_ms = 20000;
+  start_pair(&fx, &sc, &cc);
+  blob b = {0};
+  fixture_add(&fx, "blob", &blob_methods, &b);
+  for (int i = 0; i < 5; i++) {
+    coap_message *m = block1_message(&fx, 0, true, 1024);
+    /* Different bodies: different uploads (RFC 9175 §3.4 Request-Tag). */
+    uint8_t tag = (uint8_t)i;
+    coap_options_add(&m->opt, COAP_OPT_REQUEST_TAG, &tag, 1);
+    coap_message *resp = NULL;
+    cr_assert_eq(raw_request(&fx, m, &resp), 0);
+    if (i < 4) {
+      cr_assert_eq(resp->code, COAP_CODE_CONTINUE, "upload %d", i);
+    } else {
+      cr_assert_eq(resp->code, COAP_CODE_SERVICE_UNAVAILABLE);
+      uint32_t max_age = 0;
+      cr_assert_eq(coap_options_get_max_age(&resp->opt, &max_age), 0);
+      cr_assert_eq(max_age, 20);
+    }
+    coap_message_free(resp);
+  }
+  stop(&fx, &b);
 }

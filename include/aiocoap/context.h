@@ -66,10 +66,17 @@ typedef struct coap_context_config {
   /* Block size exponent offered by the server and used by the client
    * (default DEFAULT_BLOCK_SIZE_EXP, 1024 bytes). */
   uint8_t block_size_exp;
-  /* Block1 uploads reassembled at once (default 64); one more is refused
-   * with 5.03 Service Unavailable.  An upload with no block for
-   * EXCHANGE_LIFETIME is dropped. */
+  /* Block1 uploads reassembled at once (default 64).  When all are taken,
+   * a new upload from a peer below its own limit pushes out the upload
+   * idle longest; one from a peer at max_block1_reassemblies_per_peer
+   * (default 4) is refused with 5.03 Service Unavailable and a Max-Age
+   * of block1_idle_timeout_ms.  An upload with no block for
+   * block1_idle_timeout_ms (default 30000: the retransmissions of four
+   * ACK timeouts) is given up (RFC 7959 §2.5; aiocoap's
+   * WaitingForClientTimedOut): a later block gets 4.08. */
   uint32_t max_block1_reassemblies;
+  uint32_t max_block1_reassemblies_per_peer;
+  uint32_t block1_idle_timeout_ms;
   /* Rendered representations kept so that later Block2 blocks are served
    * without rendering again (default 32), each until EXCHANGE_LIFETIME
    * after its last block was asked for; 0 keeps none. */
