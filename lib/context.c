@@ -39,6 +39,8 @@ void coap_context_config_default(coap_context_config *config) {
   config->reregister_margin_ms = 2000;
   config->log = NULL;
   config->log_level = COAP_LOG_WARNING;
+  config->socket_rcvbuf = COAP_SOCKET_BUFFER_DEFAULT;
+  config->socket_sndbuf = COAP_SOCKET_BUFFER_DEFAULT;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -222,6 +224,28 @@ static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
   return usable ? 0 : COAP_ERESOLVE;
 }
 
+static int set_socket_buffers(coap_context *ctx) {
+  uint32_t rcvbuf = 0, sndbuf = 0;
+  int rc = coap__udp6_set_buffers(ctx->transport, ctx->config.socket_rcvbuf,
+                                  ctx->config.socket_sndbuf, &rcvbuf, &sndbuf);
+  if (rc < 0)
+    return rc;
+  ctx->stats.socket_rcvbuf = rcvbuf;
+  ctx->stats.socket_sndbuf = sndbuf;
+  /* getsockopt reports twice what was set (socket(7)): less than asked
+   * means net.core.rmem_max / wmem_max capped it. */
+  bool capped = rcvbuf / 2 < ctx->config.socket_rcvbuf ||
+                sndbuf / 2 < ctx->config.socket_sndbuf;
+  coap__context_log(ctx, COAP_LOG_INFO,
+                    "socket buffers: receive %u, send %u bytes granted "
+                    "(asked %u, %u)%s",
+                    (unsigned)rcvbuf, (unsigned)sndbuf,
+                    (unsigned)ctx->config.socket_rcvbuf,
+                    (unsigned)ctx->config.socket_sndbuf,
+                    capped ? "; capped by net.core.rmem_max / wmem_max" : "");
+  return 0;
+}
+
 static void context_free(coap_context *ctx) {
   if (ctx->mm != NULL)
     coap__mm_free(ctx->mm);
@@ -288,6 +312,9 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                        &ctx->transport);
   if (rc < 0)
     goto fail;
+  rc = set_socket_buffers(ctx);
+  if (rc < 0)
+    goto fail;
   uv_timer_init(loop, &ctx->timer);
   ctx->timer.data = ctx;
   *out = ctx;
@@ -346,6 +373,8 @@ size_t coap_context_kill_transactions(coap_context *ctx,
 
 void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
   *out = ctx->stats;
+  if (ctx->transport != NULL)
+    out->kernel_drops = coap__udp6_kernel_drops(ctx->transport);
   if (ctx->mm != NULL) {
     coap__mm_stats s;
     coap__mm_get_stats(ctx->mm, &s);
@@ -395,6 +424,8 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
   ctx->closing = 2;
   uv_timer_stop(&ctx->timer);
   uv_close((uv_handle_t *)&ctx->timer, on_timer_closed);
+  /* The stats outlive the socket: keep its last drop count. */
+  ctx->stats.kernel_drops = coap__udp6_kernel_drops(ctx->transport);
   coap__udp6_close(ctx->transport, on_transport_closed);
   ctx->transport = NULL;
 }
