@@ -16,7 +16,6 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 void coap_context_config_default(coap_context_config *config) {
   memset(config, 0, sizeof *config);
@@ -52,15 +51,13 @@ uint64_t coap__context_now(const coap_context *ctx) {
   return uv_now(ctx->loop);
 }
 
-/* xorshift64*: tokens and MIDs need to be hard to guess off-path (RFC 7252
- * §5.3.1), not cryptographic; the state is seeded from getrandom(). */
+/* SipHash of a counter under a random key: tokens must be hard to guess
+ * off-path (RFC 7252 §5.3.1), and the hash tables' keys are drawn from here
+ * too, so no output may tell the others (one xorshift output gives away
+ * its whole state, and with it every key drawn before and after). */
 uint64_t coap__context_random(coap_context *ctx) {
-  uint64_t x = ctx->rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  ctx->rng = x;
-  return x * 0x2545F4914F6CDD1Dull;
+  ctx->rng++;
+  return coap__siphash(&ctx->rng_key, &ctx->rng, sizeof ctx->rng);
 }
 
 void coap__context_log(coap_context *ctx, coap_log_level level, const char *fmt,
@@ -263,6 +260,10 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                           const coap_context_config *config,
                           coap_context **out) {
   *out = NULL;
+  /* Thread-safe and idempotent: readies libsodium's randombytes, which
+   * keys the RNG and the hash tables below. */
+  if (sodium_init() < 0)
+    return COAP_ENOMEM;
   coap_context *ctx = coap__calloc(1, sizeof *ctx);
   if (ctx == NULL)
     return COAP_ENOMEM;
@@ -284,9 +285,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   coap__queue_init(&ctx->requests);
   coap__queue_init(&ctx->responders);
   coap__queue_init(&ctx->responder_pool);
-  if (getrandom(&ctx->rng, sizeof ctx->rng, 0) != sizeof ctx->rng)
-    ctx->rng = uv_hrtime() ^ (uintptr_t)ctx;
-  ctx->rng |= 1;
+  coap__hash_key_random(&ctx->rng_key);
 
   int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
   if (rc < 0)

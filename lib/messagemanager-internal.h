@@ -7,6 +7,7 @@
 #ifndef AIOCOAP_MESSAGEMANAGER_INTERNAL_H
 #define AIOCOAP_MESSAGEMANAGER_INTERNAL_H
 
+#include "hash-internal.h"
 #include "heap.h"
 #include "messagemanager.h"
 
@@ -53,6 +54,10 @@ static inline coap__mm_hnode *coap__mm_table_next(const coap__mm_hnode *node) {
  * compares) and a message ID; the key comes from the seed so that a peer
  * cannot aim its MIDs at one bucket. */
 uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid);
+
+/* What the dedup table hashes: the peer's address, port and scope (what
+ * coap_remote_equal compares) and the MID. */
+#define COAP__MM_DEDUP_INPUT (16 + 2 + 4 + 2)
 
 /* What a heap node belongs to. */
 enum { COAP__MM_TIMER_OUT, COAP__MM_TIMER_ACK };
@@ -168,6 +173,13 @@ struct coap__mm {
   coap__mm_table non_by_mid, non_by_owner; /* made on first use */
   coap__mm_non *non_oldest, *non_newest, *non_free;
   uint32_t non_count;
+
+  /* The dedup table's SipHash key (mm_dedup.c), and the last input it
+   * hashed: a lookup that misses is followed by an insert of the same
+   * (remote, MID), which reuses the hash. */
+  coap__hash_key dedup_key;
+  uint8_t dedup_probe[COAP__MM_DEDUP_INPUT];
+  uint64_t dedup_probe_hash;
 };
 
 /* Uniform in [0, bound]. */

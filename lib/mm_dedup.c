@@ -19,8 +19,42 @@
 #define DEDUP_INITIAL_BUCKETS 64u
 #define DEDUP_INITIAL_SLOTS 16u
 
+/* splitmix64's finaliser (every input bit reaches every output bit). */
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9u;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebu;
+  return x ^ (x >> 31);
+}
+
 int coap__mm_dedup_init(coap__mm *mm) {
+  /* The table's own key, from the layer's seed (so a run replays from its
+   * seed) without drawing from the layer's random sequence. */
+  uint64_t k[2] = {mix(mm->hash_key ^ 0x6465647570206b30u),
+                   mix(mm->hash_key ^ 0x6465647570206b31u)};
+  memcpy(mm->dedup_key.bytes, k, sizeof mm->dedup_key.bytes);
+  memset(mm->dedup_probe, 0, sizeof mm->dedup_probe);
+  mm->dedup_probe_hash =
+      coap__siphash(&mm->dedup_key, mm->dedup_probe, sizeof mm->dedup_probe);
   return coap__mm_table_init(&mm->dedup_table, DEDUP_INITIAL_BUCKETS);
+}
+
+/* RFC 7252 §4.5 matches on (remote, MID), and a peer picks both: SipHash
+ * under the table's secret key, so that it cannot aim at one bucket. */
+static uint64_t dedup_hash(coap__mm *mm, const coap_remote *remote,
+                           uint16_t mid) {
+  const struct sockaddr_in6 *a = &remote->addr;
+  uint8_t in[COAP__MM_DEDUP_INPUT];
+  memcpy(in, &a->sin6_addr, 16);
+  memcpy(in + 16, &a->sin6_port, 2);
+  memcpy(in + 18, &a->sin6_scope_id, 4);
+  memcpy(in + 22, &mid, 2);
+  if (memcmp(in, mm->dedup_probe, sizeof in) != 0) {
+    memcpy(mm->dedup_probe, in, sizeof in);
+    mm->dedup_probe_hash = coap__siphash(&mm->dedup_key, in, sizeof in);
+  }
+  return mm->dedup_probe_hash;
 }
 
 void coap__mm_dedup_free(coap__mm *mm) {
@@ -41,7 +75,7 @@ static bool is_con(uint8_t kind) {
 
 coap__mm_dedup *coap__mm_dedup_find(coap__mm *mm, const coap_remote *remote,
                                     uint16_t mid) {
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);
+  uint64_t hash = dedup_hash(mm, remote, mid);
   for (coap__mm_hnode *node = coap__mm_table_first(&mm->dedup_table, hash);
        node != NULL; node = coap__mm_table_next(node)) {
     coap__mm_dedup *entry = coap__container_of(node, coap__mm_dedup, by_mid);
@@ -139,7 +173,7 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
   entry->answered = false;
   entry->next = NULL;
   coap__mm_table_insert(&mm->dedup_table, &entry->by_mid,
-                        coap__mm_hash(mm->hash_key, remote, mid));
+                        dedup_hash(mm, remote, mid));
   coap__mm_fifo *fifo = &mm->dedup_fifo[is_con(kind) ? 0 : 1];
   if (fifo->tail != NULL)
     fifo->tail->next = entry;
