@@ -221,12 +221,17 @@ static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
   return usable ? 0 : COAP_ERESOLVE;
 }
 
-static int set_socket_buffers(coap_context *ctx) {
+/* Bigger buffers only make loss less likely: a failure (none is known on
+ * Linux for a socket just opened) is logged, and the context goes on. */
+static void set_socket_buffers(coap_context *ctx) {
   uint32_t rcvbuf = 0, sndbuf = 0;
   int rc = coap__udp6_set_buffers(ctx->transport, ctx->config.socket_rcvbuf,
                                   ctx->config.socket_sndbuf, &rcvbuf, &sndbuf);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) {
+    coap__context_log(ctx, COAP_LOG_WARNING, "socket buffers not set: %s",
+                      coap_strerror(rc));
+    return;
+  }
   ctx->stats.socket_rcvbuf = rcvbuf;
   ctx->stats.socket_sndbuf = sndbuf;
   /* getsockopt reports twice what was set (socket(7)): less than asked
@@ -240,7 +245,6 @@ static int set_socket_buffers(coap_context *ctx) {
                     (unsigned)ctx->config.socket_rcvbuf,
                     (unsigned)ctx->config.socket_sndbuf,
                     capped ? "; capped by net.core.rmem_max / wmem_max" : "");
-  return 0;
 }
 
 static void context_free(coap_context *ctx) {
@@ -311,9 +315,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                        &ctx->transport);
   if (rc < 0)
     goto fail;
-  rc = set_socket_buffers(ctx);
-  if (rc < 0)
-    goto fail;
+  set_socket_buffers(ctx);
   uv_timer_init(loop, &ctx->timer);
   ctx->timer.data = ctx;
   *out = ctx;

@@ -81,9 +81,11 @@ struct coap__udp6 {
   uint32_t tx_first; /* [tx_first, tx_count) are queued, not yet sent */
   uint32_t tx_count;
   bool tx_blocked; /* sendmmsg said EAGAIN: wait for UV_WRITABLE */
-  /* SO_RXQ_OVFL of the latest datagram that carried it: how many the
-   * kernel dropped on this socket so far (cumulative, modulo 2^32). */
-  uint32_t kernel_drops;
+  /* How many datagrams the kernel dropped on this socket so far: the
+   * SO_RXQ_OVFL count (32 bits, cumulative) of the latest datagram that
+   * carried it, widened so that it never wraps. */
+  uint32_t rxq_ovfl;
+  uint64_t kernel_drops;
   coap__udp6_filter filter;
   void *filter_data;
   bool closing;
@@ -214,7 +216,10 @@ static void deliver(coap__udp6 *t, uint32_t i) {
       remote.has_local = true;
     } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
                c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
-      memcpy(&t->kernel_drops, CMSG_DATA(c), sizeof(t->kernel_drops));
+      uint32_t count;
+      memcpy(&count, CMSG_DATA(c), sizeof(count));
+      t->kernel_drops += (uint32_t)(count - t->rxq_ovfl);
+      t->rxq_ovfl = count;
     }
   }
   t->callbacks.recv(t->user_data, t->rx.iov[i].iov_base, m->msg_len, &remote);
