@@ -112,7 +112,7 @@ enum {
 
 /* One incoming CON or NON, remembered for deduplication (RFC 7252 §4.5). */
 typedef struct coap__mm_dedup {
-  coap__mm_hnode by_mid;
+  uint64_t hash; /* of (remote, mid), for mm->dedup_index */
   coap__mm_timer ack_timer;    /* pending empty ACK of a CON request */
   struct coap__mm_dedup *next; /* lifetime FIFO or free list */
   coap_remote remote;
@@ -164,7 +164,11 @@ struct coap__mm {
   coap__mm_table peer_table;
   coap__mm_peer *peer_free;
 
-  coap__mm_table dedup_table;
+  /* (remote, MID) -> entry: open addressing with linear probing, each
+   * cell the hash's low 32 bits << 32 | slot + 1 (0: empty), so a lookup
+   * that misses reads one cache line and no entry (mm_dedup.c). */
+  uint64_t *dedup_index;
+  uint32_t dedup_index_mask, dedup_index_count;
   coap__mm_dedup **dedup_slots; /* slot -> entry, allocated on demand */
   uint32_t dedup_allocated, dedup_slots_cap, dedup_in_use;
   coap__mm_dedup *dedup_free;

@@ -101,3 +101,54 @@ COAP_TEST(hash, dedup_key_differs_across_seeds) {
   coap__mm_free(a);
   coap__mm_free(b);
 }
+
+static coap_remote churn_remote(uint32_t i) {
+  coap_remote r;
+  memset(&r, 0, sizeof r);
+  r.addr.sin6_family = AF_INET6;
+  r.addr.sin6_addr = in6addr_loopback;
+  r.addr.sin6_port = htons((uint16_t)(40000 + i % 7));
+  return r;
+}
+
+/* The dedup index (open addressing, deletion by backward shift) through
+ * growth and thousands of evictions: exactly the newest dedup_entries
+ * (remote, MID) pairs are found, each as the entry made for it, and once
+ * all have expired none is. */
+COAP_TEST(hash, dedup_index_finds_exactly_the_live_entries) {
+  static const coap__mm_callbacks cb = {no_send, no_request, no_response, NULL};
+  enum { LIVE = 300, TOTAL = 6000 };
+  coap__mm_config config = {.dedup_entries = LIVE,
+                            .max_outgoing = 16,
+                            .empty_ack_delay_ms = 100,
+                            .max_datagram_size = 1152};
+  coap_transmission_parameters_default(&config.transmission);
+  coap__mm *mm;
+  cr_assert_eq(coap__mm_new(&config, &cb, NULL, 7, &mm), 0);
+  static coap__mm_dedup *made[TOTAL];
+  for (uint32_t i = 0; i < TOTAL; i++) {
+    coap_remote r = churn_remote(i);
+    uint16_t mid = (uint16_t)(i * 40503u);
+    cr_assert_null(coap__mm_dedup_find(mm, &r, mid), "pair %u", i);
+    made[i] = coap__mm_dedup_add(mm, &r, mid, COAP__MM_DEDUP_NON_REQUEST, i);
+    cr_assert_not_null(made[i]);
+    if (i % 97 != 0 && i != TOTAL - 1)
+      continue;
+    for (uint32_t k = 0; k <= i; k++) {
+      coap_remote rk = churn_remote(k);
+      coap__mm_dedup *found =
+          coap__mm_dedup_find(mm, &rk, (uint16_t)(k * 40503u));
+      if (k + LIVE > i)
+        cr_assert_eq(found, made[k], "pair %u after %u", k, i);
+      else
+        cr_assert_null(found, "pair %u after %u", k, i);
+    }
+  }
+  coap__mm_dedup_expire(mm, UINT64_MAX);
+  for (uint32_t k = TOTAL - LIVE; k < TOTAL; k++) {
+    coap_remote rk = churn_remote(k);
+    cr_assert_null(coap__mm_dedup_find(mm, &rk, (uint16_t)(k * 40503u)));
+  }
+  cr_assert_eq(mm->dedup_index_count, 0);
+  coap__mm_free(mm);
+}
