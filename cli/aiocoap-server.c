@@ -18,8 +18,17 @@ static coap_context *ctx;
 static uv_signal_t sigint, sigterm;
 
 static void on_shutdown(coap_context *c, void *data) {
-  (void)c;
   (void)data;
+  /* What the kernel did to the socket, for cli/bench-servers.sh. */
+  coap_context_stats stats;
+  coap_context_get_stats(c, &stats);
+  fprintf(stderr,
+          "aiocoap-server: %llu datagrams received, kernel_drops %llu, "
+          "socket buffers granted: receive %llu, send %llu bytes\n",
+          (unsigned long long)stats.datagrams_received,
+          (unsigned long long)stats.kernel_drops,
+          (unsigned long long)stats.socket_rcvbuf,
+          (unsigned long long)stats.socket_sndbuf);
   uv_close((uv_handle_t *)&sigint, NULL);
   uv_close((uv_handle_t *)&sigterm, NULL);
 }

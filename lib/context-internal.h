@@ -10,6 +10,7 @@
 #include <aiocoap/resource.h>
 
 #include "future-internal.h"
+#include "hash-internal.h"
 #include "heap.h"
 #include "messagemanager.h"
 #include "queue.h"
@@ -32,6 +33,7 @@ typedef struct coap__token_map {
   coap__token_entry **buckets;
   size_t nbuckets; /* power of two */
   size_t count;
+  coap__hash_key key; /* random, made by coap__token_map_init */
 } coap__token_map;
 
 void coap__token_map_init(coap__token_map *map);
@@ -77,6 +79,8 @@ struct coap_context {
   /* RFC 7641 state of both sides (observation_server.c); NULL until first
    * needed. */
   struct coap__observations *observations;
+  /* coap__context_random's key; rng is the counter it encrypts. */
+  coap__hash_key rng_key;
 };
 
 /* The message layer's configuration from a context's. */

@@ -16,7 +16,6 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 void coap_context_config_default(coap_context_config *config) {
   memset(config, 0, sizeof *config);
@@ -44,6 +43,8 @@ void coap_context_config_default(coap_context_config *config) {
   config->mid_tracking = true;
   config->mid_tracked_peers = 65536;
   config->nstart_counts_non = true;
+  config->socket_rcvbuf = COAP_SOCKET_BUFFER_DEFAULT;
+  config->socket_sndbuf = COAP_SOCKET_BUFFER_DEFAULT;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -73,15 +74,13 @@ uint64_t coap__context_now(const coap_context *ctx) {
   return uv_now(ctx->loop);
 }
 
-/* xorshift64*: tokens and MIDs need to be hard to guess off-path (RFC 7252
- * §5.3.1), not cryptographic; the state is seeded from getrandom(). */
+/* SipHash of a counter under a random key: tokens must be hard to guess
+ * off-path (RFC 7252 §5.3.1), and the hash tables' keys are drawn from here
+ * too, so no output may tell the others (one xorshift output gives away
+ * its whole state, and with it every key drawn before and after). */
 uint64_t coap__context_random(coap_context *ctx) {
-  uint64_t x = ctx->rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  ctx->rng = x;
-  return x * 0x2545F4914F6CDD1Dull;
+  ctx->rng++;
+  return coap__siphash(&ctx->rng_key, &ctx->rng, sizeof ctx->rng);
 }
 
 void coap__context_log(coap_context *ctx, coap_log_level level, const char *fmt,
@@ -245,6 +244,32 @@ static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
   return usable ? 0 : COAP_ERESOLVE;
 }
 
+/* Bigger buffers only make loss less likely: a failure (none is known on
+ * Linux for a socket just opened) is logged, and the context goes on. */
+static void set_socket_buffers(coap_context *ctx) {
+  uint32_t rcvbuf = 0, sndbuf = 0;
+  int rc = coap__udp6_set_buffers(ctx->transport, ctx->config.socket_rcvbuf,
+                                  ctx->config.socket_sndbuf, &rcvbuf, &sndbuf);
+  if (rc < 0) {
+    coap__context_log(ctx, COAP_LOG_WARNING, "socket buffers not set: %s",
+                      coap_strerror(rc));
+    return;
+  }
+  ctx->stats.socket_rcvbuf = rcvbuf;
+  ctx->stats.socket_sndbuf = sndbuf;
+  /* getsockopt reports twice what was set (socket(7)): less than asked
+   * means net.core.rmem_max / wmem_max capped it. */
+  bool capped = rcvbuf / 2 < ctx->config.socket_rcvbuf ||
+                sndbuf / 2 < ctx->config.socket_sndbuf;
+  coap__context_log(ctx, COAP_LOG_INFO,
+                    "socket buffers: receive %u, send %u bytes granted "
+                    "(asked %u, %u)%s",
+                    (unsigned)rcvbuf, (unsigned)sndbuf,
+                    (unsigned)ctx->config.socket_rcvbuf,
+                    (unsigned)ctx->config.socket_sndbuf,
+                    capped ? "; capped by net.core.rmem_max / wmem_max" : "");
+}
+
 static void context_free(coap_context *ctx) {
   if (ctx->mm != NULL)
     coap__mm_free(ctx->mm);
@@ -264,6 +289,10 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                           const coap_context_config *config,
                           coap_context **out) {
   *out = NULL;
+  /* Thread-safe and idempotent: readies libsodium's randombytes, which
+   * keys the RNG and the hash tables below. */
+  if (sodium_init() < 0)
+    return COAP_ENOMEM;
   coap_context *ctx = coap__calloc(1, sizeof *ctx);
   if (ctx == NULL)
     return COAP_ENOMEM;
@@ -288,9 +317,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   coap__queue_init(&ctx->requests);
   coap__queue_init(&ctx->responders);
   coap__queue_init(&ctx->responder_pool);
-  if (getrandom(&ctx->rng, sizeof ctx->rng, 0) != sizeof ctx->rng)
-    ctx->rng = uv_hrtime() ^ (uintptr_t)ctx;
-  ctx->rng |= 1;
+  coap__hash_key_random(&ctx->rng_key);
 
   int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
   if (rc < 0)
@@ -310,6 +337,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                        &ctx->transport);
   if (rc < 0)
     goto fail;
+  set_socket_buffers(ctx);
   uv_timer_init(loop, &ctx->timer);
   ctx->timer.data = ctx;
   *out = ctx;
@@ -368,6 +396,8 @@ size_t coap_context_kill_transactions(coap_context *ctx,
 
 void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
   *out = ctx->stats;
+  if (ctx->transport != NULL)
+    out->kernel_drops = coap__udp6_kernel_drops(ctx->transport);
   if (ctx->mm != NULL) {
     coap__mm_stats s;
     coap__mm_get_stats(ctx->mm, &s);
@@ -430,6 +460,8 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
   ctx->closing = 2;
   uv_timer_stop(&ctx->timer);
   uv_close((uv_handle_t *)&ctx->timer, on_timer_closed);
+  /* The stats outlive the socket: keep its last drop count. */
+  ctx->stats.kernel_drops = coap__udp6_kernel_drops(ctx->transport);
   coap__udp6_close(ctx->transport, on_transport_closed);
   ctx->transport = NULL;
 }

@@ -66,6 +66,15 @@ static void put_string(uri_writer *w, const char *text) {
   put_bytes(w, text, strlen(text));
 }
 
+/* Writes ":PORT".  The buffer holds any int, so that no compiler (at any
+ * optimisation level, -Wformat-truncation) sees room for truncation; the
+ * callers pass 0..65535 anyway. */
+static void put_port(uri_writer *w, int port) {
+  char text[sizeof ":-2147483648"];
+  snprintf(text, sizeof(text), ":%d", port);
+  put_string(w, text);
+}
+
 static void put_encoded(uri_writer *w, const void *bytes, size_t n,
                         coap__uri_part part) {
   int written;
@@ -265,9 +274,7 @@ int coap_message_get_request_uri(const coap_message *msg, char *buf,
   /* RFC 7252 §6.5 step 5: the default port is left out. */
   port = request_port(msg, have_unresolved);
   if (port >= 0 && port != default_port) {
-    char port_text[8];
-    snprintf(port_text, sizeof(port_text), ":%d", port);
-    put_string(&w, port_text);
+    put_port(&w, port);
   }
   put_path_query(&w, &msg->opt);
   return writer_finish(&w);
@@ -377,9 +384,7 @@ static char *format_unresolved(const coap_uri *uri) {
   put_string(&w, "://");
   put_host(&w, uri->host, strlen(uri->host));
   if (uri->port >= 0 && uri->port != coap_uri_default_port(uri->scheme)) {
-    char port_text[8];
-    snprintf(port_text, sizeof(port_text), ":%d", uri->port);
-    put_string(&w, port_text);
+    put_port(&w, uri->port);
   }
   return text;
 }

@@ -7,6 +7,7 @@
 #ifndef AIOCOAP_MESSAGEMANAGER_INTERNAL_H
 #define AIOCOAP_MESSAGEMANAGER_INTERNAL_H
 
+#include "hash-internal.h"
 #include "heap.h"
 #include "messagemanager.h"
 
@@ -62,6 +63,10 @@ uint64_t coap__mm_owner_hash(uint64_t key, const void *owner);
  * compares) and a message ID; the key comes from the seed so that a peer
  * cannot aim its MIDs at one bucket. */
 uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid);
+
+/* What the dedup table hashes: the peer's address, port and scope (what
+ * coap_remote_equal compares) and the MID. */
+#define COAP__MM_DEDUP_INPUT (16 + 2 + 4 + 2)
 
 /* What a heap node belongs to. */
 enum { COAP__MM_TIMER_OUT, COAP__MM_TIMER_ACK };
@@ -129,7 +134,7 @@ enum {
 
 /* One incoming CON or NON, remembered for deduplication (RFC 7252 §4.5). */
 typedef struct coap__mm_dedup {
-  coap__mm_hnode by_mid;
+  uint64_t hash; /* of (remote, mid), for mm->dedup_index */
   coap__mm_timer ack_timer;    /* pending empty ACK of a CON request */
   struct coap__mm_dedup *next; /* lifetime FIFO or free list */
   coap_remote remote;
@@ -193,7 +198,11 @@ struct coap__mm {
   coap__mm_table peer_table;
   coap__mm_peer *peer_free;
 
-  coap__mm_table dedup_table;
+  /* (remote, MID) -> entry: open addressing with linear probing, each
+   * cell the hash's low 32 bits << 32 | slot + 1 (0: empty), so a lookup
+   * that misses reads one cache line and no entry (mm_dedup.c). */
+  uint64_t *dedup_index;
+  uint32_t dedup_index_mask, dedup_index_count;
   coap__mm_dedup **dedup_slots; /* slot -> entry, allocated on demand */
   uint32_t dedup_allocated, dedup_slots_cap, dedup_in_use;
   coap__mm_dedup *dedup_free;
@@ -207,6 +216,12 @@ struct coap__mm {
   coap__mm_mids *mid_lru, *mid_mru, *mid_free;
   uint32_t mid_count;
   coap__mm_mids mid_shared; /* for peers beyond config.mid_peers */
+  /* The dedup table's SipHash key (mm_dedup.c), and the last input it
+   * hashed: a lookup that misses is followed by an insert of the same
+   * (remote, MID), which reuses the hash. */
+  coap__hash_key dedup_key;
+  uint8_t dedup_probe[COAP__MM_DEDUP_INPUT];
+  uint64_t dedup_probe_hash;
 };
 
 /* Uniform in [0, bound]. */

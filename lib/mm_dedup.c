@@ -16,11 +16,116 @@
 
 #include <string.h>
 
-#define DEDUP_INITIAL_BUCKETS 64u
+/* Cells of the index at first; it doubles to stay at most half full. */
+#define DEDUP_INITIAL_CELLS 128u
 #define DEDUP_INITIAL_SLOTS 16u
 
+/* splitmix64's finaliser (every input bit reaches every output bit). */
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9u;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebu;
+  return x ^ (x >> 31);
+}
+
 int coap__mm_dedup_init(coap__mm *mm) {
-  return coap__mm_table_init(&mm->dedup_table, DEDUP_INITIAL_BUCKETS);
+  /* The table's own key, from the layer's seed (so a run replays from its
+   * seed) without drawing from the layer's random sequence. */
+  uint64_t k[2] = {mix(mm->hash_key ^ 0x6465647570206b30u),
+                   mix(mm->hash_key ^ 0x6465647570206b31u)};
+  memcpy(mm->dedup_key.bytes, k, sizeof mm->dedup_key.bytes);
+  memset(mm->dedup_probe, 0, sizeof mm->dedup_probe);
+  mm->dedup_probe_hash =
+      coap__siphash(&mm->dedup_key, mm->dedup_probe, sizeof mm->dedup_probe);
+  mm->dedup_index = coap__calloc(DEDUP_INITIAL_CELLS, sizeof(uint64_t));
+  if (mm->dedup_index == NULL)
+    return COAP_ENOMEM;
+  mm->dedup_index_mask = DEDUP_INITIAL_CELLS - 1;
+  mm->dedup_index_count = 0;
+  return 0;
+}
+
+static uint64_t cell_of(uint64_t hash, uint32_t slot) {
+  return (hash & 0xffffffffu) << 32 | ((uint64_t)slot + 1);
+}
+
+static uint32_t cell_home(uint64_t cell, uint32_t mask) {
+  return (uint32_t)(cell >> 32) & mask;
+}
+
+static void index_place(uint64_t *cells, uint32_t mask, uint64_t cell) {
+  uint32_t i = cell_home(cell, mask);
+  while (cells[i] != 0)
+    i = (i + 1) & mask;
+  cells[i] = cell;
+}
+
+/* Room for one more cell: doubles the index past half full.  The cells
+ * carry their home, so moving them reads no entry.  When growing fails the
+ * index fills further, and refuses only when one free cell is left (a
+ * probe must always meet an empty cell). */
+static bool index_reserve(coap__mm *mm) {
+  uint32_t size = mm->dedup_index_mask + 1;
+  if ((mm->dedup_index_count + 1) * 2u <= size)
+    return true;
+  if (size <= (1u << 30)) {
+    uint32_t mask = size * 2 - 1;
+    uint64_t *cells = coap__calloc((size_t)size * 2, sizeof *cells);
+    if (cells != NULL) {
+      for (uint32_t i = 0; i < size; i++)
+        if (mm->dedup_index[i] != 0)
+          index_place(cells, mask, mm->dedup_index[i]);
+      coap__free(mm->dedup_index);
+      mm->dedup_index = cells;
+      mm->dedup_index_mask = mask;
+      return true;
+    }
+  }
+  return mm->dedup_index_count + 2 <= size;
+}
+
+/* Linear probing's deletion by backward shift (Knuth, TAOCP 6.4,
+ * Algorithm R): later cells of the run move up unless they would then sit
+ * before their home, so no tombstones accumulate. */
+static void index_remove(coap__mm *mm, const coap__mm_dedup *entry) {
+  uint64_t *cells = mm->dedup_index;
+  const uint32_t mask = mm->dedup_index_mask;
+  const uint64_t cell = cell_of(entry->hash, entry->slot);
+  uint32_t i = cell_home(cell, mask);
+  while (cells[i] != cell) {
+    if (cells[i] == 0)
+      return;
+    i = (i + 1) & mask;
+  }
+  for (uint32_t j = (i + 1) & mask; cells[j] != 0; j = (j + 1) & mask) {
+    uint32_t home = cell_home(cells[j], mask);
+    /* Stays when its home lies cyclically in (i, j]. */
+    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (!stays) {
+      cells[i] = cells[j];
+      i = j;
+    }
+  }
+  cells[i] = 0;
+  mm->dedup_index_count--;
+}
+
+/* RFC 7252 §4.5 matches on (remote, MID), and a peer picks both: SipHash
+ * under the table's secret key, so that it cannot aim at one bucket. */
+static uint64_t dedup_hash(coap__mm *mm, const coap_remote *remote,
+                           uint16_t mid) {
+  const struct sockaddr_in6 *a = &remote->addr;
+  uint8_t in[COAP__MM_DEDUP_INPUT];
+  memcpy(in, &a->sin6_addr, 16);
+  memcpy(in + 16, &a->sin6_port, 2);
+  memcpy(in + 18, &a->sin6_scope_id, 4);
+  memcpy(in + 22, &mid, 2);
+  if (memcmp(in, mm->dedup_probe, sizeof in) != 0) {
+    memcpy(mm->dedup_probe, in, sizeof in);
+    mm->dedup_probe_hash = coap__siphash(&mm->dedup_key, in, sizeof in);
+  }
+  return mm->dedup_probe_hash;
 }
 
 void coap__mm_dedup_free(coap__mm *mm) {
@@ -31,7 +136,9 @@ void coap__mm_dedup_free(coap__mm *mm) {
   coap__free(mm->dedup_slots);
   mm->dedup_slots = NULL;
   mm->dedup_allocated = 0;
-  coap__mm_table_free(&mm->dedup_table);
+  coap__free(mm->dedup_index);
+  mm->dedup_index = NULL;
+  mm->dedup_index_mask = mm->dedup_index_count = 0;
 }
 
 static bool is_con(uint8_t kind) {
@@ -41,14 +148,20 @@ static bool is_con(uint8_t kind) {
 
 coap__mm_dedup *coap__mm_dedup_find(coap__mm *mm, const coap_remote *remote,
                                     uint16_t mid) {
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);
-  for (coap__mm_hnode *node = coap__mm_table_first(&mm->dedup_table, hash);
-       node != NULL; node = coap__mm_table_next(node)) {
-    coap__mm_dedup *entry = coap__container_of(node, coap__mm_dedup, by_mid);
-    if (entry->mid == mid && coap_remote_equal(&entry->remote, remote))
+  const uint64_t hash = dedup_hash(mm, remote, mid);
+  const uint64_t tag = hash & 0xffffffffu;
+  const uint32_t mask = mm->dedup_index_mask;
+  for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+    uint64_t cell = mm->dedup_index[i];
+    if (cell == 0)
+      return NULL;
+    if (cell >> 32 != tag)
+      continue;
+    coap__mm_dedup *entry = mm->dedup_slots[(uint32_t)cell - 1];
+    if (entry->hash == hash && entry->mid == mid &&
+        coap_remote_equal(&entry->remote, remote))
       return entry;
   }
-  return NULL;
 }
 
 /* An unused entry: recycled, or new while fewer than dedup_entries exist. */
@@ -90,7 +203,7 @@ static void entry_release(coap__mm *mm, coap__mm_dedup *entry) {
      * and, no longer recognised, be processed twice. */
     coap__mm_dedup_send_empty_ack(mm, entry);
   }
-  coap__mm_table_remove(&mm->dedup_table, &entry->by_mid);
+  index_remove(mm, entry);
   entry->in_use = false;
   entry->gen++;
   entry->next = mm->dedup_free;
@@ -124,6 +237,8 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
                                    uint16_t mid, uint8_t kind, uint64_t now) {
   if (mm->dedup_in_use >= mm->config.dedup_entries)
     evict_oldest(mm);
+  if (!index_reserve(mm))
+    return NULL;
   coap__mm_dedup *entry = entry_get(mm);
   if (entry == NULL)
     return NULL;
@@ -138,8 +253,10 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
   entry->acked = false;
   entry->answered = false;
   entry->next = NULL;
-  coap__mm_table_insert(&mm->dedup_table, &entry->by_mid,
-                        coap__mm_hash(mm->hash_key, remote, mid));
+  entry->hash = dedup_hash(mm, remote, mid);
+  index_place(mm->dedup_index, mm->dedup_index_mask,
+              cell_of(entry->hash, entry->slot));
+  mm->dedup_index_count++;
   coap__mm_fifo *fifo = &mm->dedup_fifo[is_con(kind) ? 0 : 1];
   if (fifo->tail != NULL)
     fifo->tail->next = entry;

@@ -126,16 +126,24 @@ static void release_observation(coap__call *call) {
 
 /* ---- the table of observers ---- */
 
-/* FNV-1a over (remote, token), started from a per-context random key: the
- * tokens are the clients' choice, and must not let one aim at a bucket. */
+/* SipHash over (remote, token) under the table's random key: the clients
+ * choose their addresses and tokens, and must not aim at one bucket.  The
+ * key is the table's 64 bits, spread over SipHash's 128 so that each of
+ * them matters; the token's length is implied by the input's. */
 static uint64_t key_hash(uint64_t key, const coap_remote *remote,
                          const uint8_t *token, size_t len) {
   const struct sockaddr_in6 *a = &remote->addr;
-  uint64_t h = COAP__FNV_OFFSET_BASIS ^ key;
-  h = coap__fnv1a(h, &a->sin6_addr, sizeof a->sin6_addr);
-  h = coap__fnv1a(h, &a->sin6_port, sizeof a->sin6_port);
-  h = coap__fnv1a(h, &a->sin6_scope_id, sizeof a->sin6_scope_id);
-  return coap__fnv1a(h, token, len) ^ len;
+  uint64_t halves[2] = {key, ~key};
+  coap__hash_key k;
+  memcpy(k.bytes, halves, sizeof k.bytes);
+  uint8_t in[16 + 2 + 4 + COAP_TOKEN_MAX_LENGTH];
+  if (len > COAP_TOKEN_MAX_LENGTH)
+    len = COAP_TOKEN_MAX_LENGTH;
+  memcpy(in, &a->sin6_addr, 16);
+  memcpy(in + 16, &a->sin6_port, 2);
+  memcpy(in + 18, &a->sin6_scope_id, 4);
+  memcpy(in + 22, token, len);
+  return coap__siphash(&k, in, 22 + len);
 }
 
 coap__observations *coap__observations_get(coap_context *ctx) {

@@ -10,21 +10,26 @@
 
 #include <string.h>
 
-/* Tokens are our own random bytes, so anything cheap and well mixed will
- * do. */
-static uint64_t token_hash(const uint8_t *token, size_t len) {
-  return coap__fnv1a(COAP__FNV_OFFSET_BASIS, token, len) ^ (uint64_t)len;
+/* Tokens we send are our own random bytes, but every response looks up
+ * the token its sender put in it: SipHash under the map's secret key, so
+ * that the lookups a peer makes cannot be aimed at a bucket either. */
+static uint64_t token_hash(const coap__token_map *map, const uint8_t *token,
+                           size_t len) {
+  return coap__siphash(&map->key, token, len);
 }
 
 void coap__token_map_init(coap__token_map *map) {
   map->buckets = NULL;
   map->nbuckets = 0;
   map->count = 0;
+  coap__hash_key_random(&map->key);
 }
 
 void coap__token_map_free(coap__token_map *map) {
   coap__free(map->buckets);
-  coap__token_map_init(map);
+  map->buckets = NULL;
+  map->nbuckets = 0;
+  map->count = 0;
 }
 
 static int grow(coap__token_map *map) {
@@ -54,7 +59,7 @@ int coap__token_map_insert(coap__token_map *map, coap__token_entry *entry) {
     if (rc < 0)
       return rc;
   }
-  entry->hash = token_hash(entry->token, entry->token_len);
+  entry->hash = token_hash(map, entry->token, entry->token_len);
   size_t b = entry->hash & (map->nbuckets - 1);
   entry->next = map->buckets[b];
   map->buckets[b] = entry;
@@ -80,7 +85,7 @@ coap__token_entry *coap__token_map_find(const coap__token_map *map,
                                         const uint8_t *token, size_t len) {
   if (map->nbuckets == 0)
     return NULL;
-  uint64_t h = token_hash(token, len);
+  uint64_t h = token_hash(map, token, len);
   for (coap__token_entry *e = map->buckets[h & (map->nbuckets - 1)]; e != NULL;
        e = e->next) {
     if (e->hash == h && e->token_len == len &&

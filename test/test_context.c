@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -779,4 +780,106 @@ COAP_TEST(context, bind_to_absent_address_says_address_not_available) {
   coap_site_free(site);
   uv_run(&loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&loop), 0);
+}
+/* net.core.rmem_max / wmem_max: the cap SO_RCVBUF / SO_SNDBUF obey without
+ * CAP_NET_ADMIN. */
+static uint64_t sysctl_value(const char *path) {
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  unsigned long long v = 0;
+  cr_assert_eq(fscanf(f, "%llu", &v), 1);
+  fclose(f);
+  return v;
+}
+
+COAP_TEST(context, socket_buffers_default_to_4_mib) {
+  coap_context_config config;
+  coap_context_config_default(&config);
+  cr_assert_eq(config.socket_rcvbuf, 4u << 20);
+  cr_assert_eq(config.socket_sndbuf, 4u << 20);
+}
+
+COAP_TEST(context, socket_buffers_are_applied) {
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.socket_rcvbuf = 3u << 20;
+  config.socket_sndbuf = 1u << 20;
+  uv_loop_t loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  coap_context *ctx;
+  cr_assert_eq(coap_context_create_client_context(&loop, &config, &ctx), 0);
+  coap_context_stats stats;
+  coap_context_get_stats(ctx, &stats);
+  /* socket(7): getsockopt reports twice the value set; without privilege
+   * the value set is capped at the sysctl. */
+  uint64_t rcv = config.socket_rcvbuf, snd = config.socket_sndbuf;
+  if (geteuid() != 0) {
+    uint64_t rmax = sysctl_value("/proc/sys/net/core/rmem_max");
+    uint64_t wmax = sysctl_value("/proc/sys/net/core/wmem_max");
+    rcv = rcv < rmax ? rcv : rmax;
+    snd = snd < wmax ? snd : wmax;
+  }
+  cr_assert_geq(stats.socket_rcvbuf, 2 * rcv);
+  cr_assert_geq(stats.socket_sndbuf, 2 * snd);
+  coap_context_shutdown(ctx, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* Sends count datagrams to the server while its loop is not running, so
+ * that only the socket's receive buffer holds them, then lets the server
+ * read them and one more (the kernel reports a drop with the next datagram
+ * queued after it), and returns the server's stats. */
+static coap_context_stats flood(fixture *fx, int count) {
+  int fd = raw_socket();
+  /* An Empty NON: ignored (RFC 7252 §4.3), so nothing is answered. */
+  static const uint8_t empty_non[] = {0x50, 0x00, 0x00, 0x01};
+  for (int i = 0; i < count; i++)
+    raw_send(fd, fx, empty_non, sizeof empty_non);
+  coap_context_stats stats;
+  uint64_t seen = UINT64_MAX;
+  for (int i = 0; i < 1000; i++) {
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    coap_context_get_stats(fx->server, &stats);
+    if (stats.datagrams_received == seen)
+      break;
+    seen = stats.datagrams_received;
+  }
+  raw_send(fd, fx, empty_non, sizeof empty_non);
+  for (int i = 0; i < 1000 && stats.datagrams_received == seen; i++) {
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    coap_context_get_stats(fx->server, &stats);
+  }
+  cr_assert_eq(stats.datagrams_received, seen + 1);
+  close(fd);
+  return stats;
+}
+
+COAP_TEST(context, kernel_drops_counted_with_a_tiny_receive_buffer) {
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.socket_rcvbuf = 1; /* the kernel's minimum, a few datagrams */
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_context_stats stats = flood(&fx, 1000);
+  cr_assert_gt(stats.kernel_drops, 0);
+  cr_assert_eq(stats.datagrams_received + stats.kernel_drops, 1001);
+  fixture_stop(&fx);
+}
+
+COAP_TEST(context, no_kernel_drops_with_a_large_receive_buffer) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  /* Each small datagram costs the buffer well under 4 KiB of overhead;
+   * where the sysctl caps the default 4 MiB, send fewer. */
+  int count =
+      (int)(stats.socket_rcvbuf / 4096 < 1000 ? stats.socket_rcvbuf / 4096
+                                              : 1000);
+  cr_assert_gt(count, 16);
+  stats = flood(&fx, count);
+  cr_assert_eq(stats.kernel_drops, 0);
+  cr_assert_eq(stats.datagrams_received, (uint64_t)count + 1);
+  fixture_stop(&fx);
 }

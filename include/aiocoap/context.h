@@ -125,7 +125,24 @@ typedef struct coap_context_config {
    * CON until its response arrives, it ends, or NON_LIFETIME passes
    * (default true, as the RFC says; false counts CONs only). */
   bool nstart_counts_non;
+  /* Socket buffer sizes asked of the kernel, in bytes (SO_RCVBUF and
+   * SO_SNDBUF; default COAP_SOCKET_BUFFER_DEFAULT, 4 MiB, each; 0 keeps the
+   * system's default, net.core.rmem_default / wmem_default).  A burst of
+   * requests larger than the receive buffer holds is dropped by the kernel
+   * before the loop can read it (kernel_drops in the stats).  Linux caps
+   * these at net.core.rmem_max / wmem_max (212992 by default) unless the
+   * process has CAP_NET_ADMIN, in which case SO_RCVBUFFORCE / SO_SNDBUFFORCE
+   * lift the cap; raise the sysctls (sysctl -w net.core.rmem_max=4194304)
+   * to get more unprivileged.  What was granted is in the stats and logged
+   * at COAP_LOG_INFO. */
+  uint32_t socket_rcvbuf;
+  uint32_t socket_sndbuf;
 } coap_context_config;
+
+/* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096
+ * small datagrams, the largest burst of requests the defaults admit
+ * (max_outgoing_exchanges), with the kernel's per-datagram overhead. */
+#define COAP_SOCKET_BUFFER_DEFAULT (4u << 20)
 
 /* Fills config with the defaults listed above. */
 AIOCOAP_EXTERN void coap_context_config_default(coap_context_config *config);
@@ -239,6 +256,16 @@ typedef struct coap_context_stats {
   /* Messages that waited for a free message ID because every MID had been
    * used with their peer within EXCHANGE_LIFETIME (mid_tracking). */
   uint64_t mid_waits;
+  /* Datagrams the kernel dropped on the socket because its receive buffer
+   * was full (or for lack of memory): the socket's cumulative count as the
+   * latest datagram received carried it (SO_RXQ_OVFL, socket(7)), so a
+   * drop shows once a later datagram has been read. */
+  uint64_t kernel_drops;
+  /* The socket buffer sizes the kernel granted, as getsockopt reports them:
+   * Linux doubles the value set, for its bookkeeping overhead, and caps it
+   * (see socket_rcvbuf in coap_context_config). */
+  uint64_t socket_rcvbuf;
+  uint64_t socket_sndbuf;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,

@@ -20,6 +20,7 @@
 #include <aiocoap/error.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -38,9 +39,11 @@
 /* Error-queue entries read per wakeup, for the same reason. */
 #define ERRORS_PER_WAKEUP 64
 
-/* Ancillary data buffers, aligned for struct cmsghdr (cmsg(3)). */
+/* Ancillary data buffers, aligned for struct cmsghdr (cmsg(3)).  A
+ * received datagram carries IPV6_PKTINFO and, once the socket has dropped
+ * any, SO_RXQ_OVFL (a uint32_t, socket(7)). */
 #define PKTINFO_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
-#define RX_CONTROL_SIZE 64
+#define RX_CONTROL_SIZE (PKTINFO_SPACE + CMSG_SPACE(sizeof(uint32_t)))
 #define ERR_CONTROL_SIZE 512
 
 typedef union rx_control {
@@ -78,6 +81,11 @@ struct coap__udp6 {
   uint32_t tx_first; /* [tx_first, tx_count) are queued, not yet sent */
   uint32_t tx_count;
   bool tx_blocked; /* sendmmsg said EAGAIN: wait for UV_WRITABLE */
+  /* How many datagrams the kernel dropped on this socket so far: the
+   * SO_RXQ_OVFL count (32 bits, cumulative) of the latest datagram that
+   * carried it, widened so that it never wraps. */
+  uint32_t rxq_ovfl;
+  uint64_t kernel_drops;
   coap__udp6_filter filter;
   void *filter_data;
   bool closing;
@@ -206,6 +214,12 @@ static void deliver(coap__udp6 *t, uint32_t i) {
       remote.local_addr = info.ipi6_addr;
       remote.local_ifindex = info.ipi6_ifindex;
       remote.has_local = true;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+               c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+      uint32_t count;
+      memcpy(&count, CMSG_DATA(c), sizeof(count));
+      t->kernel_drops += (uint32_t)(count - t->rxq_ovfl);
+      t->rxq_ovfl = count;
     }
   }
   t->callbacks.recv(t->user_data, t->rx.iov[i].iov_base, m->msg_len, &remote);
@@ -398,6 +412,39 @@ int coap__udp6_local_address(const coap__udp6 *t, struct sockaddr_in6 *out) {
   return 0;
 }
 
+/* socket(7): the privileged *FORCE variant ignores net.core.rmem_max /
+ * wmem_max; without CAP_NET_ADMIN it fails with EPERM and the plain option,
+ * capped by the sysctl, is used instead. */
+static int set_buffer(int fd, int force_name, int name, uint32_t bytes,
+                      uint32_t *granted) {
+  int value = bytes > INT_MAX / 2 ? INT_MAX / 2 : (int)bytes;
+  if (bytes > 0 &&
+      setsockopt(fd, SOL_SOCKET, force_name, &value, sizeof(value)) < 0 &&
+      setsockopt(fd, SOL_SOCKET, name, &value, sizeof(value)) < 0)
+    return -errno;
+  int have = 0;
+  socklen_t len = sizeof(have);
+  if (getsockopt(fd, SOL_SOCKET, name, &have, &len) < 0)
+    return -errno;
+  *granted = have < 0 ? 0 : (uint32_t)have;
+  return 0;
+}
+
+int coap__udp6_set_buffers(coap__udp6 *t, uint32_t rcvbuf, uint32_t sndbuf,
+                           uint32_t *rcvbuf_granted, uint32_t *sndbuf_granted) {
+  if (t == NULL || t->closing || rcvbuf_granted == NULL ||
+      sndbuf_granted == NULL)
+    return COAP_EINVAL;
+  int rc = set_buffer(t->fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf, rcvbuf_granted);
+  if (rc == 0)
+    rc = set_buffer(t->fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf, sndbuf_granted);
+  return rc;
+}
+
+uint64_t coap__udp6_kernel_drops(const coap__udp6 *t) {
+  return t != NULL ? t->kernel_drops : 0;
+}
+
 void coap__udp6_set_send_filter(coap__udp6 *t, coap__udp6_filter filter,
                                 void *filter_data) {
   t->filter = filter;
@@ -459,6 +506,9 @@ static int open_socket(const struct sockaddr_in6 *bind_addr, int *out) {
   /* ICMPv4 errors for v4-mapped peers are queued only with IP_RECVERR. */
   if (rc == 0)
     rc = set_flag(fd, IPPROTO_IP, IP_RECVERR);
+  /* socket(7): each datagram then carries the socket's drop count. */
+  if (rc == 0)
+    rc = set_flag(fd, SOL_SOCKET, SO_RXQ_OVFL);
   struct sockaddr_in6 any;
   if (bind_addr == NULL) {
     memset(&any, 0, sizeof(any));

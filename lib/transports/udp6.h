@@ -52,6 +52,22 @@ int coap__udp6_local_address(const coap__udp6 *t, struct sockaddr_in6 *out);
  * loop when done. */
 void coap__udp6_close(coap__udp6 *t, void (*closed)(void *user_data));
 
+/*
+ * Asks the kernel for socket buffers of rcvbuf and sndbuf bytes (0 leaves
+ * one as it is): SO_RCVBUFFORCE / SO_SNDBUFFORCE where the process may
+ * (CAP_NET_ADMIN), else SO_RCVBUF / SO_SNDBUF, which Linux caps at
+ * net.core.rmem_max / wmem_max.  *_granted get what getsockopt then
+ * reports: Linux doubles the value set, for its bookkeeping overhead
+ * (socket(7)).  Returns 0 or -errno.
+ */
+int coap__udp6_set_buffers(coap__udp6 *t, uint32_t rcvbuf, uint32_t sndbuf,
+                           uint32_t *rcvbuf_granted, uint32_t *sndbuf_granted);
+
+/* Datagrams the kernel dropped on the socket so far (SO_RXQ_OVFL, as the
+ * latest datagram received reported it: a drop shows once the next
+ * datagram after it has been read). */
+uint64_t coap__udp6_kernel_drops(const coap__udp6 *t);
+
 /* For tests: a filter that sees each datagram before it is queued; return
  * false to drop it.  NULL removes it. */
 typedef bool (*coap__udp6_filter)(void *filter_data, const coap_remote *remote,
