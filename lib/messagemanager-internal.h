@@ -59,10 +59,11 @@ static inline coap__mm_hnode *coap__mm_table_next(const coap__mm_hnode *node) {
  * spread over the buckets. */
 uint64_t coap__mm_owner_hash(uint64_t key, const void *owner);
 
-/* Keyed hash of a peer (address, port, scope: what coap_remote_equal
- * compares) and a message ID; the key comes from the seed so that a peer
- * cannot aim its MIDs at one bucket. */
-uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid);
+/* Keyed hash (SipHash) of a peer (address, port, scope: what
+ * coap_remote_equal compares) and a message ID; the key comes from the seed
+ * so that a peer cannot aim its address, port or MIDs at one bucket. */
+uint64_t coap__mm_hash(const coap__hash_key *key, const coap_remote *remote,
+                       uint32_t mid);
 
 /* What the dedup table hashes: the peer's address, port and scope (what
  * coap_remote_equal compares) and the MID. */
@@ -134,7 +135,7 @@ enum {
 
 /* One incoming CON or NON, remembered for deduplication (RFC 7252 §4.5). */
 typedef struct coap__mm_dedup {
-  uint64_t hash; /* of (remote, mid), for mm->dedup_index */
+  uint64_t hash;               /* of (remote, mid), for mm->dedup_index */
   coap__mm_timer ack_timer;    /* pending empty ACK of a CON request */
   struct coap__mm_dedup *next; /* lifetime FIFO or free list */
   coap_remote remote;
@@ -185,6 +186,9 @@ struct coap__mm {
   coap__mm_stats stats;
   uint64_t rng;
   uint64_t hash_key;
+  /* SipHash key of the tables keyed by peers (outgoing, NON records, MID
+   * trackers): from the seed, so a run replays, and unknown to peers. */
+  coap__hash_key table_key;
   uint16_t next_mid;
   uint64_t exchange_lifetime, non_lifetime;
   coap__heap heap;

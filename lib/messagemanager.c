@@ -93,6 +93,11 @@ int coap__mm_new(const coap__mm_config *config,
   mm->user_data = user_data;
   mm->rng = seed;
   mm->hash_key = splitmix64(&mm->rng);
+  /* From a copy of hash_key, so the layer's own random sequence (its
+   * first MID) stays what the seed made it. */
+  uint64_t derive = mm->hash_key ^ UINT64_C(0x7461626c65206b79);
+  uint64_t table_key[2] = {splitmix64(&derive), splitmix64(&derive)};
+  memcpy(mm->table_key.bytes, table_key, sizeof mm->table_key.bytes);
   mm->next_mid = (uint16_t)splitmix64(&mm->rng);
   mm->exchange_lifetime = coap_exchange_lifetime_ms(&config->transmission);
   mm->non_lifetime = coap_non_lifetime_ms(&config->transmission);

@@ -112,7 +112,7 @@ static coap__mm_mids *find(coap__mm *mm, const coap_remote *remote,
 static coap__mm_mids *tracker(coap__mm *mm, const coap_remote *remote,
                               uint64_t now) {
   coap__mm_mid_expire(mm, now);
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, 0);
+  uint64_t hash = coap__mm_hash(&mm->table_key, remote, 0);
   coap__mm_mids *t = find(mm, remote, hash);
   if (t != NULL)
     return t;

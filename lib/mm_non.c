@@ -112,11 +112,11 @@ void coap__mm_non_add(coap__mm *mm, const coap_remote *remote, uint16_t mid,
   mm->non_newest = rec;
   mm->non_count++;
   coap__mm_table_insert(&mm->non_by_mid, &rec->by_mid,
-                        coap__mm_hash(mm->hash_key, remote, mid));
+                        coap__mm_hash(&mm->table_key, remote, mid));
   coap__mm_table_insert(&mm->non_by_owner, &rec->by_owner,
                         owner_hash(mm, owner));
   coap__mm_table_insert(&mm->non_by_remote, &rec->by_remote,
-                        coap__mm_hash(mm->hash_key, remote, 0));
+                        coap__mm_hash(&mm->table_key, remote, 0));
 }
 
 void *coap__mm_non_match_rst(coap__mm *mm, const coap_remote *remote,
@@ -124,7 +124,7 @@ void *coap__mm_non_match_rst(coap__mm *mm, const coap_remote *remote,
   if (mm->non_count == 0)
     return NULL;
   coap__mm_non_expire(mm, now);
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);
+  uint64_t hash = coap__mm_hash(&mm->table_key, remote, mid);
   for (coap__mm_hnode *node = coap__mm_table_first(&mm->non_by_mid, hash);
        node != NULL; node = coap__mm_table_next(node)) {
     coap__mm_non *rec = coap__container_of(node, coap__mm_non, by_mid);
@@ -156,7 +156,7 @@ void coap__mm_non_kill(coap__mm *mm, const coap_remote *remote) {
     return;
   /* Only remote's records (and any sharing their hash) are walked, so an
    * ICMP error costs O(records to that peer), not O(all records). */
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, 0);
+  uint64_t hash = coap__mm_hash(&mm->table_key, remote, 0);
   coap__mm_hnode *node = coap__mm_table_first(&mm->non_by_remote, hash);
   while (node != NULL) {
     coap__mm_hnode *next = coap__mm_table_next(node);

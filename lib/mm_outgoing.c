@@ -70,7 +70,7 @@ void coap__mm_out_free(coap__mm *mm) {
 }
 
 static coap__mm_peer *peer_find(coap__mm *mm, const coap_remote *remote) {
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, 0);
+  uint64_t hash = coap__mm_hash(&mm->table_key, remote, 0);
   for (coap__mm_hnode *node = coap__mm_table_first(&mm->peer_table, hash);
        node != NULL; node = coap__mm_table_next(node)) {
     coap__mm_peer *peer = coap__container_of(node, coap__mm_peer, by_remote);
@@ -92,7 +92,7 @@ static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
   memset(peer, 0, sizeof *peer);
   peer->remote = *remote;
   coap__mm_table_insert(&mm->peer_table, &peer->by_remote,
-                        coap__mm_hash(mm->hash_key, remote, 0));
+                        coap__mm_hash(&mm->table_key, remote, 0));
   return peer;
 }
 
@@ -135,7 +135,7 @@ static void transmit(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
   const coap_transmission_parameters *tp = &mm->config.transmission;
   rec->state = COAP__MM_OUT_FLIGHT;
   coap__mm_table_insert(&mm->out_table, &rec->by_mid,
-                        coap__mm_hash(mm->hash_key, &rec->remote, rec->mid));
+                        coap__mm_hash(&mm->table_key, &rec->remote, rec->mid));
   /* RFC 7252 §4.2: the initial timeout is random in
    * [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]. */
   uint64_t spread =
@@ -166,7 +166,7 @@ static void go(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
      * MID matches an RST meanwhile (§4.3). */
     rec->state = COAP__MM_OUT_NON_WAIT;
     coap__mm_table_insert(&mm->out_table, &rec->by_mid,
-                          coap__mm_hash(mm->hash_key, &rec->remote, rec->mid));
+                          coap__mm_hash(&mm->table_key, &rec->remote, rec->mid));
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
                               saturating_add(now, mm->non_lifetime));
     coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
@@ -381,14 +381,14 @@ int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
   coap__mm_table_remove(&mm->out_table, &rec->by_mid);
   set_mid(rec, mid);
   coap__mm_table_insert(&mm->out_table, &rec->by_mid,
-                        coap__mm_hash(mm->hash_key, &rec->remote, mid));
+                        coap__mm_hash(&mm->table_key, &rec->remote, mid));
   *sent_mid = mid;
   return 0;
 }
 
 coap__mm_out *coap__mm_out_find(coap__mm *mm, const coap_remote *remote,
                                 uint16_t mid) {
-  uint64_t hash = coap__mm_hash(mm->hash_key, remote, mid);
+  uint64_t hash = coap__mm_hash(&mm->table_key, remote, mid);
   for (coap__mm_hnode *node = coap__mm_table_first(&mm->out_table, hash);
        node != NULL; node = coap__mm_table_next(node)) {
     coap__mm_out *rec = coap__container_of(node, coap__mm_out, by_mid);

@@ -91,14 +91,14 @@ static uint64_t mix(uint64_t x) {
   return x;
 }
 
-uint64_t coap__mm_hash(uint64_t key, const coap_remote *remote, uint32_t mid) {
-  uint64_t words[2];
-  memcpy(words, &remote->addr.sin6_addr, sizeof words);
-  uint64_t h = mix(key ^ words[0]);
-  h = mix(h ^ words[1]);
-  h = mix(h ^ ((uint64_t)remote->addr.sin6_port << 48 ^
-               (uint64_t)remote->addr.sin6_scope_id << 16 ^ mid));
-  return h;
+uint64_t coap__mm_hash(const coap__hash_key *key, const coap_remote *remote,
+                       uint32_t mid) {
+  uint8_t in[16 + 2 + 4 + 4];
+  memcpy(in, &remote->addr.sin6_addr, 16);
+  memcpy(in + 16, &remote->addr.sin6_port, 2);
+  memcpy(in + 18, &remote->addr.sin6_scope_id, 4);
+  memcpy(in + 22, &mid, 4);
+  return coap__siphash(key, in, sizeof in);
 }
 
 uint64_t coap__mm_owner_hash(uint64_t key, const void *owner) {

@@ -9,6 +9,7 @@
 #include <aiocoap/observation.h>
 
 #include "context-internal.h"
+#include "hash-internal.h"
 
 /* RFC 7641 §4.4: Observe values are 24 bits. */
 #define COAP__OBSERVE_MODULUS (1u << 24)
@@ -17,10 +18,10 @@
 typedef struct coap__observations {
   /* Server side: every observation by (remote, token), chained hash. */
   coap_server_observation **buckets;
-  size_t nbuckets; /* power of two, or 0 */
-  size_t count;    /* in the table, pending registrations included */
-  size_t accepted; /* accepted ones, for max_observers */
-  uint64_t hash_key;
+  size_t nbuckets;         /* power of two, or 0 */
+  size_t count;            /* in the table, pending registrations included */
+  size_t accepted;         /* accepted ones, for max_observers */
+  coap__hash_key hash_key; /* SipHash key of the observer table */
   struct notification_render *spare_render; /* kept for the next one */
   /* Client side: every observation that holds a token. */
   coap__queue clients;

@@ -128,14 +128,11 @@ static void release_observation(coap__call *call) {
 
 /* SipHash over (remote, token) under the table's random key: the clients
  * choose their addresses and tokens, and must not aim at one bucket.  The
- * key is the table's 64 bits, spread over SipHash's 128 so that each of
- * them matters; the token's length is implied by the input's. */
-static uint64_t key_hash(uint64_t key, const coap_remote *remote,
+ * table's key is a full 128-bit SipHash key of its own; the token's length
+ * is implied by the input's. */
+static uint64_t key_hash(const coap__hash_key *key, const coap_remote *remote,
                          const uint8_t *token, size_t len) {
   const struct sockaddr_in6 *a = &remote->addr;
-  uint64_t halves[2] = {key, ~key};
-  coap__hash_key k;
-  memcpy(k.bytes, halves, sizeof k.bytes);
   uint8_t in[16 + 2 + 4 + COAP_TOKEN_MAX_LENGTH];
   if (len > COAP_TOKEN_MAX_LENGTH)
     len = COAP_TOKEN_MAX_LENGTH;
@@ -143,7 +140,7 @@ static uint64_t key_hash(uint64_t key, const coap_remote *remote,
   memcpy(in + 16, &a->sin6_port, 2);
   memcpy(in + 18, &a->sin6_scope_id, 4);
   memcpy(in + 22, token, len);
-  return coap__siphash(&k, in, 22 + len);
+  return coap__siphash(key, in, 22 + len);
 }
 
 coap__observations *coap__observations_get(coap_context *ctx) {
@@ -153,7 +150,7 @@ coap__observations *coap__observations_get(coap_context *ctx) {
   if (o == NULL)
     return NULL;
   coap__queue_init(&o->clients);
-  o->hash_key = coap__context_random(ctx);
+  coap__hash_key_random(&o->hash_key);
   ctx->observations = o;
   return o;
 }
@@ -163,7 +160,7 @@ static coap_server_observation *find(const coap__observations *o,
                                      const uint8_t *token, size_t len) {
   if (o == NULL || o->nbuckets == 0)
     return NULL;
-  uint64_t h = key_hash(o->hash_key, remote, token, len);
+  uint64_t h = key_hash(&o->hash_key, remote, token, len);
   for (coap_server_observation *s = o->buckets[h & (o->nbuckets - 1)];
        s != NULL; s = s->hash_next)
     if (s->hash == h && s->token_len == len &&
@@ -196,7 +193,7 @@ static int table_grow(coap__observations *o) {
 static int table_insert(coap__observations *o, coap_server_observation *obs) {
   if (o->count >= o->nbuckets && table_grow(o) < 0 && o->nbuckets == 0)
     return COAP_ENOMEM;
-  obs->hash = key_hash(o->hash_key, &obs->remote, obs->token, obs->token_len);
+  obs->hash = key_hash(&o->hash_key, &obs->remote, obs->token, obs->token_len);
   coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
   obs->hash_next = *head;
   *head = obs;
