@@ -406,6 +406,7 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
     out->retransmissions = s.retransmissions;
     out->rst_sent = s.rst_sent;
     out->separate_responses = s.separate_responses;
+    out->dedup_evictions = s.dedup_evictions;
     out->mid_waits = s.mid_waits;
   }
 }

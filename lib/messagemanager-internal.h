@@ -210,7 +210,10 @@ struct coap__mm {
   coap__mm_dedup **dedup_slots; /* slot -> entry, allocated on demand */
   uint32_t dedup_allocated, dedup_slots_cap, dedup_in_use;
   coap__mm_dedup *dedup_free;
-  coap__mm_fifo dedup_fifo[2]; /* [0] CON lifetime, [1] NON lifetime */
+  /* Entries by arrival, each FIFO of one lifetime and so sorted by expiry:
+   * [0] CON, [1] NON, and [2] CON, [3] NON for non-idempotent requests,
+   * which are evicted last (see mm_dedup.c). */
+  coap__mm_fifo dedup_fifo[4];
 
   coap__mm_table non_by_mid, non_by_owner, non_by_remote; /* on first use */
   coap__mm_non *non_oldest, *non_newest, *non_free;
@@ -309,8 +312,11 @@ coap__mm_dedup *coap__mm_dedup_find(coap__mm *mm, const coap_remote *remote,
                                     uint16_t mid);
 /* A new entry, evicting the oldest when the cache is full; NULL on
  * COAP_ENOMEM. */
+/* keep: a non-idempotent request (RFC 7252 §5.1: processing it twice
+ * does harm), whose entry outlives the others when the cache is full. */
 coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
-                                   uint16_t mid, uint8_t kind, uint64_t now);
+                                   uint16_t mid, uint8_t kind, bool keep,
+                                   uint64_t now);
 /* The live request entry in names, or NULL. */
 coap__mm_dedup *coap__mm_dedup_get(coap__mm *mm, coap__mm_incoming in);
 /* Remembers reply as what a duplicate of the entry's message gets. */

@@ -404,9 +404,11 @@ static coap__mm_dedup *admit(coap__mm *mm, coap_message *msg, uint8_t con_kind,
     answer_duplicate(mm, entry, msg);
     return NULL;
   }
+  /* RFC 7252 §5.1, RFC 8132 §2: POST and PATCH are not idempotent. */
+  const bool keep = msg->code == COAP_CODE_POST || msg->code == COAP_CODE_PATCH;
   return coap__mm_dedup_add(mm, &msg->remote, mid,
                             msg->mtype == COAP_TYPE_CON ? con_kind : non_kind,
-                            now);
+                            keep, now);
 }
 
 static void handle_request(coap__mm *mm, coap_message *msg, uint64_t now) {

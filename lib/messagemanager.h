@@ -89,6 +89,9 @@ typedef struct coap__mm_stats {
   uint64_t received, sent, malformed, duplicates, retransmissions, rst_sent,
       empty_acks, separate_responses;
   uint64_t mid_waits; /* messages that waited for a free MID */
+  /* Dedup entries forgotten before their lifetime ended because the cache
+   * was full: duplicates of those would be processed again. */
+  uint64_t dedup_evictions;
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */

@@ -220,21 +220,35 @@ static coap__mm_dedup *fifo_pop(coap__mm_fifo *fifo) {
   return entry;
 }
 
+/* The older head of two FIFOs, or NULL when both are empty. */
+static coap__mm_fifo *older(coap__mm_fifo *a, coap__mm_fifo *b) {
+  if (a->head == NULL)
+    return b->head != NULL ? b : NULL;
+  if (b->head == NULL)
+    return a;
+  return b->head->arrived < a->head->arrived ? b : a;
+}
+
+/* The cache is full: the oldest entry goes before its time.  RFC 7252
+ * §4.5 matters most for requests that must not run twice (POST, PATCH):
+ * their entries go only when no other is left (issue 9: at 43k requests/s
+ * a retransmitted POST came back after its entry had been evicted).  Each
+ * such eviction is counted, so an operator sees when the guarantee no
+ * longer holds and can give dedup_entries more room. */
 static void evict_oldest(coap__mm *mm) {
-  coap__mm_fifo *con = &mm->dedup_fifo[0], *non = &mm->dedup_fifo[1];
-  coap__mm_fifo *fifo;
-  if (con->head == NULL)
-    fifo = non;
-  else if (non->head == NULL)
-    fifo = con;
-  else
-    fifo = non->head->arrived < con->head->arrived ? non : con;
-  if (fifo->head != NULL)
-    entry_release(mm, fifo_pop(fifo));
+  coap__mm_fifo *f = mm->dedup_fifo;
+  coap__mm_fifo *fifo = older(&f[0], &f[1]);
+  if (fifo == NULL)
+    fifo = older(&f[2], &f[3]);
+  if (fifo == NULL)
+    return;
+  entry_release(mm, fifo_pop(fifo));
+  mm->stats.dedup_evictions++;
 }
 
 coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
-                                   uint16_t mid, uint8_t kind, uint64_t now) {
+                                   uint16_t mid, uint8_t kind, bool keep,
+                                   uint64_t now) {
   if (mm->dedup_in_use >= mm->config.dedup_entries)
     evict_oldest(mm);
   if (!index_reserve(mm))
@@ -257,7 +271,8 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
   index_place(mm->dedup_index, mm->dedup_index_mask,
               cell_of(entry->hash, entry->slot));
   mm->dedup_index_count++;
-  coap__mm_fifo *fifo = &mm->dedup_fifo[is_con(kind) ? 0 : 1];
+  coap__mm_fifo *fifo =
+      &mm->dedup_fifo[(is_con(kind) ? 0 : 1) + (keep ? 2 : 0)];
   if (fifo->tail != NULL)
     fifo->tail->next = entry;
   else
@@ -306,7 +321,7 @@ void coap__mm_dedup_send_empty_ack(coap__mm *mm, coap__mm_dedup *entry) {
 }
 
 void coap__mm_dedup_expire(coap__mm *mm, uint64_t now) {
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 4; i++) {
     coap__mm_fifo *fifo = &mm->dedup_fifo[i];
     while (fifo->head != NULL && fifo->head->expires <= now)
       entry_release(mm, fifo_pop(fifo));
@@ -315,7 +330,7 @@ void coap__mm_dedup_expire(coap__mm *mm, uint64_t now) {
 
 uint64_t coap__mm_dedup_next_expiry(const coap__mm *mm) {
   uint64_t next = UINT64_MAX;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 4; i++) {
     const coap__mm_dedup *head = mm->dedup_fifo[i].head;
     if (head != NULL && head->expires < next)
       next = head->expires;

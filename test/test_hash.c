@@ -130,7 +130,7 @@ COAP_TEST(hash, dedup_index_finds_exactly_the_live_entries) {
     coap_remote r = churn_remote(i);
     uint16_t mid = (uint16_t)(i * 40503u);
     cr_assert_null(coap__mm_dedup_find(mm, &r, mid), "pair %u", i);
-    made[i] = coap__mm_dedup_add(mm, &r, mid, COAP__MM_DEDUP_NON_REQUEST, i);
+    made[i] = coap__mm_dedup_add(mm, &r, mid, COAP__MM_DEDUP_NON_REQUEST, false, i);
     cr_assert_not_null(made[i]);
     if (i % 97 != 0 && i != TOTAL - 1)
       continue;

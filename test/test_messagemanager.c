@@ -1344,3 +1344,61 @@ COAP_TEST(messagemanager, replace_without_a_free_mid_is_eagain) {
   cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
   harness_fini(&H);
 }
+
+/* A CON request from port with mid, code and the 4-byte token id, into
+ * the server's layer at H.now. */
+static void raw_con(uint16_t port, uint16_t mid, uint8_t code, uint32_t id) {
+  coap_message m;
+  coap_message_init(&m);
+  m.mtype = COAP_TYPE_CON;
+  m.code = code;
+  m.mid = mid;
+  put_token(&m, id);
+  uint8_t buf[64];
+  int n = coap_message_encode(&m, buf, sizeof buf);
+  cr_assert_gt(n, 0);
+  coap_message_clear(&m);
+  coap_remote from = make_remote(port);
+  coap__mm_recv(H.server.mm, buf, (size_t)n, &from, H.now);
+}
+
+/* Issue 9: with the cache full of GET entries (17,000 intervening CONs), a
+ * retransmitted POST still meets its entry and is not processed twice;
+ * the GET entries that had to go are counted. */
+COAP_TEST(messagemanager, dedup_keeps_post_entries_when_full) {
+  coap__mm_config c = test_config();
+  c.dedup_entries = 16384;
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_NOW;
+  raw_con(9000, 1, COAP_CODE_POST, 1);
+  cr_assert_eq(H.server.requests[1], 1);
+  for (uint32_t i = 0; i < 17000; i++)
+    raw_con((uint16_t)(10000 + i % 1000), (uint16_t)(i / 1000 + 100),
+            COAP_CODE_GET, 2);
+  raw_con(9000, 1, COAP_CODE_POST, 1); /* the POST's retransmission */
+  cr_assert_eq(H.server.requests[1], 1, "processed once");
+  coap__mm_stats s;
+  coap__mm_get_stats(H.server.mm, &s);
+  cr_assert_eq(s.dedup_evictions, 17001 - 16384);
+  cr_assert_eq(s.duplicates, 1);
+  harness_fini(&H);
+}
+
+/* Only when nothing else is left do kept entries go, oldest first. */
+COAP_TEST(messagemanager, dedup_evicts_kept_entries_last_and_counts_them) {
+  coap__mm_config c = test_config();
+  c.dedup_entries = 4;
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_NOW;
+  for (uint16_t i = 0; i < 5; i++)
+    raw_con(9000, i, COAP_CODE_POST, 1);
+  cr_assert_eq(H.server.requests[1], 5);
+  raw_con(9000, 0, COAP_CODE_POST, 1); /* the oldest POST is gone */
+  cr_assert_eq(H.server.requests[1], 6);
+  raw_con(9000, 4, COAP_CODE_POST, 1); /* the newest is kept */
+  cr_assert_eq(H.server.requests[1], 6);
+  coap__mm_stats s;
+  coap__mm_get_stats(H.server.mm, &s);
+  cr_assert_eq(s.dedup_evictions, 2);
+  harness_fini(&H);
+}

@@ -49,8 +49,12 @@ typedef struct coap_context_config {
   uint32_t max_datagram_size;
   /* Datagrams read with one recvmmsg / sent with one sendmmsg (default 32). */
   uint32_t batch_size;
-  /* Deduplication entries kept (default 16384): the oldest go first when
-   * full, else entries expire after EXCHANGE_LIFETIME / NON_LIFETIME. */
+  /* Deduplication entries kept (default 16384; about 200 bytes each with
+   * their stored replies): entries expire after EXCHANGE_LIFETIME /
+   * NON_LIFETIME; when all are taken the oldest goes first, those of POST
+   * and PATCH requests only when no other is left, and each such eviction
+   * is counted (dedup_evictions in the stats).  Sized for the request rate
+   * times EXCHANGE_LIFETIME (247 s) it never evicts. */
   uint32_t dedup_entries;
   /* Outgoing messages the context holds across all peers (default 4096):
    * CONs in flight, NON requests awaiting their response (see
@@ -256,6 +260,11 @@ typedef struct coap_context_stats {
   /* Messages that waited for a free message ID because every MID had been
    * used with their peer within EXCHANGE_LIFETIME (mid_tracking). */
   uint64_t mid_waits;
+  /* Deduplication entries forgotten before their lifetime ended because
+   * dedup_entries were all taken (RFC 7252 §4.5 no longer holds for
+   * them: a duplicate would be processed again).  Entries of POST and
+   * PATCH requests go last. */
+  uint64_t dedup_evictions;
   /* Datagrams the kernel dropped on the socket because its receive buffer
    * was full (or for lack of memory): the socket's cumulative count as the
    * latest datagram received carried it (SO_RXQ_OVFL, socket(7)), so a
