@@ -166,14 +166,14 @@ static void on_transport_error(void *user_data, const coap_remote *remote,
   char host[80];
   if (coap_remote_hostinfo(remote, host, sizeof host) < 0)
     strcpy(host, "?");
-  coap__context_log(ctx, COAP_LOG_INFO, "ICMP error from %s: %s", host,
-                    coap_strerror(err));
+  coap__context_log(ctx, COAP_LOG_INFO, "%s: %s", host, coap_strerror(err));
   /* A port, host or network unreachable ends every exchange with that peer
    * now, instead of after MAX_TRANSMIT_WAIT of retransmissions.  Other
    * errors (Packet Too Big gives EMSGSIZE) say nothing of the peer being
    * gone: retransmission goes on. */
   if (err != COAP_ECONNREFUSED && err != COAP_EHOSTUNREACH &&
-      err != COAP_ENETUNREACH && err != -EACCES && err != -EHOSTDOWN)
+      err != COAP_ENETUNREACH && err != COAP_EACCES && err != -EHOSTDOWN &&
+      err != COAP_EADDRNOTAVAIL && err != -EPERM && err != -EAFNOSUPPORT)
     return;
   coap__requests_fail_all(ctx, remote, err);
   coap__observations_kill(ctx, remote, err);

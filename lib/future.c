@@ -629,11 +629,25 @@ uv_loop_t *coap_future_loop(const coap_future *f) {
   return f != NULL ? f->scheduler->loop : NULL;
 }
 
+/* What coap_run_until_complete waits with: its being queued when the
+ * future completes starts the scheduler's idle handle, so the loop does
+ * not go on to block in poll even when the future completed in a phase
+ * after the poll timeout was reckoned with nothing else to wake it (a
+ * prepare or check callback). */
+static void wake_loop(coap_future *f, void *user_data) {
+  (void)f;
+  (void)user_data;
+}
+
 int coap_run_until_complete(uv_loop_t *loop, coap_future *f) {
   if (loop == NULL || f == NULL)
     return COAP_EINVAL;
   coap_future_ref(f);
-  int rc = 0;
+  int rc = coap_future_add_done_callback(f, wake_loop, NULL);
+  if (rc < 0) {
+    coap_future_unref(f);
+    return rc;
+  }
   while (f->state == COAP_FUTURE_PENDING) {
     /* uv_run returns 0 once no referenced handle or request is left: nothing
      * can complete the future any more. */
@@ -648,6 +662,7 @@ int coap_run_until_complete(uv_loop_t *loop, coap_future *f) {
     uv_run(loop, UV_RUN_NOWAIT);
   if (rc == 0)
     rc = f->error;
+  coap_future_remove_done_callback(f, wake_loop, NULL);
   coap_future_unref(f);
   return rc;
 }

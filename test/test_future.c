@@ -561,3 +561,40 @@ FUTURE_TEST(callback_may_cancel_and_remove_on_other_future) {
   coap_future_unref(b);
   close_loop();
 }
+
+/* A future completed in a phase after libuv has reckoned its poll timeout
+ * (a prepare callback, as the UDP transport's flush is), with nothing else
+ * to wake the loop: coap_run_until_complete must still return, not block
+ * in poll until some unrelated timer fires. */
+static void never_due(uv_timer_t *t) {
+  (void)t;
+}
+
+static void fail_from_prepare(uv_prepare_t *p) {
+  coap_future_fail(p->data, COAP_ENETUNREACH, NULL, NULL);
+  uv_prepare_stop(p);
+}
+
+COAP_TEST(future, run_until_complete_returns_when_completed_in_prepare,
+          .timeout = 10) {
+  uv_loop_t loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  coap_future *f;
+  cr_assert_eq(coap_future_new(&loop, &f), 0);
+  uv_prepare_t prepare;
+  uv_prepare_init(&loop, &prepare);
+  prepare.data = f;
+  uv_prepare_start(&prepare, fail_from_prepare);
+  /* A far timer stands for the dedup expiry that once woke such loops. */
+  uv_timer_t far;
+  uv_timer_init(&loop, &far);
+  uv_timer_start(&far, never_due, 3600 * 1000, 0);
+  uint64_t t0 = uv_hrtime();
+  cr_assert_eq(coap_run_until_complete(&loop, f), COAP_ENETUNREACH);
+  cr_assert_lt(uv_hrtime() - t0, 1000000000u, "returned at once");
+  uv_close((uv_handle_t *)&prepare, NULL);
+  uv_close((uv_handle_t *)&far, NULL);
+  coap_future_unref(f);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}

@@ -38,6 +38,8 @@
 #define RX_BATCHES_PER_WAKEUP 4
 /* Error-queue entries read per wakeup, for the same reason. */
 #define ERRORS_PER_WAKEUP 64
+/* Refused destinations kept between two reports (see note_refused). */
+#define REFUSED_MAX 16
 
 /* Ancillary data buffers, aligned for struct cmsghdr (cmsg(3)).  A
  * received datagram carries IPV6_PKTINFO and, once the socket has dropped
@@ -88,6 +90,14 @@ struct coap__udp6 {
   uint64_t kernel_drops;
   coap__udp6_filter filter;
   void *filter_data;
+  /* Sends the kernel refused for good (no route, no such address), kept
+   * until coap__udp6_flush reports them: flush also runs from inside
+   * coap__udp6_send, where the layers above are mid-update. */
+  struct {
+    struct sockaddr_in6 to;
+    int err;
+  } refused[REFUSED_MAX];
+  uint32_t n_refused;
   bool closing;
   int handles_open;
   void (*closed)(void *user_data);
@@ -126,6 +136,42 @@ static int ring_alloc(ring *r, uint32_t batch, size_t control_size,
 
 static void update_poll(coap__udp6 *t);
 static void flush(coap__udp6 *t);
+
+/* A send error that says the destination cannot be reached from here at
+ * all, now (ip(7), ipv6(7), udp(7)); retrying it would only time out. */
+static bool refused_for_good(int err) {
+  return err == ENETUNREACH || err == EHOSTUNREACH || err == EADDRNOTAVAIL ||
+         err == EACCES || err == EPERM || err == EAFNOSUPPORT;
+}
+
+/* Keeps a refused send for report_refused; one entry per destination. */
+static void note_refused(coap__udp6 *t, uint32_t i, int err) {
+  const struct sockaddr_in6 *to = t->tx.msgs[i].msg_hdr.msg_name;
+  for (uint32_t k = 0; k < t->n_refused; k++)
+    if (memcmp(&t->refused[k].to, to, sizeof *to) == 0)
+      return;
+  if (t->n_refused == REFUSED_MAX)
+    return; /* the rest time out as datagrams lost would */
+  t->refused[t->n_refused].to = *to;
+  t->refused[t->n_refused].err = -err;
+  t->n_refused++;
+}
+
+static void report_refused(coap__udp6 *t) {
+  /* The callback may close the transport or send (and so refuse) more:
+   * take the list first. */
+  uint32_t n = t->n_refused;
+  t->n_refused = 0;
+  for (uint32_t k = 0; k < n && !t->closing; k++) {
+    struct sockaddr_in6 to = t->refused[k].to;
+    coap_remote remote;
+    memset(&remote, 0, sizeof remote);
+    remote.addr = to;
+    remote.endpoint = t;
+    if (t->callbacks.error != NULL)
+      t->callbacks.error(t->user_data, &remote, t->refused[k].err);
+  }
+}
 
 static bool is_again(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
@@ -306,7 +352,7 @@ static void update_poll(coap__udp6 *t) {
   }
   /* Flush before the loop next blocks, unless waiting for room. */
   bool queued = t->tx_first < t->tx_count;
-  if (queued && !t->tx_blocked)
+  if ((queued && !t->tx_blocked) || t->n_refused > 0)
     uv_prepare_start(&t->prepare, prepare_cb);
   else
     uv_prepare_stop(&t->prepare);
@@ -330,12 +376,18 @@ static void flush(coap__udp6 *t) {
     /* The first datagram failed.  The error may be an earlier ICMP error
      * still pending on the socket (the kernel's send path reports and
      * clears sk_err without sending, e.g. ECONNREFUSED; its details stay on
-     * the error queue): give it one more try, then drop it as the network
-     * would (CoAP retransmits, RFC 7252 §4.2). */
+     * the error queue): give it one more try.  Failing again, it is dropped
+     * as the network would (CoAP retransmits, RFC 7252 §4.2), unless the
+     * kernel says the destination cannot be reached from here at all: that
+     * is reported, so the exchanges with it fail now with the reason
+     * rather than after MAX_TRANSMIT_WAIT. */
+    int err = n < 0 ? errno : EIO;
     if (retried != t->tx_first) {
       retried = t->tx_first;
       continue;
     }
+    if (refused_for_good(err))
+      note_refused(t, t->tx_first, err);
     t->tx_first++;
   }
   if (t->tx_first == t->tx_count)
@@ -347,6 +399,8 @@ void coap__udp6_flush(coap__udp6 *t) {
     return;
   flush(t);
   update_poll(t);
+  if (t->n_refused > 0)
+    report_refused(t);
 }
 
 static void fill_slot(coap__udp6 *t, uint32_t i, const coap_remote *remote,

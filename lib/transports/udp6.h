@@ -20,8 +20,12 @@ typedef struct coap__udp6_callbacks {
    * receive ring). remote->has_local is set from IPV6_PKTINFO. */
   void (*recv)(void *user_data, const uint8_t *data, size_t len,
                const coap_remote *remote);
-  /* An ICMP error for a datagram we sent to remote: err is -errno
-   * (COAP_ECONNREFUSED for port unreachable, COAP_EHOSTUNREACH, ...). */
+  /* An ICMP error for a datagram we sent to remote, or a send to remote
+   * the kernel refused for good (no route, no such local address,
+   * forbidden): err is -errno (COAP_ECONNREFUSED for port unreachable,
+   * COAP_EHOSTUNREACH, COAP_ENETUNREACH, COAP_EADDRNOTAVAIL, ...).
+   * Refused sends are reported from coap__udp6_flush, never from inside
+   * coap__udp6_send. */
   void (*error)(void *user_data, const coap_remote *remote, int err);
   /* After each receive batch has been delivered (a point to flush). */
   void (*batch_done)(void *user_data);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Errors the caller sees at once (issue 9): in a network namespace of its
+# own with nothing but loopback, a request to any other address is refused
+# by the kernel (no route), and aiocoap-client says so in well under a
+# second instead of timing out after 93 s.  An unknown zone id is refused
+# before anything is sent.  Needs root for the namespace, as CI has.
+# Usage: send_errors.sh PATH/TO/aiocoap-client
+set -u
+here=$(dirname "$0")
+. "$here/lib.sh"
+client=$1
+ns=acns$$
+ip netns add "$ns" || { echo "FAIL cannot create a network namespace (need root and iproute2)"; exit 1; }
+trap 'ip netns del "$ns" 2>/dev/null' EXIT
+ip -n "$ns" link set lo up
+
+# 2001:db8::/32 and 192.0.2.0/24 are documentation ranges (RFC 3849,
+# RFC 5737); inside the namespace there is no route to them at all, so no
+# datagram leaves it.
+for uri in "coap://[2001:db8::1]/x" "coap://192.0.2.1/x"; do
+  start=$(date +%s%N)
+  err=$(ip netns exec "$ns" "$client" "$uri" 2>&1 >/dev/null); rc=$?
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  expect "$uri fails" '^[1-9]' "$rc"
+  expect "$uri says why" 'network unreachable' "$err"
+  expect "$uri fails at once ($ms ms)" '^ok$' "$([ "$ms" -lt 1000 ] && echo ok)"
+done
+err=$("$client" "coap://[fe80::1%25nonexistent0]/x" 2>&1 >/dev/null); rc=$?
+expect "an unknown zone id fails" '^[1-9]' "$rc"
+expect "an unknown zone id is named as such" 'no such network interface' "$err"
+finish
