@@ -84,6 +84,10 @@ enum {
 
 typedef struct coap__mm_peer coap__mm_peer;
 
+/* NSTART budgets of a peer: requests (transmission.nstart) and the
+ * responses and notifications sent to it (config.nstart_responses). */
+enum { COAP__MM_CLASS_REQUEST, COAP__MM_CLASS_RESPONSE, COAP__MM_CLASSES };
+
 /* One outgoing CON with its encoded datagram. */
 typedef struct coap__mm_out {
   coap__mm_hnode by_mid;   /* in mm->out_table while in flight */
@@ -105,6 +109,7 @@ typedef struct coap__mm_out {
   uint8_t mtype;
   bool needs_slot; /* counts for NSTART: a CON or an owned NON request */
   bool has_slot;   /* holds one of the peer's NSTART slots */
+  uint8_t cls;     /* COAP__MM_CLASS_*: which NSTART budget it draws on */
   bool fixed_mid;  /* the caller chose the MID */
 } coap__mm_out;
 
@@ -112,9 +117,11 @@ typedef struct coap__mm_out {
 struct coap__mm_peer {
   coap__mm_hnode by_remote;
   coap_remote remote;
-  uint32_t active;                       /* records holding an NSTART slot */
-  coap__mm_out *queue_head, *queue_tail; /* waiting for a slot */
-  coap__mm_out *mid_head, *mid_tail;     /* waiting for a MID */
+  uint32_t active[COAP__MM_CLASSES]; /* records holding an NSTART slot */
+  uint32_t records;                  /* every record to the peer */
+  /* waiting for a slot, per class */
+  coap__mm_out *queue_head[COAP__MM_CLASSES], *queue_tail[COAP__MM_CLASSES];
+  coap__mm_out *mid_head, *mid_tail;         /* waiting for a MID */
   coap__mm_out *records_head, *records_tail; /* every record to the peer */
   coap__mm_peer *next_free;
 };

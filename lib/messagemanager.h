@@ -32,6 +32,19 @@ typedef struct coap__mm_config {
    * interaction, holding an NSTART slot until the owner cancels it (its
    * response came or it ended) or NON_LIFETIME has passed. */
   bool nstart_non;
+  /* Records (CONs in flight or queued, NON requests awaiting their
+   * response, messages waiting for a MID) to one peer; beyond, sending to
+   * it fails with COAP_ELIMIT, so one peer cannot take all of
+   * max_outgoing.  0: only max_outgoing bounds them. */
+  uint32_t max_outgoing_per_peer;
+  /* RFC 7252 §4.7 lets NSTART be raised by configuration: the CON
+   * responses and notifications outstanding to one peer at a time, counted
+   * apart from the requests to it (transmission.nstart).  0: nstart. */
+  uint32_t nstart_responses;
+  /* A message waiting for an NSTART slot longer than this gives up: its
+   * owner gets TIMEOUT (a NON without an owner is dropped).  0: waits as
+   * long as it takes. */
+  uint64_t queue_timeout_ms;
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -88,7 +101,9 @@ typedef struct coap__mm_callbacks {
 typedef struct coap__mm_stats {
   uint64_t received, sent, malformed, duplicates, retransmissions, rst_sent,
       empty_acks, separate_responses;
-  uint64_t mid_waits; /* messages that waited for a free MID */
+  uint64_t mid_waits;     /* messages that waited for a free MID */
+  uint64_t queue_expired; /* gave up waiting for NSTART (queue_timeout_ms) */
+  uint64_t peer_limited;  /* refused: max_outgoing_per_peer reached */
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
@@ -112,7 +127,7 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
  * any message waits while the peer's MIDs are used up (RFC 7252 §4.4).
  * owner (may be NULL) receives the events.  Returns 0, COAP_EINVAL,
  * COAP_EMSGSIZE (larger than max_datagram_size), COAP_ELIMIT (max_outgoing
- * reached) or COAP_ENOMEM.
+ * or max_outgoing_per_peer reached) or COAP_ENOMEM.
  */
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 
@@ -165,6 +180,10 @@ size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
  */
 int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
                      uint64_t now);
+
+/* How many outgoing records (as max_outgoing_per_peer counts them) the
+ * layer holds for remote; O(1). */
+uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
 void coap__mm_tick(coap__mm *mm, uint64_t now);

@@ -1344,3 +1344,131 @@ COAP_TEST(messagemanager, replace_without_a_free_mid_is_eagain) {
   cr_assert_eq(H.server.ex[7].events[COAP__MM_ACKED], 1);
   harness_fini(&H);
 }
+
+/* Issue 9: behind a peer that acknowledges nothing, a CON queued for
+ * NSTART (RFC 7252 §4.7) waited until every CON ahead of it had timed out,
+ * one MAX_TRANSMIT_WAIT each.  It now gives up after queue_timeout_ms,
+ * exactly then, without ever being sent, and its owner hears TIMEOUT. */
+COAP_TEST(messagemanager, queued_con_times_out_at_queue_timeout) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.queue_timeout_ms = 10000;
+  harness_init(&H, &c, &c);
+  cr_assert_geq(server_con(&H, 1, "first"), 0);
+  cr_assert_eq(server_con(&H, 2, "second"), -1, "queued behind the first");
+  cr_assert_eq(server_con(&H, 3, "third"), -1);
+  run_until(&H, 9999);
+  cr_assert_eq(H.server.ex[2].events[COAP__MM_TIMEOUT], 0);
+  run_until(&H, 10000);
+  cr_assert_eq(H.server.ex[2].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(H.server.ex[2].event_at[COAP__MM_TIMEOUT], 10000);
+  cr_assert_eq(H.server.ex[3].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(H.server.ex[2].events[COAP__MM_SENT], 0, "never sent");
+  cr_assert_eq(H.server.ex[2].last_err, COAP_ETIMEDOUT);
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_TIMEOUT], 0,
+               "the one in flight goes on retransmitting");
+  coap__mm_stats s;
+  coap__mm_get_stats(H.server.mm, &s);
+  cr_assert_eq(s.queue_expired, 2);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 1);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.server.ex[1].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 0);
+  harness_fini(&H);
+}
+
+/* A queued NON request (nstart_non) is dropped the same way; without a
+ * queue timeout a queued CON still waits for its turn. */
+COAP_TEST(messagemanager, queued_non_request_dropped_and_zero_waits) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.queue_timeout_ms = 5000;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_NON), 0);
+  run_until(&H, 5000);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_TIMEOUT], 1);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_SENT], 0);
+  cr_assert_eq(H.client.log_len, 2, "the CON and its first retransmission");
+  harness_fini(&H);
+
+  c.queue_timeout_ms = 0;
+  harness_init(&H, &c, &c);
+  cr_assert_eq(client_request(&H, 1, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 2, COAP_TYPE_CON), 0);
+  run_until(&H, UINT64_MAX);
+  cr_assert_eq(H.client.ex[2].events[COAP__MM_SENT], 1,
+               "sent once the first timed out");
+  harness_fini(&H);
+}
+
+/* Issue 9: one peer that acknowledges nothing could fill max_outgoing for
+ * everyone.  At max_outgoing_per_peer its next message is refused; another
+ * peer is not. */
+COAP_TEST(messagemanager, max_outgoing_per_peer_refuses_at_the_limit) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.max_outgoing_per_peer = 3;
+  harness_init(&H, &c, &c);
+  for (uint32_t id = 1; id <= 3; id++)
+    (void)server_con(&H, id, "x");
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 3);
+  coap_message msg;
+  coap_message_init(&msg);
+  msg.mtype = COAP_TYPE_CON;
+  msg.code = COAP_CODE_CONTENT;
+  msg.remote = H.client.self;
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[4], H.now),
+               COAP_ELIMIT);
+  msg.remote = make_remote(7777);
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[5], H.now), 0);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &msg.remote), 1);
+  coap__mm_stats s;
+  coap__mm_get_stats(H.server.mm, &s);
+  cr_assert_eq(s.peer_limited, 1);
+  /* One done, one more fits. */
+  const uint16_t mid = log_mid(&H.server, 0);
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  msg.remote = H.client.self;
+  cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[4], H.now), 0);
+  coap_message_clear(&msg);
+  harness_fini(&H);
+}
+
+/* Issue 9, RFC 7252 §4.7 (NSTART higher by configuration): the server's
+ * CON responses to one peer have nstart_responses slots of their own;
+ * requests to that peer keep transmission.nstart.  Before, 1 of 8 separate
+ * responses went out at once; now 4. */
+COAP_TEST(messagemanager, nstart_responses_sends_that_many_responses) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 1;
+  c.nstart_responses = 4;
+  harness_init(&H, &c, &c);
+  for (uint32_t id = 1; id <= 8; id++)
+    (void)server_con(&H, id, "r");
+  unsigned sent = 0;
+  for (uint32_t id = 1; id <= 8; id++)
+    sent += H.server.ex[id].events[COAP__MM_SENT];
+  cr_assert_eq(sent, 4);
+  for (uint32_t id = 20; id < 22; id++) {
+    coap_message msg;
+    coap_message_init(&msg);
+    msg.mtype = COAP_TYPE_CON;
+    msg.code = COAP_CODE_GET;
+    put_token(&msg, id);
+    msg.remote = H.client.self;
+    cr_assert_eq(coap__mm_send(H.server.mm, &msg, &H.server.ex[id], H.now), 0);
+    coap_message_clear(&msg);
+  }
+  cr_assert_eq(H.server.ex[20].events[COAP__MM_SENT], 1,
+               "requests are not behind the responses");
+  cr_assert_eq(H.server.ex[21].events[COAP__MM_SENT], 0, "but keep NSTART 1");
+  /* An ACK frees a response slot: the fifth response goes. */
+  const uint16_t mid = log_mid(&H.server, 0);
+  const uint8_t ack[] = {0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid};
+  inject(&H, &H.server, ack, sizeof ack);
+  cr_assert_eq(H.server.ex[5].events[COAP__MM_SENT], 1);
+  cr_assert_eq(H.server.ex[21].events[COAP__MM_SENT], 0);
+  harness_fini(&H);
+}
