@@ -21,6 +21,12 @@ typedef struct coap__observations {
   size_t count;    /* in the table, pending registrations included */
   size_t accepted; /* accepted ones, for max_observers */
   uint64_t hash_key;
+  /* The same observations by remote alone (nbuckets of them too), so that
+   * a peer's observations are found in O(that peer's). */
+  coap_server_observation **peer_buckets;
+  /* Observers whose CON notification found no free outgoing slot (issue
+   * 9): each gets the newest state when a notification's CON ends. */
+  coap__queue starved;
   struct notification_render *spare_render; /* kept for the next one */
   /* Client side: every observation that holds a token. */
   coap__queue clients;

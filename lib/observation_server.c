@@ -15,6 +15,15 @@
  * one would have been retransmitted, and the stale state never goes again.
  * Only when the client's MIDs are used up does the newest state wait for
  * the ACK.
+ *
+ * A silent or greedy endpoint costs less and less (issue 9; RFC 7641 §4.5
+ * asks for congestion control): it holds at most max_observers_per_peer
+ * observations; once a CON notification to it has been retransmitted
+ * unanswered, its other observers get no NONs, only the newest state when
+ * it answers again; when that CON times out, every observation of the
+ * endpoint ends; and when no CON slot is free, an observer that has shown
+ * no sign of life for MAX_TRANSMIT_WAIT waits for one (the newest state
+ * goes when a notification's CON ends) instead of being sent NONs.
  */
 #include "alloc-internal.h"
 #include "hash-internal.h"
@@ -37,6 +46,9 @@ struct coap_server_observation {
   coap_context *ctx;
   struct coap_server_observation *hash_next;
   uint64_t hash;
+  struct coap_server_observation *peer_next; /* in peer_buckets */
+  uint64_t peer_hash;
+  coap__queue starved_link;  /* in o->starved while waiting for a slot */
   coap__queue resource_link; /* the observable's observers, once accepted */
   coap_resource *resource;   /* a reference while linked */
   coap__timer soon;          /* a notification owed right after the response */
@@ -45,6 +57,7 @@ struct coap_server_observation {
   void *cancel_data;
   coap_remote remote;
   uint64_t last_con_at;
+  uint64_t last_heard;  /* its registration or the last ACK it sent */
   coap__mm_incoming in; /* the (re-)registration being answered */
   uint32_t seq;         /* the last Observe value sent */
   uint32_t since_con;   /* notifications since the last CON */
@@ -59,6 +72,10 @@ struct coap_server_observation {
   bool con_outstanding; /* a CON notification awaits its ACK */
   bool mid_blocked;     /* replacing it found no free MID: wait for the ACK */
   bool used_mm;         /* the message layer may hold records owned by us */
+  /* Some CON notification to this remote has been retransmitted and not
+   * yet acknowledged: the peer may be gone, so no more NONs to it. */
+  bool peer_silent;
+  bool starved; /* in o->starved */
 };
 
 /* A notification being made: a responder of its own, so that the
@@ -90,6 +107,16 @@ static_assert(offsetof(observable_resource, resource) == 0,
 
 static void end(coap_server_observation *obs, int reason, bool shutdown);
 static void notify(coap_server_observation *obs);
+
+/* Whether a new state of obs must wait (it is marked dirty and goes
+ * later): no MID to replace its CON with, no outgoing slot for its CON, or
+ * its peer leaves another CON notification unanswered (issue 9: a peer
+ * that answers nothing gets no NONs meanwhile, only the CONs already
+ * retransmitting, which its own CON's replacement rides on). */
+static bool must_wait(const coap_server_observation *obs) {
+  return obs->mid_blocked || obs->starved ||
+         (obs->peer_silent && !obs->con_outstanding);
+}
 static void obs_unref(coap_server_observation *obs);
 
 /* ---- callbacks into the application, from the loop (aiocoap.h) ---- */
@@ -145,6 +172,7 @@ coap__observations *coap__observations_get(coap_context *ctx) {
   if (o == NULL)
     return NULL;
   coap__queue_init(&o->clients);
+  coap__queue_init(&o->starved);
   o->hash_key = coap__context_random(ctx);
   ctx->observations = o;
   return o;
@@ -168,8 +196,12 @@ static coap_server_observation *find(const coap__observations *o,
 static int table_grow(coap__observations *o) {
   size_t n = o->nbuckets ? o->nbuckets * 2 : 64;
   coap_server_observation **buckets = coap__calloc(n, sizeof *buckets);
-  if (buckets == NULL)
+  coap_server_observation **peer_buckets = coap__calloc(n, sizeof *buckets);
+  if (buckets == NULL || peer_buckets == NULL) {
+    coap__free(buckets);
+    coap__free(peer_buckets);
     return COAP_ENOMEM;
+  }
   for (size_t i = 0; i < o->nbuckets; i++) {
     coap_server_observation *s = o->buckets[i];
     while (s != NULL) {
@@ -178,11 +210,46 @@ static int table_grow(coap__observations *o) {
       buckets[s->hash & (n - 1)] = s;
       s = next;
     }
+    s = o->peer_buckets[i];
+    while (s != NULL) {
+      coap_server_observation *next = s->peer_next;
+      s->peer_next = peer_buckets[s->peer_hash & (n - 1)];
+      peer_buckets[s->peer_hash & (n - 1)] = s;
+      s = next;
+    }
   }
   coap__free(o->buckets);
+  coap__free(o->peer_buckets);
   o->buckets = buckets;
+  o->peer_buckets = peer_buckets;
   o->nbuckets = n;
   return 0;
+}
+
+/* The first observation with remote in its peer chain from s on. */
+static coap_server_observation *peer_from(coap_server_observation *s,
+                                          const coap_remote *remote) {
+  while (s != NULL && !coap_remote_equal(&s->remote, remote))
+    s = s->peer_next;
+  return s;
+}
+
+static coap_server_observation *peer_first(const coap__observations *o,
+                                           const coap_remote *remote) {
+  if (o == NULL || o->nbuckets == 0)
+    return NULL;
+  uint64_t h = key_hash(o->hash_key, remote, NULL, 0);
+  return peer_from(o->peer_buckets[h & (o->nbuckets - 1)], remote);
+}
+
+/* Accepted observations held by remote; O(its observations). */
+static size_t peer_accepted(const coap__observations *o,
+                            const coap_remote *remote) {
+  size_t n = 0;
+  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
+       s = peer_from(s->peer_next, remote))
+    n += s->accepted;
+  return n;
 }
 
 static int table_insert(coap__observations *o, coap_server_observation *obs) {
@@ -192,12 +259,25 @@ static int table_insert(coap__observations *o, coap_server_observation *obs) {
   coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
   obs->hash_next = *head;
   *head = obs;
+  obs->peer_hash = key_hash(o->hash_key, &obs->remote, NULL, 0);
+  head = &o->peer_buckets[obs->peer_hash & (o->nbuckets - 1)];
+  obs->peer_next = *head;
+  *head = obs;
   o->count++;
   return 0;
 }
 
 static void table_remove(coap__observations *o, coap_server_observation *obs) {
-  coap_server_observation **p = &o->buckets[obs->hash & (o->nbuckets - 1)];
+  coap_server_observation **p =
+      &o->peer_buckets[obs->peer_hash & (o->nbuckets - 1)];
+  for (; *p != NULL; p = &(*p)->peer_next) {
+    if (*p == obs) {
+      *p = obs->peer_next;
+      obs->peer_next = NULL;
+      break;
+    }
+  }
+  p = &o->buckets[obs->hash & (o->nbuckets - 1)];
   for (; *p != NULL; p = &(*p)->hash_next) {
     if (*p == obs) {
       *p = obs->hash_next;
@@ -268,9 +348,11 @@ obs_new(coap_context *ctx, const coap_message *request, coap__mm_incoming in) {
   /* §4.4: any start will do; the value only needs to increase from here. */
   obs->seq = 1;
   obs->last_con_at = coap__context_now(ctx);
+  obs->last_heard = obs->last_con_at;
   obs->soon.cb = on_soon;
   coap__heap_node_init(&obs->soon.node);
   coap__queue_init(&obs->resource_link);
+  coap__queue_init(&obs->starved_link);
   if (store_request(obs, request) < 0) {
     coap__free(obs);
     return NULL;
@@ -328,6 +410,22 @@ static void send_notification(coap_server_observation *obs,
     obs->con_outstanding = false;
   }
   rc = coap__mm_send(ctx->mm, resp, owner, now);
+  if (rc == COAP_ELIMIT && keeps && con &&
+      now - obs->last_heard >=
+          coap_max_transmit_wait_ms(&ctx->config.transmission)) {
+    /* Issue 9, RFC 7641 §4.5 (congestion control): no room for another
+     * CON, and this observer has shown no sign of life for as long as a
+     * CON would have been retransmitted.  Rather than NONs it may never
+     * read, it gets the newest state as CON when a notification's CON
+     * ends and frees a slot. */
+    coap__observations *o = ctx->observations;
+    obs->dirty = true;
+    obs->starved = true;
+    coap__queue_insert_tail(&o->starved, &obs->starved_link);
+    ctx->stats.notifications_deferred++;
+    coap__context_rearm(ctx);
+    return;
+  }
   if (rc == COAP_ELIMIT && keeps) {
     /* No room for another CON in flight: a NON still tells the client. */
     resp->mtype = COAP_TYPE_NON;
@@ -466,7 +564,7 @@ static void on_render_done(coap_future *f, void *user_data) {
   coap_message_free(result);
   coap_context *ctx = obs->ctx;
   render_finish(obs, n, rc);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
     obs->dirty = false;
     notify(obs);
   }
@@ -518,7 +616,9 @@ static void notify_with(coap_server_observation *obs,
 }
 
 static void notify(coap_server_observation *obs) {
-  if (obs->rendering != NULL || obs->mid_blocked) {
+  if (obs->rendering != NULL || must_wait(obs)) {
+    if (must_wait(obs))
+      obs->ctx->stats.notifications_deferred++;
     obs->dirty = true;
     return;
   }
@@ -528,7 +628,7 @@ static void notify(coap_server_observation *obs) {
 static void on_soon(coap__timer *timer) {
   coap_server_observation *obs =
       coap__container_of(timer, coap_server_observation, soon);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
     obs->dirty = false;
     notify(obs);
   }
@@ -548,6 +648,8 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
   if (was_accepted)
     o->accepted--;
   coap__context_unschedule(ctx, &obs->soon);
+  coap__queue_remove(&obs->starved_link);
+  obs->starved = false;
   if (obs->used_mm && !shutdown)
     coap__mm_cancel(ctx->mm, obs);
   /* A render still running keeps its record and its reference on obs:
@@ -612,6 +714,7 @@ void coap__observation_server_request(coap_context *ctx,
     if (registers && old->state == OBS_ACTIVE && !old->answering &&
         same_target(old, request)) {
       old->in = in;
+      old->last_heard = coap__context_now(ctx);
       old->answering = true;
       return;
     }
@@ -629,6 +732,11 @@ void coap__observation_server_request(coap_context *ctx,
     obs_unref(obs);
     return;
   }
+  /* A peer that sends requests but acknowledges no notification stays
+   * silent for its new observers too. */
+  coap_server_observation *sibling = peer_from(obs->peer_next, &obs->remote);
+  if (sibling != NULL)
+    obs->peer_silent = sibling->peer_silent;
   /* aiocoap's Responder.handle_observe_request: the resource decides
    * before it renders. */
   coap_resource *root = coap_site_as_resource(ctx->site);
@@ -673,26 +781,97 @@ void coap__observation_server_respond(coap_context *ctx,
   }
 }
 
+/* Marks every observation of remote silent or not. */
+static void peer_set_silent(coap__observations *o, const coap_remote *remote,
+                            bool silent) {
+  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
+       s = peer_from(s->peer_next, remote))
+    s->peer_silent = silent;
+}
+
+/* The peer answered again: the states its observers missed meanwhile go
+ * now.  Bounded, since notifying runs application code that may mark
+ * observers dirty again. */
+static void peer_catch_up(coap_context *ctx, const coap_remote *remote) {
+  coap__observations *o = ctx->observations;
+  size_t bound = 0;
+  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
+       s = peer_from(s->peer_next, remote))
+    bound++;
+  while (bound-- > 0 && (o = ctx->observations) != NULL) {
+    coap_server_observation *s = peer_first(o, remote);
+    while (s != NULL && !(s->state == OBS_ACTIVE && s->dirty &&
+                          s->rendering == NULL && !must_wait(s)))
+      s = peer_from(s->peer_next, remote);
+    if (s == NULL)
+      return;
+    s->dirty = false;
+    notify(s);
+  }
+}
+
+/* A notification's CON ended, so a slot is free: the observer that waited
+ * longest for one gets its newest state. */
+static void feed_starved(coap_context *ctx) {
+  coap__observations *o = ctx->observations;
+  if (o == NULL || coap__queue_empty(&o->starved))
+    return;
+  coap__queue *q = coap__queue_head(&o->starved);
+  coap__queue_remove(q);
+  coap_server_observation *obs =
+      coap__queue_data(q, coap_server_observation, starved_link);
+  obs->starved = false;
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
+    obs->dirty = false;
+    notify(obs);
+  }
+}
+
+/* RFC 7641 §4.5: the server may remove an observer that does not
+ * acknowledge a CON notification; the endpoint that did not acknowledge
+ * this one acknowledges none of its others either (issue 9: 1,024 silent
+ * observers used to go one MAX_TRANSMIT_WAIT at a time, about a day). */
+static void end_peer(coap_context *ctx, const coap_remote *remote, int err) {
+  coap__observations *o;
+  coap_server_observation *s;
+  /* Ending runs no application code (its callbacks are queued). */
+  while ((o = ctx->observations) != NULL && (s = peer_first(o, remote)) != NULL)
+    end(s, err, false);
+}
+
 void coap__observation_server_event(coap_context *ctx, void *owner,
                                     coap__mm_event event, int err) {
-  (void)ctx;
   coap_server_observation *obs = owner;
+  coap_remote remote = obs->remote;
   switch (event) {
+  case COAP__MM_RETRANSMITTED:
+    if (!obs->peer_silent && ctx->observations != NULL)
+      peer_set_silent(ctx->observations, &remote, true);
+    break;
   case COAP__MM_ACKED:
     obs->con_outstanding = false;
     obs->mid_blocked = false;
-    if (obs->state == OBS_ACTIVE && obs->dirty) {
+    obs->last_heard = coap__context_now(ctx);
+    if (obs->peer_silent && ctx->observations != NULL) {
+      peer_set_silent(ctx->observations, &remote, false);
+      peer_catch_up(ctx, &remote);
+    } else if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
       obs->dirty = false;
       notify(obs);
     }
+    feed_starved(ctx);
+    break;
+  case COAP__MM_TIMEOUT:
+    obs->con_outstanding = false;
+    end_peer(ctx, &remote, err);
+    feed_starved(ctx);
     break;
   case COAP__MM_RST:
-  case COAP__MM_TIMEOUT:
   case COAP__MM_FAILED:
-    /* §3.6 and §4.5: an RST to a notification, or a CON notification
-     * that is never acknowledged, means the client is no longer there. */
+    /* §3.6: an RST to a notification means the client lost interest. */
     obs->con_outstanding = false;
     end(obs, err, false);
+    feed_starved(ctx);
     break;
   default:
     break;
@@ -707,9 +886,16 @@ int coap_server_observation_accept(coap_server_observation *obs,
   if (obs == NULL || obs->accepted || obs->state == OBS_ENDED ||
       !obs->answering)
     return COAP_EINVAL;
-  coap__observations *o = obs->ctx->observations;
-  if (o->accepted >= obs->ctx->config.max_observers)
+  coap_context *ctx = obs->ctx;
+  coap__observations *o = ctx->observations;
+  if (o->accepted >= ctx->config.max_observers)
     return COAP_ELIMIT;
+  /* Issue 9: one endpoint must not hold every slot there is. */
+  if (ctx->config.max_observers_per_peer > 0 &&
+      peer_accepted(o, &obs->remote) >= ctx->config.max_observers_per_peer) {
+    ctx->stats.peer_observers_refused++;
+    return COAP_ELIMIT;
+  }
   obs->accepted = true;
   o->accepted++;
   obs->cancel_cb = cb;
@@ -728,7 +914,7 @@ int coap_server_observation_trigger(coap_server_observation *obs,
   /* While a notification is being rendered, or a CON one awaits its ACK
    * with no MID free to replace it, the newest state goes out afterwards,
    * rendered (§4.5.2). */
-  if (response == NULL || obs->rendering != NULL || obs->mid_blocked)
+  if (response == NULL || obs->rendering != NULL || must_wait(obs))
     notify(obs);
   else
     notify_with(obs, response);
@@ -854,6 +1040,10 @@ coap_observable_resource_observation_count(const coap_resource *resource) {
 
 static void end_server_matching(coap_context *ctx, const coap_remote *remote,
                                 int err, bool shutdown) {
+  if (remote != NULL) {
+    end_peer(ctx, remote, err);
+    return;
+  }
   coap__observations *o = ctx->observations;
   for (size_t i = 0; o != NULL && i < o->nbuckets; i++) {
     coap_server_observation *obs = o->buckets[i];
@@ -886,6 +1076,7 @@ void coap__observations_shutdown(coap_context *ctx) {
   if (o->spare_render != NULL)
     render_free(o->spare_render);
   coap__free(o->buckets);
+  coap__free(o->peer_buckets);
   coap__free(o);
   ctx->observations = NULL;
 }
