@@ -119,6 +119,7 @@ struct coap__mm_peer {
   coap_remote remote;
   uint32_t active[COAP__MM_CLASSES]; /* records holding an NSTART slot */
   uint32_t records;                  /* every record to the peer */
+  uint32_t owed; /* CON requests from the peer not yet answered */
   /* waiting for a slot, per class */
   coap__mm_out *queue_head[COAP__MM_CLASSES], *queue_tail[COAP__MM_CLASSES];
   coap__mm_out *mid_head, *mid_tail;         /* waiting for a MID */
@@ -149,6 +150,7 @@ typedef struct coap__mm_dedup {
   bool in_use;
   bool acked;    /* an empty ACK went out for it */
   bool answered; /* coap__mm_respond ran for this request */
+  bool owed;     /* counted in its peer's owed */
 } coap__mm_dedup;
 
 /* A NON sent with an owner, remembered for RST matching (mm_non.c). */
@@ -251,6 +253,11 @@ coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner);
  * coap__mm_replace); *sent_mid as for coap__mm_out_submit. */
 int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
                          uint64_t now, int32_t *sent_mid);
+/* Counts a CON request from remote as owed an answer (true), or when
+ * false could not (no memory: it is then not counted). */
+bool coap__mm_peer_owe(coap__mm *mm, const coap_remote *remote);
+/* The answer owed to entry has been given (or never will be). */
+void coap__mm_peer_settle(coap__mm *mm, coap__mm_dedup *entry);
 /* Whether messages to remote wait for a MID (a new one must queue behind). */
 bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote);
 /* The in-flight CON or awaited NON request with (remote, mid), or NULL. */

@@ -181,8 +181,9 @@ size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
 int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
                      uint64_t now);
 
-/* How many outgoing records (as max_outgoing_per_peer counts them) the
- * layer holds for remote; O(1). */
+/* What remote has asked of this side and not yet had, in O(1): the
+ * outgoing records held for it (as max_outgoing_per_peer counts them)
+ * plus its CON requests not yet answered through coap__mm_respond. */
 uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */

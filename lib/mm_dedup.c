@@ -90,6 +90,7 @@ static void entry_release(coap__mm *mm, coap__mm_dedup *entry) {
      * and, no longer recognised, be processed twice. */
     coap__mm_dedup_send_empty_ack(mm, entry);
   }
+  coap__mm_peer_settle(mm, entry);
   coap__mm_table_remove(&mm->dedup_table, &entry->by_mid);
   entry->in_use = false;
   entry->gen++;
@@ -137,6 +138,7 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
   entry->in_use = true;
   entry->acked = false;
   entry->answered = false;
+  entry->owed = false;
   entry->next = NULL;
   coap__mm_table_insert(&mm->dedup_table, &entry->by_mid,
                         coap__mm_hash(mm->hash_key, remote, mid));

@@ -98,7 +98,7 @@ static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
 
 uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote) {
   const coap__mm_peer *peer = peer_find(mm, remote);
-  return peer != NULL ? peer->records : 0;
+  return peer != NULL ? peer->records + peer->owed : 0;
 }
 
 /* The NSTART of a class (RFC 7252 §4.7: 1 unless configured higher). */
@@ -123,7 +123,7 @@ static void peer_release_if_idle(coap__mm *mm, coap__mm_peer *peer) {
   for (unsigned c = 0; c < COAP__MM_CLASSES; c++)
     if (peer->active[c] > 0 || peer->queue_head[c] != NULL)
       return;
-  if (peer->records_head != NULL)
+  if (peer->records_head != NULL || peer->owed > 0)
     return;
   coap__mm_table_remove(&mm->peer_table, &peer->by_remote);
   peer->next_free = mm->peer_free;
@@ -290,6 +290,25 @@ static void mid_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
     peer_release_if_idle(mm, peer);
 }
 
+bool coap__mm_peer_owe(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_peer *peer = peer_obtain(mm, remote);
+  if (peer == NULL)
+    return false;
+  peer->owed++;
+  return true;
+}
+
+void coap__mm_peer_settle(coap__mm *mm, coap__mm_dedup *entry) {
+  if (!entry->owed)
+    return;
+  entry->owed = false;
+  coap__mm_peer *peer = peer_find(mm, &entry->remote);
+  if (peer == NULL)
+    return;
+  peer->owed--;
+  peer_release_if_idle(mm, peer);
+}
+
 bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote) {
   coap__mm_peer *peer = peer_find(mm, remote);
   return peer != NULL && peer->mid_head != NULL;
@@ -301,8 +320,9 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   *sent_mid = -1;
   if (mm->out_count >= mm->config.max_outgoing)
     return COAP_ELIMIT;
-  if (mm->config.max_outgoing_per_peer > 0 &&
-      coap__mm_peer_outgoing(mm, remote) >= mm->config.max_outgoing_per_peer) {
+  const coap__mm_peer *known = peer_find(mm, remote);
+  if (mm->config.max_outgoing_per_peer > 0 && known != NULL &&
+      known->records >= mm->config.max_outgoing_per_peer) {
     mm->stats.peer_limited++;
     return COAP_ELIMIT;
   }

@@ -1472,3 +1472,30 @@ COAP_TEST(messagemanager, nstart_responses_sends_that_many_responses) {
   cr_assert_eq(H.server.ex[21].events[COAP__MM_SENT], 0);
   harness_fini(&H);
 }
+
+/* Issue 9 item 3: coap__mm_peer_outgoing counts a peer's CON requests
+ * until they are answered (or forgotten), so that the work a peer asked
+ * for is seen before any answer goes out. */
+COAP_TEST(messagemanager, peer_outgoing_counts_unanswered_con_requests) {
+  coap__mm_config c = test_config();
+  c.transmission.nstart = 4;
+  harness_init(&H, &c, &c);
+  H.server.respond_mode = RESPOND_LATER;
+  H.server.respond_delay = UINT64_MAX / 2;
+  for (uint32_t id = 1; id <= 3; id++)
+    cr_assert_eq(client_request(&H, id, COAP_TYPE_CON), 0);
+  cr_assert_eq(client_request(&H, 4, COAP_TYPE_NON), 0);
+  for (size_t i = 0; i < 4; i++)
+    deliver(&H, &H.client, i);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 3,
+               "CONs only: a NON request is owed nothing the peer waits for");
+  cr_assert_eq(
+      node_respond(&H.server, H.server.pending[0].in, H.server.pending[0].id),
+      0);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 2);
+  /* The rest are forgotten with their dedup entries. */
+  H.server.n_pending = 0;
+  run_until(&H, 1000000);
+  cr_assert_eq(coap__mm_peer_outgoing(H.server.mm, &H.client.self), 0);
+  harness_fini(&H);
+}

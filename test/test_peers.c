@@ -250,3 +250,112 @@ COAP_TEST(peers, unanswered_con_stops_nons_to_that_endpoint) {
   close(fd);
   fixture_stop(&fx);
 }
+
+/* A resource that answers from a timer, after the empty-ACK delay. */
+typedef struct {
+  uv_timer_t timer;
+  coap_future *future;
+} slow_answer;
+
+static uv_loop_t *slow_loop;
+
+static void free_msg(void *m) {
+  coap_message_free(m);
+}
+
+static void slow_closed(uv_handle_t *h) {
+  slow_answer *s = h->data;
+  coap_future_unref(s->future);
+  free(s);
+}
+
+static void slow_due(uv_timer_t *t) {
+  slow_answer *s = t->data;
+  coap_message *m;
+  cr_assert_eq(coap_message_new(&m), 0);
+  coap_message_set_payload_string(m, "late");
+  coap_future_resolve(s->future, m, free_msg);
+  uv_close((uv_handle_t *)t, slow_closed);
+}
+
+static int slow_get(coap_resource *res, coap_message *req, coap_message *resp,
+                    coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)resp;
+  slow_answer *s = malloc(sizeof *s);
+  cr_assert_eq(coap_future_new(slow_loop, &s->future), 0);
+  uv_timer_init(slow_loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_start(&s->timer, slow_due, 300, 0);
+  *later = coap_future_ref(s->future);
+  return 0;
+}
+
+static const coap_resource_methods slow = {.render_get = slow_get};
+
+/* Issue 9 item 3: a silent endpoint's CON requests to a slow resource
+ * filled max_outgoing_exchanges with separate responses it never
+ * acknowledged, and everyone else's separate response failed.  Now at
+ * max_outgoing_per_peer (here 4: outgoing messages plus unanswered CON
+ * requests) its 4th request is still taken, and from the 5th on it is
+ * answered 5.03 with Max-Age (RFC 7252 §5.9.3.4).  Before: 20 taken, no
+ * 5.03, and the other client's request timed out. */
+COAP_TEST(peers, busy_peer_gets_503_and_others_keep_their_slots) {
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.max_outgoing_exchanges = 8;
+  config.max_outgoing_per_peer = 4;
+  config.nstart_responses = 1;
+  config.separate_response_timeout_ms = 1500;
+  fixture fx;
+  fixture_start(&fx, &config);
+  slow_loop = &fx.loop;
+  fixture_add(&fx, "slow", &slow, NULL);
+  int fd = raw_socket();
+  enum { N = 20 };
+  for (uint16_t mid = 1; mid <= N; mid++) {
+    coap_message m;
+    coap_message_init(&m);
+    m.mtype = COAP_TYPE_CON;
+    m.mid = mid;
+    m.code = COAP_CODE_GET;
+    uint8_t tok = (uint8_t)mid;
+    coap_message_set_token(&m, &tok, 1);
+    coap_options_add_string(&m.opt, COAP_OPT_URI_PATH, "slow");
+    raw_send(fd, &fx, &m);
+    coap_message_clear(&m);
+  }
+  coap_message *resp = NULL;
+  int rc = fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET, "/slow"),
+                           &resp, 3000);
+  cr_assert_eq(rc, 0, "the other client's request failed: %s",
+               coap_strerror(rc));
+  cr_assert_eq(resp->code, COAP_CODE_CONTENT);
+  coap_message_free(resp);
+  unsigned busy = 0, empty_acks = 0, busy_first = 0;
+  uint8_t buf[256];
+  ssize_t got;
+  while ((got = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) >= 4) {
+    coap_message r;
+    coap_message_init(&r);
+    cr_assert_eq(coap_message_decode(&r, buf, (size_t)got), 0);
+    uint32_t age = 0;
+    if (r.mtype == COAP_TYPE_ACK && r.code == COAP_CODE_SERVICE_UNAVAILABLE) {
+      cr_assert_eq(coap_options_get_max_age(&r.opt, &age), 0);
+      cr_assert_eq(age, 93, "MAX_TRANSMIT_WAIT in seconds");
+      if (busy++ == 0)
+        busy_first = (uint32_t)r.mid;
+    }
+    empty_acks += r.mtype == COAP_TYPE_ACK && r.code == COAP_CODE_EMPTY;
+    coap_message_clear(&r);
+  }
+  cr_assert_eq(busy, N - 4, "got %u 5.03", busy);
+  cr_assert_eq(busy_first, 5, "the 4th request is still taken");
+  cr_assert_eq(empty_acks, 4);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.peer_busy_refusals, N - 4);
+  close(fd);
+  fixture_stop(&fx);
+}
