@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -356,6 +357,52 @@ COAP_TEST(peers, busy_peer_gets_503_and_others_keep_their_slots) {
   coap_context_stats stats;
   coap_context_get_stats(fx.server, &stats);
   cr_assert_eq(stats.peer_busy_refusals, N - 4);
+  close(fd);
+  fixture_stop(&fx);
+}
+
+/* Issue 9 item 4: after the empty ACK of its CON request the client waits
+ * separate_response_timeout_ms for the response (before: a fixed 93 s),
+ * then fails with COAP_ETIMEDOUT; not earlier. */
+COAP_TEST(peers, client_waits_separate_response_timeout_after_empty_ack) {
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.separate_response_timeout_ms = 300;
+  fixture fx;
+  fixture_start(&fx, &config);
+  int fd = raw_socket();
+  struct sockaddr_in6 a;
+  socklen_t alen = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &alen);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/x", ntohs(a.sin6_port));
+  coap_message *msg;
+  coap_message_new(&msg);
+  msg->code = COAP_CODE_GET;
+  coap_message_set_request_uri(msg, uri, true);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
+  uint8_t buf[256];
+  struct sockaddr_in6 client;
+  ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);
+  cr_assert_gt(n, 4);
+  const uint8_t ack[] = {0x60, 0x00, buf[2], buf[3]};
+  cr_assert_eq(
+      sendto(fd, ack, sizeof ack, 0, (struct sockaddr *)&client, sizeof client),
+      (ssize_t)sizeof ack);
+  uv_update_time(&fx.loop);
+  const uint64_t acked_at = uv_now(&fx.loop);
+  coap_future *f = coap_request_response(req);
+  tally t = {0};
+  drain(&fx, &fd, 1, 250, &t);
+  cr_assert_not(coap_future_done(f), "gave up before the timeout");
+  cr_assert(wait_future(&fx, f, 2000));
+  uv_update_time(&fx.loop);
+  const uint64_t waited = uv_now(&fx.loop) - acked_at;
+  cr_assert_eq(coap_future_error(f), COAP_ETIMEDOUT);
+  cr_assert_geq(waited, 290);
+  cr_assert_lt(waited, 1500, "waited %lu ms", (unsigned long)waited);
+  coap_request_unref(req);
   close(fd);
   fixture_stop(&fx);
 }
