@@ -634,6 +634,27 @@ static void on_soon(coap__timer *timer) {
   }
 }
 
+/* Marks every observation of remote silent. */
+static void peer_silence(coap__observations *o, const coap_remote *remote) {
+  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
+       s = peer_from(s->peer_next, remote))
+    s->peer_silent = true;
+}
+
+/* The peer answered (or the CON it left unanswered is gone): its
+ * observers may be notified again, and those that missed a state get the
+ * newest from the loop (on_soon), never from inside this call. */
+static void peer_unsilence(coap_context *ctx, const coap_remote *remote) {
+  coap__observations *o = ctx->observations;
+  uint64_t now = coap__context_now(ctx);
+  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
+       s = peer_from(s->peer_next, remote)) {
+    s->peer_silent = false;
+    if (s->state == OBS_ACTIVE && s->dirty)
+      coap__context_schedule(ctx, &s->soon, now);
+  }
+}
+
 /* Ends obs: it leaves the table and its resource, the message layer
  * forgets it, and whoever accepted it hears of it.  With shutdown the
  * message layer is about to go as a whole and is left alone. */
@@ -650,6 +671,12 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
   coap__context_unschedule(ctx, &obs->soon);
   coap__queue_remove(&obs->starved_link);
   obs->starved = false;
+  /* Whichever CON made the peer silent may have been this one's (an RST
+   * ended it, or the application did): the others must not wait for an
+   * ACK that will never come.  Another unanswered CON silences them again
+   * at its next retransmission. */
+  if (obs->peer_silent && !shutdown)
+    peer_unsilence(ctx, &obs->remote);
   if (obs->used_mm && !shutdown)
     coap__mm_cancel(ctx->mm, obs);
   /* A render still running keeps its record and its reference on obs:
@@ -781,35 +808,6 @@ void coap__observation_server_respond(coap_context *ctx,
   }
 }
 
-/* Marks every observation of remote silent or not. */
-static void peer_set_silent(coap__observations *o, const coap_remote *remote,
-                            bool silent) {
-  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
-       s = peer_from(s->peer_next, remote))
-    s->peer_silent = silent;
-}
-
-/* The peer answered again: the states its observers missed meanwhile go
- * now.  Bounded, since notifying runs application code that may mark
- * observers dirty again. */
-static void peer_catch_up(coap_context *ctx, const coap_remote *remote) {
-  coap__observations *o = ctx->observations;
-  size_t bound = 0;
-  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
-       s = peer_from(s->peer_next, remote))
-    bound++;
-  while (bound-- > 0 && (o = ctx->observations) != NULL) {
-    coap_server_observation *s = peer_first(o, remote);
-    while (s != NULL && !(s->state == OBS_ACTIVE && s->dirty &&
-                          s->rendering == NULL && !must_wait(s)))
-      s = peer_from(s->peer_next, remote);
-    if (s == NULL)
-      return;
-    s->dirty = false;
-    notify(s);
-  }
-}
-
 /* A notification's CON ended, so a slot is free: the observer that waited
  * longest for one gets its newest state. */
 static void feed_starved(coap_context *ctx) {
@@ -846,15 +844,14 @@ void coap__observation_server_event(coap_context *ctx, void *owner,
   switch (event) {
   case COAP__MM_RETRANSMITTED:
     if (!obs->peer_silent && ctx->observations != NULL)
-      peer_set_silent(ctx->observations, &remote, true);
+      peer_silence(ctx->observations, &remote);
     break;
   case COAP__MM_ACKED:
     obs->con_outstanding = false;
     obs->mid_blocked = false;
     obs->last_heard = coap__context_now(ctx);
     if (obs->peer_silent && ctx->observations != NULL) {
-      peer_set_silent(ctx->observations, &remote, false);
-      peer_catch_up(ctx, &remote);
+      peer_unsilence(ctx, &remote);
     } else if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
       obs->dirty = false;
       notify(obs);

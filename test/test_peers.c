@@ -406,3 +406,60 @@ COAP_TEST(peers, client_waits_separate_response_timeout_after_empty_ack) {
   close(fd);
   fixture_stop(&fx);
 }
+
+/* An endpoint whose unanswered CON notification made its other observers
+ * wait answers it with RST (RFC 7641 §3.6): that observation ends, and the
+ * others are notified again, the state they missed first. */
+COAP_TEST(peers, rst_to_the_unanswered_con_lets_the_others_go_on) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 100;
+  config.transmission.ack_random_factor = 1.0;
+  config.transmission.max_retransmit = 2;
+  config.notification_con_interval = 4;
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  coap_resource *other = add_observable(&fx, "other");
+  int fd = raw_socket();
+  cr_assert_geq(raw_register(fd, &fx, "state", 1, 1), 0);
+  cr_assert_geq(raw_register(fd, &fx, "other", 2, 2), 0);
+  tally t = {0};
+  for (int k = 0; k < 4; k++)
+    coap_observable_resource_updated_state(res, NULL);
+  /* The first observer's CON, then its retransmission. */
+  uint8_t buf[256];
+  struct sockaddr_in6 server;
+  uint16_t con_mid = 0;
+  unsigned cons = 0;
+  while (cons < 2) {
+    ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &server);
+    cr_assert_gt(n, 4);
+    if (((buf[0] >> 4) & 3) == COAP_TYPE_CON) {
+      cons++;
+      con_mid = (uint16_t)(buf[2] << 8 | buf[3]);
+    }
+  }
+  set_state("missed");
+  coap_observable_resource_updated_state(other, NULL);
+  t = (tally){0};
+  drain(&fx, &fd, 1, 20, &t);
+  cr_assert_eq(t.non, 0, "the second observer waits");
+  const uint8_t rst[] = {0x70, 0x00, (uint8_t)(con_mid >> 8), (uint8_t)con_mid};
+  cr_assert_eq(
+      sendto(fd, rst, sizeof rst, 0, (struct sockaddr *)&server, sizeof server),
+      (ssize_t)sizeof rst);
+  coap_message m;
+  ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &server);
+  cr_assert_gt(n, 4, "the second observer got nothing more");
+  coap_message_init(&m);
+  cr_assert_eq(coap_message_decode(&m, buf, (size_t)n), 0);
+  cr_assert_eq(m.token[0], 2);
+  cr_assert(m.payload_len == 6 && memcmp(m.payload, "missed", 6) == 0);
+  coap_message_clear(&m);
+  cr_assert_eq(coap_observable_resource_observation_count(res), 0);
+  cr_assert_eq(coap_observable_resource_observation_count(other), 1);
+  close(fd);
+  fixture_stop(&fx);
+}
