@@ -26,9 +26,9 @@
  * goes when a notification's CON ends) instead of being sent NONs.
  */
 #include "alloc-internal.h"
-#include "hash-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
+#include "observation_server-internal.h"
 #include "resource-internal.h"
 #include "responder-internal.h"
 
@@ -37,46 +37,6 @@
 
 /* RFC 7641 §4.5: a CON notification at least every 24 hours. */
 #define CON_AT_LEAST_EVERY_MS (24u * 3600u * 1000u)
-
-enum { OBS_PENDING, OBS_ACTIVE, OBS_ENDED };
-
-struct coap_server_observation {
-  coap__owner_kind kind; /* first: the message layer's owner tag */
-  unsigned refs;         /* the table's, and a render in progress */
-  coap_context *ctx;
-  struct coap_server_observation *hash_next;
-  uint64_t hash;
-  struct coap_server_observation *peer_next; /* in peer_buckets */
-  uint64_t peer_hash;
-  coap__queue starved_link;  /* in o->starved while waiting for a slot */
-  coap__queue resource_link; /* the observable's observers, once accepted */
-  coap_resource *resource;   /* a reference while linked */
-  coap__timer soon;          /* a notification owed right after the response */
-  struct notification_render *rendering;
-  coap_server_observation_cancel_cb cancel_cb;
-  void *cancel_data;
-  coap_remote remote;
-  uint64_t last_con_at;
-  uint64_t last_heard;  /* its registration or the last ACK it sent */
-  coap__mm_incoming in; /* the (re-)registration being answered */
-  uint32_t seq;         /* the last Observe value sent */
-  uint32_t since_con;   /* notifications since the last CON */
-  uint8_t *request;     /* the registration in wire form */
-  uint16_t request_len;
-  uint8_t token[COAP_TOKEN_MAX_LENGTH];
-  uint8_t token_len;
-  uint8_t state;
-  bool accepted;
-  bool answering;       /* the response to in is still to go out */
-  bool dirty;           /* state changed while a notification could not go */
-  bool con_outstanding; /* a CON notification awaits its ACK */
-  bool mid_blocked;     /* replacing it found no free MID: wait for the ACK */
-  bool used_mm;         /* the message layer may hold records owned by us */
-  /* Some CON notification to this remote has been retransmitted and not
-   * yet acknowledged: the peer may be gone, so no more NONs to it. */
-  bool peer_silent;
-  bool starved; /* in o->starved */
-};
 
 /* A notification being made: a responder of its own, so that the
  * responder's blockwise handling (responder_blockwise.c) slices it, keeps
@@ -149,143 +109,6 @@ static void run_cancel_cb(coap__call *call) {
 
 static void release_observation(coap__call *call) {
   obs_unref(call->object);
-}
-
-/* ---- the table of observers ---- */
-
-/* FNV-1a over (remote, token), started from a per-context random key: the
- * tokens are the clients' choice, and must not let one aim at a bucket. */
-static uint64_t key_hash(uint64_t key, const coap_remote *remote,
-                         const uint8_t *token, size_t len) {
-  const struct sockaddr_in6 *a = &remote->addr;
-  uint64_t h = COAP__FNV_OFFSET_BASIS ^ key;
-  h = coap__fnv1a(h, &a->sin6_addr, sizeof a->sin6_addr);
-  h = coap__fnv1a(h, &a->sin6_port, sizeof a->sin6_port);
-  h = coap__fnv1a(h, &a->sin6_scope_id, sizeof a->sin6_scope_id);
-  return coap__fnv1a(h, token, len) ^ len;
-}
-
-coap__observations *coap__observations_get(coap_context *ctx) {
-  if (ctx->observations != NULL || ctx->shutting_down)
-    return ctx->observations;
-  coap__observations *o = coap__calloc(1, sizeof *o);
-  if (o == NULL)
-    return NULL;
-  coap__queue_init(&o->clients);
-  coap__queue_init(&o->starved);
-  o->hash_key = coap__context_random(ctx);
-  ctx->observations = o;
-  return o;
-}
-
-static coap_server_observation *find(const coap__observations *o,
-                                     const coap_remote *remote,
-                                     const uint8_t *token, size_t len) {
-  if (o == NULL || o->nbuckets == 0)
-    return NULL;
-  uint64_t h = key_hash(o->hash_key, remote, token, len);
-  for (coap_server_observation *s = o->buckets[h & (o->nbuckets - 1)];
-       s != NULL; s = s->hash_next)
-    if (s->hash == h && s->token_len == len &&
-        memcmp(s->token, token, len) == 0 &&
-        coap_remote_equal(&s->remote, remote))
-      return s;
-  return NULL;
-}
-
-static int table_grow(coap__observations *o) {
-  size_t n = o->nbuckets ? o->nbuckets * 2 : 64;
-  coap_server_observation **buckets = coap__calloc(n, sizeof *buckets);
-  coap_server_observation **peer_buckets = coap__calloc(n, sizeof *buckets);
-  if (buckets == NULL || peer_buckets == NULL) {
-    coap__free(buckets);
-    coap__free(peer_buckets);
-    return COAP_ENOMEM;
-  }
-  for (size_t i = 0; i < o->nbuckets; i++) {
-    coap_server_observation *s = o->buckets[i];
-    while (s != NULL) {
-      coap_server_observation *next = s->hash_next;
-      s->hash_next = buckets[s->hash & (n - 1)];
-      buckets[s->hash & (n - 1)] = s;
-      s = next;
-    }
-    s = o->peer_buckets[i];
-    while (s != NULL) {
-      coap_server_observation *next = s->peer_next;
-      s->peer_next = peer_buckets[s->peer_hash & (n - 1)];
-      peer_buckets[s->peer_hash & (n - 1)] = s;
-      s = next;
-    }
-  }
-  coap__free(o->buckets);
-  coap__free(o->peer_buckets);
-  o->buckets = buckets;
-  o->peer_buckets = peer_buckets;
-  o->nbuckets = n;
-  return 0;
-}
-
-/* The first observation with remote in its peer chain from s on. */
-static coap_server_observation *peer_from(coap_server_observation *s,
-                                          const coap_remote *remote) {
-  while (s != NULL && !coap_remote_equal(&s->remote, remote))
-    s = s->peer_next;
-  return s;
-}
-
-static coap_server_observation *peer_first(const coap__observations *o,
-                                           const coap_remote *remote) {
-  if (o == NULL || o->nbuckets == 0)
-    return NULL;
-  uint64_t h = key_hash(o->hash_key, remote, NULL, 0);
-  return peer_from(o->peer_buckets[h & (o->nbuckets - 1)], remote);
-}
-
-/* Accepted observations held by remote; O(its observations). */
-static size_t peer_accepted(const coap__observations *o,
-                            const coap_remote *remote) {
-  size_t n = 0;
-  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
-       s = peer_from(s->peer_next, remote))
-    n += s->accepted;
-  return n;
-}
-
-static int table_insert(coap__observations *o, coap_server_observation *obs) {
-  if (o->count >= o->nbuckets && table_grow(o) < 0 && o->nbuckets == 0)
-    return COAP_ENOMEM;
-  obs->hash = key_hash(o->hash_key, &obs->remote, obs->token, obs->token_len);
-  coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
-  obs->hash_next = *head;
-  *head = obs;
-  obs->peer_hash = key_hash(o->hash_key, &obs->remote, NULL, 0);
-  head = &o->peer_buckets[obs->peer_hash & (o->nbuckets - 1)];
-  obs->peer_next = *head;
-  *head = obs;
-  o->count++;
-  return 0;
-}
-
-static void table_remove(coap__observations *o, coap_server_observation *obs) {
-  coap_server_observation **p =
-      &o->peer_buckets[obs->peer_hash & (o->nbuckets - 1)];
-  for (; *p != NULL; p = &(*p)->peer_next) {
-    if (*p == obs) {
-      *p = obs->peer_next;
-      obs->peer_next = NULL;
-      break;
-    }
-  }
-  p = &o->buckets[obs->hash & (o->nbuckets - 1)];
-  for (; *p != NULL; p = &(*p)->hash_next) {
-    if (*p == obs) {
-      *p = obs->hash_next;
-      obs->hash_next = NULL;
-      o->count--;
-      return;
-    }
-  }
 }
 
 /* ---- observations ---- */
@@ -636,8 +459,8 @@ static void on_soon(coap__timer *timer) {
 
 /* Marks every observation of remote silent. */
 static void peer_silence(coap__observations *o, const coap_remote *remote) {
-  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
-       s = peer_from(s->peer_next, remote))
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote))
     s->peer_silent = true;
 }
 
@@ -647,8 +470,8 @@ static void peer_silence(coap__observations *o, const coap_remote *remote) {
 static void peer_unsilence(coap_context *ctx, const coap_remote *remote) {
   coap__observations *o = ctx->observations;
   uint64_t now = coap__context_now(ctx);
-  for (coap_server_observation *s = peer_first(o, remote); s != NULL;
-       s = peer_from(s->peer_next, remote)) {
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote)) {
     s->peer_silent = false;
     if (s->state == OBS_ACTIVE && s->dirty)
       coap__context_schedule(ctx, &s->soon, now);
@@ -665,7 +488,7 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
   coap__observations *o = ctx->observations;
   const bool was_accepted = obs->accepted;
   obs->state = OBS_ENDED;
-  table_remove(o, obs);
+  coap__obs_table_remove(o, obs);
   if (was_accepted)
     o->accepted--;
   coap__context_unschedule(ctx, &obs->soon);
@@ -733,7 +556,7 @@ void coap__observation_server_request(coap_context *ctx,
       has_observe && observe == 0 &&
       (request->code == COAP_CODE_GET || request->code == COAP_CODE_FETCH);
   coap_server_observation *old =
-      find(o, &request->remote, request->token, request->token_len);
+      coap__obs_find(o, &request->remote, request->token, request->token_len);
   if (old != NULL) {
     /* §4.1: a registration with the token of an existing entry updates
      * it; anything else with that token (Observe 1 deregisters, §3.6; a
@@ -755,13 +578,13 @@ void coap__observation_server_request(coap_context *ctx,
   coap_server_observation *obs = obs_new(ctx, request, in);
   if (obs == NULL)
     return;
-  if (table_insert(o, obs) < 0) {
+  if (coap__obs_table_insert(o, obs) < 0) {
     obs_unref(obs);
     return;
   }
   /* A peer that sends requests but acknowledges no notification stays
    * silent for its new observers too. */
-  coap_server_observation *sibling = peer_from(obs->peer_next, &obs->remote);
+  coap_server_observation *sibling = coap__obs_peer_next(obs, &obs->remote);
   if (sibling != NULL)
     obs->peer_silent = sibling->peer_silent;
   /* aiocoap's Responder.handle_observe_request: the resource decides
@@ -785,7 +608,7 @@ void coap__observation_server_respond(coap_context *ctx,
   if (o == NULL || o->count == 0)
     return;
   coap_server_observation *obs =
-      find(o, &request->remote, request->token, request->token_len);
+      coap__obs_find(o, &request->remote, request->token, request->token_len);
   if (obs == NULL || !obs->answering || obs->in.slot != in.slot ||
       obs->in.gen != in.gen)
     return;
@@ -833,7 +656,8 @@ static void end_peer(coap_context *ctx, const coap_remote *remote, int err) {
   coap__observations *o;
   coap_server_observation *s;
   /* Ending runs no application code (its callbacks are queued). */
-  while ((o = ctx->observations) != NULL && (s = peer_first(o, remote)) != NULL)
+  while ((o = ctx->observations) != NULL &&
+         (s = coap__obs_peer_first(o, remote)) != NULL)
     end(s, err, false);
 }
 
@@ -889,7 +713,8 @@ int coap_server_observation_accept(coap_server_observation *obs,
     return COAP_ELIMIT;
   /* Issue 9: one endpoint must not hold every slot there is. */
   if (ctx->config.max_observers_per_peer > 0 &&
-      peer_accepted(o, &obs->remote) >= ctx->config.max_observers_per_peer) {
+      coap__obs_peer_accepted(o, &obs->remote) >=
+          ctx->config.max_observers_per_peer) {
     ctx->stats.peer_observers_refused++;
     return COAP_ELIMIT;
   }
