@@ -121,7 +121,8 @@ typedef struct coap_context_config {
   /* Observations held by one client endpoint across all resources
    * (default 64); beyond, its registration is served without Observe, so
    * that one endpoint cannot take every slot of max_observers_per_resource
-   * or max_observers. */
+   * or max_observers; 0: no bound per endpoint.  See docs/limits.md for
+   * how an endpoint that acknowledges nothing loses its observations. */
   uint32_t max_observers_per_peer;
   /* Outgoing messages held for one peer, counted as max_outgoing_exchanges
    * counts them (default 256, 1/16 of it: sixteen peers at their limit
