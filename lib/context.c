@@ -45,6 +45,11 @@ void coap_context_config_default(coap_context_config *config) {
   config->nstart_counts_non = true;
   config->socket_rcvbuf = COAP_SOCKET_BUFFER_DEFAULT;
   config->socket_sndbuf = COAP_SOCKET_BUFFER_DEFAULT;
+  config->max_observers_per_peer = 64;
+  config->max_outgoing_per_peer = 256;
+  config->nstart_responses = 4;
+  config->queue_timeout_ms = 0;
+  config->separate_response_timeout_ms = 2 * 93000u;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -68,6 +73,14 @@ void coap__context_mm_config(const coap_context_config *config,
   out->mid_tracking = config->mid_tracking;
   out->mid_peers = config->mid_tracked_peers;
   out->nstart_non = config->nstart_counts_non;
+  out->max_outgoing_per_peer = config->max_outgoing_per_peer;
+  out->nstart_responses = config->nstart_responses;
+  if (config->queue_timeout_ms == UINT32_MAX)
+    out->queue_timeout_ms = 0;
+  else if (config->queue_timeout_ms == 0)
+    out->queue_timeout_ms = coap_max_transmit_wait_ms(&config->transmission);
+  else
+    out->queue_timeout_ms = config->queue_timeout_ms;
 }
 
 uint64_t coap__context_now(const coap_context *ctx) {
@@ -408,6 +421,8 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
     out->separate_responses = s.separate_responses;
     out->dedup_evictions = s.dedup_evictions;
     out->mid_waits = s.mid_waits;
+    out->queue_expired = s.queue_expired;
+    out->peer_outgoing_limited = s.peer_limited;
   }
 }
 

@@ -90,6 +90,10 @@ enum {
 
 typedef struct coap__mm_peer coap__mm_peer;
 
+/* NSTART budgets of a peer: requests (transmission.nstart) and the
+ * responses and notifications sent to it (config.nstart_responses). */
+enum { COAP__MM_CLASS_REQUEST, COAP__MM_CLASS_RESPONSE, COAP__MM_CLASSES };
+
 /* One outgoing CON with its encoded datagram. */
 typedef struct coap__mm_out {
   coap__mm_hnode by_mid;   /* in mm->out_table while in flight */
@@ -111,6 +115,7 @@ typedef struct coap__mm_out {
   uint8_t mtype;
   bool needs_slot; /* counts for NSTART: a CON or an owned NON request */
   bool has_slot;   /* holds one of the peer's NSTART slots */
+  uint8_t cls;     /* COAP__MM_CLASS_*: which NSTART budget it draws on */
   bool fixed_mid;  /* the caller chose the MID */
 } coap__mm_out;
 
@@ -118,9 +123,12 @@ typedef struct coap__mm_out {
 struct coap__mm_peer {
   coap__mm_hnode by_remote;
   coap_remote remote;
-  uint32_t active;                       /* records holding an NSTART slot */
-  coap__mm_out *queue_head, *queue_tail; /* waiting for a slot */
-  coap__mm_out *mid_head, *mid_tail;     /* waiting for a MID */
+  uint32_t active[COAP__MM_CLASSES]; /* records holding an NSTART slot */
+  uint32_t records;                  /* every record to the peer */
+  uint32_t owed; /* CON requests from the peer not yet answered */
+  /* waiting for a slot, per class */
+  coap__mm_out *queue_head[COAP__MM_CLASSES], *queue_tail[COAP__MM_CLASSES];
+  coap__mm_out *mid_head, *mid_tail;         /* waiting for a MID */
   coap__mm_out *records_head, *records_tail; /* every record to the peer */
   coap__mm_peer *next_free;
 };
@@ -148,6 +156,7 @@ typedef struct coap__mm_dedup {
   bool in_use;
   bool acked;    /* an empty ACK went out for it */
   bool answered; /* coap__mm_respond ran for this request */
+  bool owed;     /* counted in its peer's owed */
 } coap__mm_dedup;
 
 /* A NON sent with an owner, remembered for RST matching (mm_non.c). */
@@ -266,6 +275,11 @@ coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner);
  * coap__mm_replace); *sent_mid as for coap__mm_out_submit. */
 int coap__mm_out_replace(coap__mm *mm, coap__mm_out *rec, size_t len,
                          uint64_t now, int32_t *sent_mid);
+/* Counts a CON request from remote as owed an answer (true), or when
+ * false could not (no memory: it is then not counted). */
+bool coap__mm_peer_owe(coap__mm *mm, const coap_remote *remote);
+/* The answer owed to entry has been given (or never will be). */
+void coap__mm_peer_settle(coap__mm *mm, coap__mm_dedup *entry);
 /* Whether messages to remote wait for a MID (a new one must queue behind). */
 bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote);
 /* The in-flight CON or awaited NON request with (remote, mid), or NULL. */

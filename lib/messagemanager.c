@@ -260,6 +260,7 @@ static int send_piggybacked(coap__mm *mm, coap__mm_dedup *entry,
   }
   coap__heap_remove(&mm->heap, &entry->ack_timer.node);
   entry->answered = true;
+  coap__mm_peer_settle(mm, entry);
   coap__mm_emit(mm, &entry->remote, entry->reply, entry->reply_len);
   if (owner != NULL && mm->cb.event != NULL)
     mm->cb.event(mm->user_data, owner, COAP__MM_SENT, 0);
@@ -279,8 +280,10 @@ static int respond_to_con(coap__mm *mm, coap__mm_dedup *entry,
     resp->mtype = COAP_TYPE_UNSET;
   coap__mm_dedup_send_empty_ack(mm, entry);
   int r = send_separate(mm, resp, owner, now);
-  if (r == 0)
+  if (r == 0) {
     entry->answered = true;
+    coap__mm_peer_settle(mm, entry);
+  }
   return r;
 }
 
@@ -309,8 +312,10 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
   if (resp->mtype == COAP_TYPE_UNSET)
     resp->mtype = COAP_TYPE_NON;
   int r = send_separate(mm, resp, owner, now);
-  if (r == 0)
+  if (r == 0) {
     entry->answered = true;
+    coap__mm_peer_settle(mm, entry);
+  }
   return r;
 }
 
@@ -417,6 +422,9 @@ static void handle_request(coap__mm *mm, coap_message *msg, uint64_t now) {
   if (entry == NULL)
     return;
   if (msg->mtype == COAP_TYPE_CON) {
+    /* Counted until answered, so that coap__mm_peer_outgoing sees the work
+     * a peer has asked for before any of it is sent. */
+    entry->owed = coap__mm_peer_owe(mm, &msg->remote);
     uint64_t delay = mm->config.empty_ack_delay_ms;
     uint64_t at = now > UINT64_MAX - delay ? UINT64_MAX : now + delay;
     if (coap__heap_schedule(&mm->heap, &entry->ack_timer.node, at) < 0)

@@ -32,6 +32,19 @@ typedef struct coap__mm_config {
    * interaction, holding an NSTART slot until the owner cancels it (its
    * response came or it ended) or NON_LIFETIME has passed. */
   bool nstart_non;
+  /* Records (CONs in flight or queued, NON requests awaiting their
+   * response, messages waiting for a MID) to one peer; beyond, sending to
+   * it fails with COAP_ELIMIT, so one peer cannot take all of
+   * max_outgoing.  0: only max_outgoing bounds them. */
+  uint32_t max_outgoing_per_peer;
+  /* RFC 7252 §4.7 lets NSTART be raised by configuration: the CON
+   * responses and notifications outstanding to one peer at a time, counted
+   * apart from the requests to it (transmission.nstart).  0: nstart. */
+  uint32_t nstart_responses;
+  /* A message waiting for an NSTART slot longer than this gives up: its
+   * owner gets TIMEOUT (a NON without an owner is dropped).  0: waits as
+   * long as it takes. */
+  uint64_t queue_timeout_ms;
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -92,6 +105,8 @@ typedef struct coap__mm_stats {
   /* Dedup entries forgotten before their lifetime ended because the cache
    * was full: duplicates of those would be processed again. */
   uint64_t dedup_evictions;
+  uint64_t queue_expired; /* gave up waiting for NSTART (queue_timeout_ms) */
+  uint64_t peer_limited;  /* refused: max_outgoing_per_peer reached */
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
@@ -115,7 +130,7 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
  * any message waits while the peer's MIDs are used up (RFC 7252 §4.4).
  * owner (may be NULL) receives the events.  Returns 0, COAP_EINVAL,
  * COAP_EMSGSIZE (larger than max_datagram_size), COAP_ELIMIT (max_outgoing
- * reached) or COAP_ENOMEM.
+ * or max_outgoing_per_peer reached) or COAP_ENOMEM.
  */
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 
@@ -177,6 +192,11 @@ size_t coap__mm_kill(coap__mm *mm, const coap_remote *remote, int err);
  */
 int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
                      uint64_t now);
+
+/* What remote has asked of this side and not yet had, in O(1): the
+ * outgoing records held for it (as max_outgoing_per_peer counts them)
+ * plus its CON requests not yet answered through coap__mm_respond. */
+uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
 void coap__mm_tick(coap__mm *mm, uint64_t now);

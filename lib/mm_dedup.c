@@ -203,6 +203,7 @@ static void entry_release(coap__mm *mm, coap__mm_dedup *entry) {
      * and, no longer recognised, be processed twice. */
     coap__mm_dedup_send_empty_ack(mm, entry);
   }
+  coap__mm_peer_settle(mm, entry);
   index_remove(mm, entry);
   entry->in_use = false;
   entry->gen++;
@@ -266,6 +267,7 @@ coap__mm_dedup *coap__mm_dedup_add(coap__mm *mm, const coap_remote *remote,
   entry->in_use = true;
   entry->acked = false;
   entry->answered = false;
+  entry->owed = false;
   entry->next = NULL;
   entry->hash = dedup_hash(mm, remote, mid);
   index_place(mm->dedup_index, mm->dedup_index_mask,

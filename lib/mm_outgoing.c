@@ -69,7 +69,7 @@ void coap__mm_out_free(coap__mm *mm) {
   coap__mm_table_free(&mm->peer_table);
 }
 
-static coap__mm_peer *peer_find(coap__mm *mm, const coap_remote *remote) {
+static coap__mm_peer *peer_find(const coap__mm *mm, const coap_remote *remote) {
   uint64_t hash = coap__mm_hash(&mm->table_key, remote, 0);
   for (coap__mm_hnode *node = coap__mm_table_first(&mm->peer_table, hash);
        node != NULL; node = coap__mm_table_next(node)) {
@@ -96,10 +96,34 @@ static coap__mm_peer *peer_obtain(coap__mm *mm, const coap_remote *remote) {
   return peer;
 }
 
+uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote) {
+  const coap__mm_peer *peer = peer_find(mm, remote);
+  return peer != NULL ? peer->records + peer->owed : 0;
+}
+
+/* The NSTART of a class (RFC 7252 §4.7: 1 unless configured higher). */
+static uint32_t nstart_of(const coap__mm *mm, unsigned cls) {
+  if (cls == COAP__MM_CLASS_RESPONSE && mm->config.nstart_responses > 0)
+    return mm->config.nstart_responses;
+  return mm->config.transmission.nstart;
+}
+
+/* The first queued record of peer that a free slot of its class lets go,
+ * or NULL. */
+static coap__mm_out *next_startable(const coap__mm *mm,
+                                    const coap__mm_peer *peer) {
+  for (unsigned c = 0; c < COAP__MM_CLASSES; c++)
+    if (peer->queue_head[c] != NULL && peer->active[c] < nstart_of(mm, c))
+      return peer->queue_head[c];
+  return NULL;
+}
+
 /* Per-peer state lives only while the peer has records. */
 static void peer_release_if_idle(coap__mm *mm, coap__mm_peer *peer) {
-  if (peer->active > 0 || peer->queue_head != NULL ||
-      peer->records_head != NULL)
+  for (unsigned c = 0; c < COAP__MM_CLASSES; c++)
+    if (peer->active[c] > 0 || peer->queue_head[c] != NULL)
+      return;
+  if (peer->records_head != NULL || peer->owed > 0)
     return;
   coap__mm_table_remove(&mm->peer_table, &peer->by_remote);
   peer->next_free = mm->peer_free;
@@ -266,6 +290,25 @@ static void mid_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
     peer_release_if_idle(mm, peer);
 }
 
+bool coap__mm_peer_owe(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_peer *peer = peer_obtain(mm, remote);
+  if (peer == NULL)
+    return false;
+  peer->owed++;
+  return true;
+}
+
+void coap__mm_peer_settle(coap__mm *mm, coap__mm_dedup *entry) {
+  if (!entry->owed)
+    return;
+  entry->owed = false;
+  coap__mm_peer *peer = peer_find(mm, &entry->remote);
+  if (peer == NULL)
+    return;
+  peer->owed--;
+  peer_release_if_idle(mm, peer);
+}
+
 bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote) {
   coap__mm_peer *peer = peer_find(mm, remote);
   return peer != NULL && peer->mid_head != NULL;
@@ -277,6 +320,12 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   *sent_mid = -1;
   if (mm->out_count >= mm->config.max_outgoing)
     return COAP_ELIMIT;
+  const coap__mm_peer *known = peer_find(mm, remote);
+  if (mm->config.max_outgoing_per_peer > 0 && known != NULL &&
+      known->records >= mm->config.max_outgoing_per_peer) {
+    mm->stats.peer_limited++;
+    return COAP_ELIMIT;
+  }
   coap__mm_out *rec = record_get(mm);
   if (rec == NULL)
     return COAP_ENOMEM;
@@ -296,6 +345,10 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   rec->mtype = (uint8_t)mtype;
   rec->needs_slot = needs_slot;
   rec->has_slot = false;
+  /* The first byte of a request's code is class 0 (RFC 7252 §3). */
+  rec->cls = len > 1 && coap_code_is_response(mm->scratch[1])
+                 ? COAP__MM_CLASS_RESPONSE
+                 : COAP__MM_CLASS_REQUEST;
   rec->state = COAP__MM_OUT_READY;
   rec->owner = owner;
   rec->peer = peer;
@@ -312,6 +365,7 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   else
     peer->records_head = rec;
   peer->records_tail = rec;
+  peer->records++;
   if (owner != NULL)
     coap__mm_table_insert(&mm->out_by_owner, &rec->by_owner,
                           coap__mm_owner_hash(mm->hash_key, owner));
@@ -324,20 +378,26 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   }
   /* RFC 7252 §4.7: at most NSTART outstanding interactions per peer; later
    * ones wait in order. */
-  if (peer->active < mm->config.transmission.nstart &&
-      peer->queue_head == NULL) {
-    peer->active++;
+  const unsigned cls = rec->cls;
+  if (peer->active[cls] < nstart_of(mm, cls) && peer->queue_head[cls] == NULL) {
+    peer->active[cls]++;
     rec->has_slot = true;
     *sent_mid = start(mm, rec, now);
     return 0;
   }
   rec->state = COAP__MM_OUT_QUEUED;
-  rec->prev = peer->queue_tail;
-  if (peer->queue_tail != NULL)
-    peer->queue_tail->next = rec;
+  rec->prev = peer->queue_tail[cls];
+  if (peer->queue_tail[cls] != NULL)
+    peer->queue_tail[cls]->next = rec;
   else
-    peer->queue_head = rec;
-  peer->queue_tail = rec;
+    peer->queue_head[cls] = rec;
+  peer->queue_tail[cls] = rec;
+  /* Behind a peer that acknowledges nothing the wait would never end (a
+   * CON ahead of it times out, the next one takes its place): give up
+   * after queue_timeout_ms, as the CON would after MAX_TRANSMIT_WAIT. */
+  if (mm->config.queue_timeout_ms > 0)
+    (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
+                              saturating_add(now, mm->config.queue_timeout_ms));
   return 0;
 
 fail:
@@ -402,19 +462,20 @@ static void queue_unlink(coap__mm_peer *peer, coap__mm_out *rec) {
   if (rec->prev != NULL)
     rec->prev->next = rec->next;
   else
-    peer->queue_head = rec->next;
+    peer->queue_head[rec->cls] = rec->next;
   if (rec->next != NULL)
     rec->next->prev = rec->prev;
   else
-    peer->queue_tail = rec->prev;
+    peer->queue_tail[rec->cls] = rec->prev;
   rec->prev = rec->next = NULL;
 }
 
-/* The first record of the peer's queue, taken off it. */
-static coap__mm_out *queue_pop(coap__mm_peer *peer) {
-  coap__mm_out *rec = peer->queue_head;
+/* Gives the queued rec a slot of its class. */
+static void take_slot(coap__mm_peer *peer, coap__mm_out *rec) {
   queue_unlink(peer, rec);
-  return rec;
+  peer->active[rec->cls]++;
+  rec->has_slot = true;
+  rec->state = COAP__MM_OUT_READY;
 }
 
 /* Takes rec out of every index; the caller recycles it.  The peer stays,
@@ -428,8 +489,9 @@ static void detach(coap__mm *mm, coap__mm_out *rec) {
     mid_unlink(mm, peer, rec);
   coap__mm_table_remove(&mm->out_table, &rec->by_mid);
   if (rec->has_slot)
-    peer->active--;
+    peer->active[rec->cls]--;
   rec->has_slot = false;
+  peer->records--;
   if (rec->peer_prev != NULL)
     rec->peer_prev->peer_next = rec->peer_next;
   else
@@ -461,15 +523,12 @@ void coap__mm_out_finish(coap__mm *mm, coap__mm_out *rec, coap__mm_event event,
 
 void coap__mm_out_pump(coap__mm *mm, const coap_remote *remote, uint64_t now) {
   coap__mm_peer *peer;
+  coap__mm_out *rec;
   /* transmit() tells the owner, who may change this peer: look it up
    * afresh every round. */
   while ((peer = peer_find(mm, remote)) != NULL &&
-         peer->active < mm->config.transmission.nstart &&
-         peer->queue_head != NULL) {
-    coap__mm_out *rec = queue_pop(peer);
-    peer->active++;
-    rec->has_slot = true;
-    rec->state = COAP__MM_OUT_READY;
+         (rec = next_startable(mm, peer)) != NULL) {
+    take_slot(peer, rec);
     (void)start(mm, rec, now);
   }
   if (peer != NULL)
@@ -482,12 +541,9 @@ static void promote(coap__mm *mm, const coap_remote *remote) {
   coap__mm_peer *peer = peer_find(mm, remote);
   if (peer == NULL)
     return;
-  while (peer->active < mm->config.transmission.nstart &&
-         peer->queue_head != NULL) {
-    coap__mm_out *rec = queue_pop(peer);
-    peer->active++;
-    rec->has_slot = true;
-    rec->state = COAP__MM_OUT_READY;
+  coap__mm_out *rec;
+  while ((rec = next_startable(mm, peer)) != NULL) {
+    take_slot(peer, rec);
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node, 0);
   }
   peer_release_if_idle(mm, peer);
@@ -500,8 +556,17 @@ void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
     (void)start(mm, rec, now);
     return;
   case COAP__MM_OUT_QUEUED:
-    /* Only reached when the clock itself says UINT64_MAX: keep waiting. */
-    (void)coap__heap_schedule(&mm->heap, &rec->timer.node, UINT64_MAX);
+    if (mm->config.queue_timeout_ms == 0) {
+      /* Only reached when the clock itself says UINT64_MAX: keep waiting. */
+      (void)coap__heap_schedule(&mm->heap, &rec->timer.node, UINT64_MAX);
+      return;
+    }
+    /* Waited queue_timeout_ms for NSTART: a CON that never went out fails
+     * as one that went out and was never acknowledged would. */
+    mm->stats.queue_expired++;
+    remote = rec->remote;
+    coap__mm_out_finish(mm, rec, COAP__MM_TIMEOUT, COAP_ETIMEDOUT);
+    coap__mm_out_pump(mm, &remote, now);
     return;
   case COAP__MM_OUT_MIDWAIT:
     remote = rec->remote;

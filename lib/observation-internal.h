@@ -18,10 +18,16 @@
 typedef struct coap__observations {
   /* Server side: every observation by (remote, token), chained hash. */
   coap_server_observation **buckets;
-  size_t nbuckets;         /* power of two, or 0 */
-  size_t count;            /* in the table, pending registrations included */
-  size_t accepted;         /* accepted ones, for max_observers */
+  size_t nbuckets; /* power of two, or 0 */
+  size_t count;    /* in the table, pending registrations included */
+  size_t accepted; /* accepted ones, for max_observers */
   coap__hash_key hash_key; /* SipHash key of the observer table */
+  /* The same observations by remote alone (nbuckets of them too), so that
+   * a peer's observations are found in O(that peer's). */
+  coap_server_observation **peer_buckets;
+  /* Observers whose CON notification found no free outgoing slot (issue
+   * 9): each gets the newest state when a notification's CON ends. */
+  coap__queue starved;
   struct notification_render *spare_render; /* kept for the next one */
   /* Client side: every observation that holds a token. */
   coap__queue clients;

@@ -15,11 +15,20 @@
  * one would have been retransmitted, and the stale state never goes again.
  * Only when the client's MIDs are used up does the newest state wait for
  * the ACK.
+ *
+ * A silent or greedy endpoint costs less and less (issue 9; RFC 7641 §4.5
+ * asks for congestion control): it holds at most max_observers_per_peer
+ * observations; once a CON notification to it has been retransmitted
+ * unanswered, its other observers get no NONs, only the newest state when
+ * it answers again; when that CON times out, every observation of the
+ * endpoint ends; and when no CON slot is free, an observer that has shown
+ * no sign of life for MAX_TRANSMIT_WAIT waits for one (the newest state
+ * goes when a notification's CON ends) instead of being sent NONs.
  */
 #include "alloc-internal.h"
-#include "hash-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
+#include "observation_server-internal.h"
 #include "resource-internal.h"
 #include "responder-internal.h"
 
@@ -28,38 +37,6 @@
 
 /* RFC 7641 §4.5: a CON notification at least every 24 hours. */
 #define CON_AT_LEAST_EVERY_MS (24u * 3600u * 1000u)
-
-enum { OBS_PENDING, OBS_ACTIVE, OBS_ENDED };
-
-struct coap_server_observation {
-  coap__owner_kind kind; /* first: the message layer's owner tag */
-  unsigned refs;         /* the table's, and a render in progress */
-  coap_context *ctx;
-  struct coap_server_observation *hash_next;
-  uint64_t hash;
-  coap__queue resource_link; /* the observable's observers, once accepted */
-  coap_resource *resource;   /* a reference while linked */
-  coap__timer soon;          /* a notification owed right after the response */
-  struct notification_render *rendering;
-  coap_server_observation_cancel_cb cancel_cb;
-  void *cancel_data;
-  coap_remote remote;
-  uint64_t last_con_at;
-  coap__mm_incoming in; /* the (re-)registration being answered */
-  uint32_t seq;         /* the last Observe value sent */
-  uint32_t since_con;   /* notifications since the last CON */
-  uint8_t *request;     /* the registration in wire form */
-  uint16_t request_len;
-  uint8_t token[COAP_TOKEN_MAX_LENGTH];
-  uint8_t token_len;
-  uint8_t state;
-  bool accepted;
-  bool answering;       /* the response to in is still to go out */
-  bool dirty;           /* state changed while a notification could not go */
-  bool con_outstanding; /* a CON notification awaits its ACK */
-  bool mid_blocked;     /* replacing it found no free MID: wait for the ACK */
-  bool used_mm;         /* the message layer may hold records owned by us */
-};
 
 /* A notification being made: a responder of its own, so that the
  * responder's blockwise handling (responder_blockwise.c) slices it, keeps
@@ -90,6 +67,16 @@ static_assert(offsetof(observable_resource, resource) == 0,
 
 static void end(coap_server_observation *obs, int reason, bool shutdown);
 static void notify(coap_server_observation *obs);
+
+/* Whether a new state of obs must wait (it is marked dirty and goes
+ * later): no MID to replace its CON with, no outgoing slot for its CON, or
+ * its peer leaves another CON notification unanswered (issue 9: a peer
+ * that answers nothing gets no NONs meanwhile, only the CONs already
+ * retransmitting, which its own CON's replacement rides on). */
+static bool must_wait(const coap_server_observation *obs) {
+  return obs->mid_blocked || obs->starved ||
+         (obs->peer_silent && !obs->con_outstanding);
+}
 static void obs_unref(coap_server_observation *obs);
 
 /* ---- callbacks into the application, from the loop (aiocoap.h) ---- */
@@ -122,95 +109,6 @@ static void run_cancel_cb(coap__call *call) {
 
 static void release_observation(coap__call *call) {
   obs_unref(call->object);
-}
-
-/* ---- the table of observers ---- */
-
-/* SipHash over (remote, token) under the table's random key: the clients
- * choose their addresses and tokens, and must not aim at one bucket.  The
- * table's key is a full 128-bit SipHash key of its own; the token's length
- * is implied by the input's. */
-static uint64_t key_hash(const coap__hash_key *key, const coap_remote *remote,
-                         const uint8_t *token, size_t len) {
-  const struct sockaddr_in6 *a = &remote->addr;
-  uint8_t in[16 + 2 + 4 + COAP_TOKEN_MAX_LENGTH];
-  if (len > COAP_TOKEN_MAX_LENGTH)
-    len = COAP_TOKEN_MAX_LENGTH;
-  memcpy(in, &a->sin6_addr, 16);
-  memcpy(in + 16, &a->sin6_port, 2);
-  memcpy(in + 18, &a->sin6_scope_id, 4);
-  memcpy(in + 22, token, len);
-  return coap__siphash(key, in, 22 + len);
-}
-
-coap__observations *coap__observations_get(coap_context *ctx) {
-  if (ctx->observations != NULL || ctx->shutting_down)
-    return ctx->observations;
-  coap__observations *o = coap__calloc(1, sizeof *o);
-  if (o == NULL)
-    return NULL;
-  coap__queue_init(&o->clients);
-  coap__hash_key_random(&o->hash_key);
-  ctx->observations = o;
-  return o;
-}
-
-static coap_server_observation *find(const coap__observations *o,
-                                     const coap_remote *remote,
-                                     const uint8_t *token, size_t len) {
-  if (o == NULL || o->nbuckets == 0)
-    return NULL;
-  uint64_t h = key_hash(&o->hash_key, remote, token, len);
-  for (coap_server_observation *s = o->buckets[h & (o->nbuckets - 1)];
-       s != NULL; s = s->hash_next)
-    if (s->hash == h && s->token_len == len &&
-        memcmp(s->token, token, len) == 0 &&
-        coap_remote_equal(&s->remote, remote))
-      return s;
-  return NULL;
-}
-
-static int table_grow(coap__observations *o) {
-  size_t n = o->nbuckets ? o->nbuckets * 2 : 64;
-  coap_server_observation **buckets = coap__calloc(n, sizeof *buckets);
-  if (buckets == NULL)
-    return COAP_ENOMEM;
-  for (size_t i = 0; i < o->nbuckets; i++) {
-    coap_server_observation *s = o->buckets[i];
-    while (s != NULL) {
-      coap_server_observation *next = s->hash_next;
-      s->hash_next = buckets[s->hash & (n - 1)];
-      buckets[s->hash & (n - 1)] = s;
-      s = next;
-    }
-  }
-  coap__free(o->buckets);
-  o->buckets = buckets;
-  o->nbuckets = n;
-  return 0;
-}
-
-static int table_insert(coap__observations *o, coap_server_observation *obs) {
-  if (o->count >= o->nbuckets && table_grow(o) < 0 && o->nbuckets == 0)
-    return COAP_ENOMEM;
-  obs->hash = key_hash(&o->hash_key, &obs->remote, obs->token, obs->token_len);
-  coap_server_observation **head = &o->buckets[obs->hash & (o->nbuckets - 1)];
-  obs->hash_next = *head;
-  *head = obs;
-  o->count++;
-  return 0;
-}
-
-static void table_remove(coap__observations *o, coap_server_observation *obs) {
-  coap_server_observation **p = &o->buckets[obs->hash & (o->nbuckets - 1)];
-  for (; *p != NULL; p = &(*p)->hash_next) {
-    if (*p == obs) {
-      *p = obs->hash_next;
-      obs->hash_next = NULL;
-      o->count--;
-      return;
-    }
-  }
 }
 
 /* ---- observations ---- */
@@ -273,9 +171,11 @@ obs_new(coap_context *ctx, const coap_message *request, coap__mm_incoming in) {
   /* §4.4: any start will do; the value only needs to increase from here. */
   obs->seq = 1;
   obs->last_con_at = coap__context_now(ctx);
+  obs->last_heard = obs->last_con_at;
   obs->soon.cb = on_soon;
   coap__heap_node_init(&obs->soon.node);
   coap__queue_init(&obs->resource_link);
+  coap__queue_init(&obs->starved_link);
   if (store_request(obs, request) < 0) {
     coap__free(obs);
     return NULL;
@@ -333,6 +233,22 @@ static void send_notification(coap_server_observation *obs,
     obs->con_outstanding = false;
   }
   rc = coap__mm_send(ctx->mm, resp, owner, now);
+  if (rc == COAP_ELIMIT && keeps && con &&
+      now - obs->last_heard >=
+          coap_max_transmit_wait_ms(&ctx->config.transmission)) {
+    /* Issue 9, RFC 7641 §4.5 (congestion control): no room for another
+     * CON, and this observer has shown no sign of life for as long as a
+     * CON would have been retransmitted.  Rather than NONs it may never
+     * read, it gets the newest state as CON when a notification's CON
+     * ends and frees a slot. */
+    coap__observations *o = ctx->observations;
+    obs->dirty = true;
+    obs->starved = true;
+    coap__queue_insert_tail(&o->starved, &obs->starved_link);
+    ctx->stats.notifications_deferred++;
+    coap__context_rearm(ctx);
+    return;
+  }
   if (rc == COAP_ELIMIT && keeps) {
     /* No room for another CON in flight: a NON still tells the client. */
     resp->mtype = COAP_TYPE_NON;
@@ -471,7 +387,7 @@ static void on_render_done(coap_future *f, void *user_data) {
   coap_message_free(result);
   coap_context *ctx = obs->ctx;
   render_finish(obs, n, rc);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
     obs->dirty = false;
     notify(obs);
   }
@@ -523,7 +439,9 @@ static void notify_with(coap_server_observation *obs,
 }
 
 static void notify(coap_server_observation *obs) {
-  if (obs->rendering != NULL || obs->mid_blocked) {
+  if (obs->rendering != NULL || must_wait(obs)) {
+    if (must_wait(obs))
+      obs->ctx->stats.notifications_deferred++;
     obs->dirty = true;
     return;
   }
@@ -533,9 +451,30 @@ static void notify(coap_server_observation *obs) {
 static void on_soon(coap__timer *timer) {
   coap_server_observation *obs =
       coap__container_of(timer, coap_server_observation, soon);
-  if (obs->state == OBS_ACTIVE && obs->dirty && !obs->mid_blocked) {
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
     obs->dirty = false;
     notify(obs);
+  }
+}
+
+/* Marks every observation of remote silent. */
+static void peer_silence(coap__observations *o, const coap_remote *remote) {
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote))
+    s->peer_silent = true;
+}
+
+/* The peer answered (or the CON it left unanswered is gone): its
+ * observers may be notified again, and those that missed a state get the
+ * newest from the loop (on_soon), never from inside this call. */
+static void peer_unsilence(coap_context *ctx, const coap_remote *remote) {
+  coap__observations *o = ctx->observations;
+  uint64_t now = coap__context_now(ctx);
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote)) {
+    s->peer_silent = false;
+    if (s->state == OBS_ACTIVE && s->dirty)
+      coap__context_schedule(ctx, &s->soon, now);
   }
 }
 
@@ -549,10 +488,18 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
   coap__observations *o = ctx->observations;
   const bool was_accepted = obs->accepted;
   obs->state = OBS_ENDED;
-  table_remove(o, obs);
+  coap__obs_table_remove(o, obs);
   if (was_accepted)
     o->accepted--;
   coap__context_unschedule(ctx, &obs->soon);
+  coap__queue_remove(&obs->starved_link);
+  obs->starved = false;
+  /* Whichever CON made the peer silent may have been this one's (an RST
+   * ended it, or the application did): the others must not wait for an
+   * ACK that will never come.  Another unanswered CON silences them again
+   * at its next retransmission. */
+  if (obs->peer_silent && !shutdown)
+    peer_unsilence(ctx, &obs->remote);
   if (obs->used_mm && !shutdown)
     coap__mm_cancel(ctx->mm, obs);
   /* A render still running keeps its record and its reference on obs:
@@ -609,7 +556,7 @@ void coap__observation_server_request(coap_context *ctx,
       has_observe && observe == 0 &&
       (request->code == COAP_CODE_GET || request->code == COAP_CODE_FETCH);
   coap_server_observation *old =
-      find(o, &request->remote, request->token, request->token_len);
+      coap__obs_find(o, &request->remote, request->token, request->token_len);
   if (old != NULL) {
     /* §4.1: a registration with the token of an existing entry updates
      * it; anything else with that token (Observe 1 deregisters, §3.6; a
@@ -617,6 +564,7 @@ void coap__observation_server_request(coap_context *ctx,
     if (registers && old->state == OBS_ACTIVE && !old->answering &&
         same_target(old, request)) {
       old->in = in;
+      old->last_heard = coap__context_now(ctx);
       old->answering = true;
       return;
     }
@@ -630,10 +578,15 @@ void coap__observation_server_request(coap_context *ctx,
   coap_server_observation *obs = obs_new(ctx, request, in);
   if (obs == NULL)
     return;
-  if (table_insert(o, obs) < 0) {
+  if (coap__obs_table_insert(o, obs) < 0) {
     obs_unref(obs);
     return;
   }
+  /* A peer that sends requests but acknowledges no notification stays
+   * silent for its new observers too. */
+  coap_server_observation *sibling = coap__obs_peer_next(obs, &obs->remote);
+  if (sibling != NULL)
+    obs->peer_silent = sibling->peer_silent;
   /* aiocoap's Responder.handle_observe_request: the resource decides
    * before it renders. */
   coap_resource *root = coap_site_as_resource(ctx->site);
@@ -655,7 +608,7 @@ void coap__observation_server_respond(coap_context *ctx,
   if (o == NULL || o->count == 0)
     return;
   coap_server_observation *obs =
-      find(o, &request->remote, request->token, request->token_len);
+      coap__obs_find(o, &request->remote, request->token, request->token_len);
   if (obs == NULL || !obs->answering || obs->in.slot != in.slot ||
       obs->in.gen != in.gen)
     return;
@@ -678,26 +631,68 @@ void coap__observation_server_respond(coap_context *ctx,
   }
 }
 
+/* A notification's CON ended, so a slot is free: the observer that waited
+ * longest for one gets its newest state. */
+static void feed_starved(coap_context *ctx) {
+  coap__observations *o = ctx->observations;
+  if (o == NULL || coap__queue_empty(&o->starved))
+    return;
+  coap__queue *q = coap__queue_head(&o->starved);
+  coap__queue_remove(q);
+  coap_server_observation *obs =
+      coap__queue_data(q, coap_server_observation, starved_link);
+  obs->starved = false;
+  if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
+    obs->dirty = false;
+    notify(obs);
+  }
+}
+
+/* RFC 7641 §4.5: the server may remove an observer that does not
+ * acknowledge a CON notification; the endpoint that did not acknowledge
+ * this one acknowledges none of its others either (issue 9: 1,024 silent
+ * observers used to go one MAX_TRANSMIT_WAIT at a time, about a day). */
+static void end_peer(coap_context *ctx, const coap_remote *remote, int err) {
+  coap__observations *o;
+  coap_server_observation *s;
+  /* Ending runs no application code (its callbacks are queued). */
+  while ((o = ctx->observations) != NULL &&
+         (s = coap__obs_peer_first(o, remote)) != NULL)
+    end(s, err, false);
+}
+
 void coap__observation_server_event(coap_context *ctx, void *owner,
                                     coap__mm_event event, int err) {
-  (void)ctx;
   coap_server_observation *obs = owner;
+  coap_remote remote = obs->remote;
   switch (event) {
+  case COAP__MM_RETRANSMITTED:
+    if (!obs->peer_silent && ctx->observations != NULL)
+      peer_silence(ctx->observations, &remote);
+    break;
   case COAP__MM_ACKED:
     obs->con_outstanding = false;
     obs->mid_blocked = false;
-    if (obs->state == OBS_ACTIVE && obs->dirty) {
+    obs->last_heard = coap__context_now(ctx);
+    if (obs->peer_silent && ctx->observations != NULL) {
+      peer_unsilence(ctx, &remote);
+    } else if (obs->state == OBS_ACTIVE && obs->dirty && !must_wait(obs)) {
       obs->dirty = false;
       notify(obs);
     }
+    feed_starved(ctx);
+    break;
+  case COAP__MM_TIMEOUT:
+    obs->con_outstanding = false;
+    end_peer(ctx, &remote, err);
+    feed_starved(ctx);
     break;
   case COAP__MM_RST:
-  case COAP__MM_TIMEOUT:
   case COAP__MM_FAILED:
-    /* §3.6 and §4.5: an RST to a notification, or a CON notification
-     * that is never acknowledged, means the client is no longer there. */
+    /* §3.6: an RST to a notification means the client lost interest. */
     obs->con_outstanding = false;
     end(obs, err, false);
+    feed_starved(ctx);
     break;
   default:
     break;
@@ -712,9 +707,17 @@ int coap_server_observation_accept(coap_server_observation *obs,
   if (obs == NULL || obs->accepted || obs->state == OBS_ENDED ||
       !obs->answering)
     return COAP_EINVAL;
-  coap__observations *o = obs->ctx->observations;
-  if (o->accepted >= obs->ctx->config.max_observers)
+  coap_context *ctx = obs->ctx;
+  coap__observations *o = ctx->observations;
+  if (o->accepted >= ctx->config.max_observers)
     return COAP_ELIMIT;
+  /* Issue 9: one endpoint must not hold every slot there is. */
+  if (ctx->config.max_observers_per_peer > 0 &&
+      coap__obs_peer_accepted(o, &obs->remote) >=
+          ctx->config.max_observers_per_peer) {
+    ctx->stats.peer_observers_refused++;
+    return COAP_ELIMIT;
+  }
   obs->accepted = true;
   o->accepted++;
   obs->cancel_cb = cb;
@@ -733,7 +736,7 @@ int coap_server_observation_trigger(coap_server_observation *obs,
   /* While a notification is being rendered, or a CON one awaits its ACK
    * with no MID free to replace it, the newest state goes out afterwards,
    * rendered (§4.5.2). */
-  if (response == NULL || obs->rendering != NULL || obs->mid_blocked)
+  if (response == NULL || obs->rendering != NULL || must_wait(obs))
     notify(obs);
   else
     notify_with(obs, response);
@@ -859,6 +862,10 @@ coap_observable_resource_observation_count(const coap_resource *resource) {
 
 static void end_server_matching(coap_context *ctx, const coap_remote *remote,
                                 int err, bool shutdown) {
+  if (remote != NULL) {
+    end_peer(ctx, remote, err);
+    return;
+  }
   coap__observations *o = ctx->observations;
   for (size_t i = 0; o != NULL && i < o->nbuckets; i++) {
     coap_server_observation *obs = o->buckets[i];
@@ -891,6 +898,7 @@ void coap__observations_shutdown(coap_context *ctx) {
   if (o->spare_render != NULL)
     render_free(o->spare_render);
   coap__free(o->buckets);
+  coap__free(o->peer_buckets);
   coap__free(o);
   ctx->observations = NULL;
 }

@@ -587,11 +587,12 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
     break;
   case COAP__MM_ACKED:
     req->in_mm = false;
-    /* An empty ACK: the response comes separately; give it REQUEST_TIMEOUT
-     * (aiocoap's choice; RFC 7252 leaves it open). */
+    /* An empty ACK: the response comes separately; RFC 7252 §5.2.2 leaves
+     * the wait open (config.separate_response_timeout_ms). */
     if (req->state == COAP__REQ_WAITING)
       coap__context_schedule(ctx, &req->timeout,
-                             coap__context_now(ctx) + COAP_REQUEST_TIMEOUT_MS);
+                             coap__context_now(ctx) +
+                                 ctx->config.separate_response_timeout_ms);
     break;
   case COAP__MM_RST:
     req->in_mm = false;

@@ -201,6 +201,25 @@ static void on_render_done(coap_future *f, void *user_data) {
   coap__context_rearm(ctx);
 }
 
+/* Issue 9: a peer that already holds max_outgoing_per_peer (outgoing
+ * messages plus CON requests not yet answered, this one included) is
+ * told to come back later, RFC 7252 §5.9.3.4, rather than given work whose
+ * answers would take other peers' outgoing slots.  Max-Age: by then every
+ * CON now outstanding to it has been acknowledged or given up. */
+static bool refused_busy(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  const uint32_t limit = ctx->config.max_outgoing_per_peer;
+  if (limit == 0 || r->request.mtype != COAP_TYPE_CON ||
+      coap__mm_peer_outgoing(ctx->mm, &r->request.remote) <= limit)
+    return false;
+  error_response(&r->response, COAP_CODE_SERVICE_UNAVAILABLE,
+                 "too many requests in progress");
+  uint64_t wait = coap_max_transmit_wait_ms(&ctx->config.transmission);
+  coap_options_set_max_age(&r->response.opt, (uint32_t)((wait + 999) / 1000));
+  ctx->stats.peer_busy_refusals++;
+  return true;
+}
+
 void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
                                     coap__mm_incoming in) {
   coap__responder *r = responder_get(ctx);
@@ -210,6 +229,11 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
   coap__message_move(&r->request, msg);
   coap_message *req = &r->request;
   coap_message *resp = &r->response;
+  if (refused_busy(r)) {
+    respond(r);
+    responder_put(r);
+    return;
+  }
 
   uint16_t bad = bad_critical_option(req);
   if (bad != 0 && req->mtype == COAP_TYPE_NON) {

@@ -230,6 +230,7 @@ COAP_TEST(request, kill_transactions_fails_every_request_once) {
   coap_context_config config;
   coap_context_config_default(&config);
   config.max_outgoing_exchanges = N; /* NON requests count (NSTART) */
+  config.max_outgoing_per_peer = 0;  /* all to one peer */
   peer p;
   peer_start(&p, &config, NULL); /* silent */
   coap_request **reqs = malloc(N * sizeof *reqs);

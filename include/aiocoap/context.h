@@ -141,6 +141,39 @@ typedef struct coap_context_config {
    * at COAP_LOG_INFO. */
   uint32_t socket_rcvbuf;
   uint32_t socket_sndbuf;
+  /* Observations held by one client endpoint across all resources
+   * (default 64); beyond, its registration is served without Observe, so
+   * that one endpoint cannot take every slot of max_observers_per_resource
+   * or max_observers; 0: no bound per endpoint.  See docs/limits.md for
+   * how an endpoint that acknowledges nothing loses its observations. */
+  uint32_t max_observers_per_peer;
+  /* Outgoing messages held for one peer, counted as max_outgoing_exchanges
+   * counts them (default 256, 1/16 of it: sixteen peers at their limit
+   * still leave room for everyone else).  Beyond, a message to that peer
+   * fails with COAP_ELIMIT, and a new CON request from that peer is
+   * answered 5.03 Service Unavailable with Max-Age (RFC 7252 §5.9.3.4)
+   * instead of taking work the server cannot deliver; 0: no bound but
+   * max_outgoing_exchanges. */
+  uint32_t max_outgoing_per_peer;
+  /* RFC 7252 §4.7: NSTART for the separate CON responses and CON
+   * notifications this context sends to one peer, counted apart from
+   * transmission.nstart, which bounds the requests (default 4: a client
+   * with several requests answered separately is not served one round trip
+   * at a time, and a peer that acknowledges nothing still has at most four
+   * CONs retransmitting; 0 uses transmission.nstart). */
+  uint32_t nstart_responses;
+  /* A message waiting for an NSTART slot gives up after this long: a CON
+   * (a request, a separate response, a notification) fails with
+   * COAP_ETIMEDOUT to its owner, as if it had been sent and never
+   * acknowledged (default 0: MAX_TRANSMIT_WAIT of transmission, 93 s with
+   * the RFC's values; UINT32_MAX waits for ever). */
+  uint32_t queue_timeout_ms;
+  /* How long a client waits for a separate response after the empty ACK
+   * of its CON request (RFC 7252 §5.2.2 leaves it open; default 186000, two
+   * MAX_TRANSMIT_WAIT: a server of this library may hold the response
+   * queued for queue_timeout_ms and then retransmit it for
+   * MAX_TRANSMIT_WAIT). */
+  uint32_t separate_response_timeout_ms;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096
@@ -275,6 +308,20 @@ typedef struct coap_context_stats {
    * (see socket_rcvbuf in coap_context_config). */
   uint64_t socket_rcvbuf;
   uint64_t socket_sndbuf;
+  /* Messages that gave up waiting for an NSTART slot (queue_timeout_ms). */
+  uint64_t queue_expired;
+  /* Messages refused because their peer held max_outgoing_per_peer. */
+  uint64_t peer_outgoing_limited;
+  /* CON requests answered 5.03 because their peer held
+   * max_outgoing_per_peer messages. */
+  uint64_t peer_busy_refusals;
+  /* Registrations served without Observe because their endpoint held
+   * max_observers_per_peer observations. */
+  uint64_t peer_observers_refused;
+  /* Notifications not sent to an observer that had acknowledged nothing
+   * for MAX_TRANSMIT_WAIT while no CON could be sent (the newest state
+   * goes once one can). */
+  uint64_t notifications_deferred;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,
