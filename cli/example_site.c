@@ -12,6 +12,7 @@
 typedef struct {
   uint8_t *data;
   size_t len;
+  uint32_t version; /* its ETag: moves on with every PUT */
 } block_content;
 
 struct example_site {
@@ -61,6 +62,18 @@ static int block_get(coap_resource *res, coap_message *req, coap_message *resp,
   return 0;
 }
 
+/* The ETag of /other/block: the library checks If-Match and If-None-Match
+ * with it, answers 2.03 to a GET that names it, and serves new GETs from
+ * the blocks it already sliced while it holds. */
+static int block_etag(coap_resource *res, const coap_message *req,
+                      uint8_t *etag, size_t *len) {
+  (void)req;
+  const block_content *c = res->user_data;
+  memcpy(etag, &c->version, sizeof c->version);
+  *len = sizeof c->version;
+  return 0;
+}
+
 static int block_put(coap_resource *res, coap_message *req, coap_message *resp,
                      coap_future **later) {
   (void)later;
@@ -75,6 +88,7 @@ static int block_put(coap_resource *res, coap_message *req, coap_message *resp,
   free(c->data);
   c->data = copy;
   c->len = req->payload_len;
+  c->version++;
   resp->code = COAP_CODE_CHANGED;
   return 0;
 }
@@ -180,8 +194,8 @@ int example_site_new(uv_loop_t *loop, example_site **out) {
   uv_timer_init(loop, &s->time_timer);
   s->time_timer.data = s;
   static const coap_resource_methods time_methods = {.render_get = time_get};
-  static const coap_resource_methods block_methods = {.render_get = block_get,
-                                                      .render_put = block_put};
+  static const coap_resource_methods block_methods = {
+      .render_get = block_get, .render_put = block_put, .get_etag = block_etag};
   static const coap_resource_methods separate_methods = {.render_get =
                                                              separate_get};
   coap_link_attributes time_attrs = {.ct = "0", .sz = -1, .obs = true};

@@ -33,6 +33,10 @@ typedef struct coap__observations {
   coap__queue clients;
 } coap__observations;
 
+/* How often updated_state ran on resource (0 when not observable): what
+ * it renders changes only with this. */
+uint64_t coap__observable_generation(const coap_resource *resource);
+
 /* The context's observation state, made when missing; NULL on COAP_ENOMEM
  * or once the context shuts down. */
 coap__observations *coap__observations_get(coap_context *ctx);

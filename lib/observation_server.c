@@ -52,7 +52,14 @@ struct coap__observable {
   coap__queue observers;
   size_t count;
   coap_observation_count_cb count_cb;
+  /* Moves on with every updated_state: a representation kept for Block2
+   * from an older one is stale (responder_blockwise.c). */
+  uint64_t generation;
 };
+
+uint64_t coap__observable_generation(const coap_resource *resource) {
+  return resource->observable != NULL ? resource->observable->generation : 0;
+}
 
 /* An observable resource and its observer list in one allocation, so that
  * coap_resource_unref frees both (observers hold references, so the list is
@@ -93,6 +100,10 @@ static void release_resource(coap__call *call) {
  * the resource, so the callback finds it alive whatever happened since. */
 static void count_changed(coap_context *ctx, coap_resource *resource) {
   struct coap__observable *observable = resource->observable;
+  /* Unobserved, a resource need not call updated_state when it changes:
+   * nothing kept while it had observers may be trusted after. */
+  if (observable->count == 0)
+    observable->generation++;
   if (observable->count_cb == NULL)
     return;
   coap__call call = {.run = run_count_cb,
@@ -315,6 +326,7 @@ static notification_render *render_get(coap_server_observation *obs) {
 }
 
 static void render_free(notification_render *n) {
+  coap_resource_unref(n->r.bw.resource);
   coap_message_clear(&n->r.request);
   coap_message_clear(&n->r.response);
   coap__free(n);
@@ -831,6 +843,7 @@ int coap_observable_resource_updated_state(coap_resource *resource,
   if (resource == NULL || resource->observable == NULL)
     return COAP_EINVAL;
   struct coap__observable *observable = resource->observable;
+  observable->generation++;
   /* Observers may end while being notified, and callbacks may add or end
    * others: take them off the list one at a time, putting each back before
    * its notification (libuv walks its handle queues the same way). */

@@ -18,6 +18,14 @@
 void coap__resource_init(coap_resource *resource,
                          const coap_resource_vtable *vtable, void *user_data);
 
+/* The resource's current ETag for request, through the get_etag it
+ * declares (vtable or methods): 0 with it in etag (room for
+ * COAP_ETAG_MAX_LENGTH) and *len, COAP_ENOENT when it declares none or has
+ * no representation, or its error. */
+int coap__resource_current_etag(coap_resource *resource,
+                                const coap_message *request, uint8_t *etag,
+                                size_t *len);
+
 /* The site whose resource this is, or NULL for any other resource. */
 coap_site *coap__site_from_resource(coap_resource *resource);
 

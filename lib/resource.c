@@ -171,6 +171,19 @@ static declared declared_by(const coap_resource *resource) {
   return d;
 }
 
+int coap__resource_current_etag(coap_resource *resource,
+                                const coap_message *request, uint8_t *etag,
+                                size_t *len) {
+  const declared d = declared_by(resource);
+  if (d.get_etag == NULL)
+    return COAP_ENOENT;
+  *len = COAP_ETAG_MAX_LENGTH;
+  int rc = d.get_etag(resource, request, etag, len);
+  if (rc < 0)
+    return rc;
+  return *len >= 1 && *len <= COAP_ETAG_MAX_LENGTH ? 0 : COAP_EINVAL;
+}
+
 static bool is_retrieval(uint8_t code) {
   return code == COAP_CODE_GET || code == COAP_CODE_FETCH;
 }

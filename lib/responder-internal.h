@@ -23,6 +23,9 @@ typedef struct coap__responder_blockwise {
   bool size2;        /* the request asked for Size2 (RFC 7959 §4) */
   coap_block block1, block2;
   const void *cached; /* the representation a block is served from */
+  /* The resource the site routes the request to (a reference, or NULL),
+   * for telling whether a kept representation is still current. */
+  coap_resource *resource;
   size_t key_len;     /* 0 when the key did not fit */
   uint8_t key[COAP__BLOCKWISE_KEY_MAX];
 } coap__responder_blockwise;

@@ -170,6 +170,7 @@ int coap__responder_send(coap__responder *r) {
 
 /* A responder the context let go of at shutdown (r->ctx NULL). */
 static void responder_free_detached(coap__responder *r) {
+  coap_resource_unref(r->bw.resource);
   coap_future_unref(r->later);
   coap_message_clear(&r->request);
   coap_message_clear(&r->response);

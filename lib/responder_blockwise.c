@@ -18,6 +18,8 @@
 #include "alloc-internal.h"
 #include "hash-internal.h"
 #include "message-internal.h"
+#include "observation-internal.h"
+#include "resource-internal.h"
 #include "responder-internal.h"
 
 #include <string.h>
@@ -53,6 +55,14 @@ typedef struct representation {
   uint8_t *key;
   size_t key_len;
   coap_message response; /* code and options; payload owned */
+  /* What tells that it is still the resource's current state, so that a
+   * new request (block 0) is served from it without rendering again:
+   * the resource (a reference) and its ETag (get_etag), or its
+   * updated_state generation while it has observers (issue 9: a 1 MiB
+   * body was rendered, hashed and copied for every GET). */
+  coap_resource *resource;
+  bool by_etag, by_generation;
+  uint64_t generation;
 } representation;
 
 struct coap__blockwise_server {
@@ -156,6 +166,7 @@ static void upload_free(server *s, upload *u) {
 static void representation_free(server *s, representation *rep) {
   coap__queue_remove(&rep->link);
   s->n_representations--;
+  coap_resource_unref(rep->resource);
   coap_message_clear(&rep->response);
   coap__free(rep->key);
   coap__free(rep);
@@ -267,8 +278,8 @@ static bool upload_room(server *s, const coap_remote *remote) {
       c->max_block1_reassemblies == 0)
     return false;
   if (s->n_uploads >= c->max_block1_reassemblies) {
-    upload_free(s, coap__queue_data(coap__queue_head(&s->uploads), upload,
-                                    link));
+    upload_free(s,
+                coap__queue_data(coap__queue_head(&s->uploads), upload, link));
     rearm(s);
   }
   return true;
@@ -401,9 +412,43 @@ incomplete:
   return 1;
 }
 
-/* A later block of a representation still kept: r->response becomes that
- * representation (payload borrowed), for the slicing before sending. */
-static int serve_cached(coap__responder *r) {
+/* A new GET or FETCH that a kept representation may answer: nothing in
+ * it asks for more than the representation (a registration goes through
+ * Observe, conditions and ETags through coap_resource_render). */
+static bool reusable_request(const coap_message *req) {
+  return (req->code == COAP_CODE_GET || req->code == COAP_CODE_FETCH) &&
+         !coap_options_has(&req->opt, COAP_OPT_OBSERVE) &&
+         !coap_options_has(&req->opt, COAP_OPT_ETAG) &&
+         !coap_options_has(&req->opt, COAP_OPT_IF_MATCH) &&
+         !coap_options_has(&req->opt, COAP_OPT_IF_NONE_MATCH);
+}
+
+/* Whether rep is still the current state of the resource the request
+ * goes to: by its ETag, or by updated_state while observed. */
+static bool still_current(coap__responder *r, const representation *rep) {
+  coap_resource *res = r->bw.resource;
+  if (res == NULL || rep->resource != res)
+    return false;
+  if (rep->by_generation && coap_observable_resource_observation_count(res) &&
+      coap__observable_generation(res) == rep->generation)
+    return true;
+  if (!rep->by_etag)
+    return false;
+  uint8_t now[COAP_ETAG_MAX_LENGTH];
+  size_t now_len = 0;
+  const uint8_t *kept = NULL;
+  size_t kept_len = 0;
+  return coap__resource_current_etag(res, &r->request, now, &now_len) == 0 &&
+         coap_options_get_etag(&rep->response.opt, &kept, &kept_len) == 0 &&
+         kept_len == now_len && memcmp(kept, now, now_len) == 0;
+}
+
+/* A block of a representation still kept: r->response becomes that
+ * representation (payload borrowed), for the slicing before sending.  A
+ * later block is served from whatever was kept (RFC 7959 §2.4: the ETag
+ * tells the client if it changed); a new request only from one that is
+ * still current. */
+static int serve_cached(coap__responder *r, bool current_only) {
   server *s = r->ctx->blockwise;
   const coap__responder_blockwise *bw = &r->bw;
   if (s == NULL || bw->key_len == 0)
@@ -411,7 +456,7 @@ static int serve_cached(coap__responder *r) {
   const coap_remote *remote = &r->request.remote;
   representation *rep = representation_find(
       s, remote, key_hash(remote, bw->key, bw->key_len), bw->key, bw->key_len);
-  if (rep == NULL)
+  if (rep == NULL || (current_only && !still_current(r, rep)))
     return 0;
   coap_message *resp = &r->response;
   coap__message_reset(resp);
@@ -421,12 +466,12 @@ static int serve_cached(coap__responder *r) {
   coap_message_set_payload_borrowed(resp, rep->response.payload,
                                     rep->response.payload_len);
   r->bw.cached = rep;
-  touch(s, &s->representations, &rep->link, &rep->deadline,
-        lifetime(s->ctx));
+  touch(s, &s->representations, &rep->link, &rep->deadline, lifetime(s->ctx));
   return 1;
 }
 
 void coap__responder_blockwise_init(coap__responder *r) {
+  r->bw.resource = NULL;
   r->bw.assembly = false;
   r->bw.block1_final = false;
   r->bw.has_block2 = false;
@@ -445,6 +490,7 @@ int coap__responder_blockwise_request(coap__responder *r) {
                       !res->vtable->needs_blockwise_assembly(res, req)))
     return 0;
   bw->assembly = true;
+  bw->resource = coap_resource_ref(res);
   coap_block b1;
   int rc1 = coap_options_get_block1(&req->opt, &b1);
   int rc2 = coap_options_get_block2(&req->opt, &bw->block2);
@@ -490,7 +536,7 @@ int coap__responder_blockwise_request(coap__responder *r) {
     bw->key_len = 0; /* no room for the body's hash: do not share */
   }
   if (bw->has_block2 && bw->block2.num > 0) {
-    if (serve_cached(r))
+    if (serve_cached(r, false))
       return 1;
     /* Rendering a POST (or another unsafe method) again for a later block
      * would act twice, and without the body: its response is gone. */
@@ -498,6 +544,8 @@ int coap__responder_blockwise_request(coap__responder *r) {
       answer(r, COAP_CODE_REQUEST_ENTITY_INCOMPLETE, "response expired");
       return 1;
     }
+  } else if (reusable_request(req) && serve_cached(r, true)) {
+    return 1;
   }
   return 0;
 }
@@ -548,13 +596,28 @@ static bool keep_representation(coap__responder *r) {
   rep->key_len = bw->key_len;
   rep->hash = hash;
   rep->remote = *remote;
+  if (bw->resource != NULL) {
+    uint8_t etag[COAP_ETAG_MAX_LENGTH];
+    size_t etag_len = 0;
+    const uint8_t *sent = NULL;
+    size_t sent_len = 0;
+    rep->resource = coap_resource_ref(bw->resource);
+    rep->generation = coap__observable_generation(bw->resource);
+    rep->by_generation =
+        coap_observable_resource_observation_count(bw->resource) > 0;
+    /* Trusted by ETag only when the resource's own ETag is the one the
+     * representation went out with. */
+    rep->by_etag = coap__resource_current_etag(bw->resource, &r->request, etag,
+                                               &etag_len) == 0 &&
+                   coap_options_get_etag(&resp->opt, &sent, &sent_len) == 0 &&
+                   sent_len == etag_len && memcmp(sent, etag, etag_len) == 0;
+  }
   coap_message_set_payload_borrowed(resp, rep->response.payload,
                                     rep->response.payload_len);
   coap__queue_insert_tail(&s->representations, &rep->link);
   s->n_representations++;
   bw->cached = rep;
-  touch(s, &s->representations, &rep->link, &rep->deadline,
-        lifetime(s->ctx));
+  touch(s, &s->representations, &rep->link, &rep->deadline, lifetime(s->ctx));
   return true;
 fail:
   coap_message_clear(&rep->response);
@@ -679,6 +742,8 @@ void coap__responder_blockwise_response(coap__responder *r) {
 }
 
 void coap__responder_blockwise_release(coap__responder *r) {
+  coap_resource_unref(r->bw.resource);
+  r->bw.resource = NULL;
   size_t keep = r->ctx->config.max_datagram_size;
   coap_message *msgs[2] = {&r->request, &r->response};
   for (size_t i = 0; i < 2; i++) {

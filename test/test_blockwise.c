@@ -654,3 +654,73 @@ COAP_TEST(blockwise, uploads_per_peer_are_bounded_with_5_03_and_max_age) {
   }
   stop(&fx, &b);
 }
+
+/* Issue 9, cost per request: a resource that tells its ETag (here a
+ * version number) has a kept representation reused for new GETs while
+ * the ETag holds, so a block costs what slicing costs; a new version is
+ * rendered again. */
+static uint32_t blob_version;
+static int blob_etag(coap_resource *res, const coap_message *req, uint8_t *etag,
+                     size_t *len) {
+  (void)res;
+  (void)req;
+  memcpy(etag, &blob_version, sizeof blob_version);
+  *len = sizeof blob_version;
+  return 0;
+}
+
+static int blob_get_tagged(coap_resource *res, coap_message *req,
+                           coap_message *resp, coap_future **later) {
+  int rc = blob_methods.render_get(res, req, resp, later);
+  coap_options_add(&resp->opt, COAP_OPT_ETAG, &blob_version,
+                   sizeof blob_version);
+  return rc;
+}
+
+static const coap_resource_methods tagged_methods = {
+    .render_get = blob_get_tagged, .get_etag = blob_etag};
+
+COAP_TEST(blockwise, current_representation_serves_new_gets_unrendered) {
+  fixture fx;
+  blob b = {0};
+  start(&fx, &b);
+  coap_site_remove_resource(fx.site, (const char *const[]){"blob"}, 1);
+  fixture_add(&fx, "blob", &tagged_methods, &b);
+  blob_set(&b, 100000);
+  blob_version = 1;
+  for (int i = 0; i < 3; i++) {
+    coap_message *resp = NULL;
+    cr_assert_eq(request_with(&fx, fixture_message(&fx, COAP_CODE_GET, "/blob"),
+                              NULL, &resp),
+                 0);
+    payload_is_pattern(resp, 100000);
+    coap_message_free(resp);
+  }
+  cr_assert_eq(b.renders, 1, "rendered once for three downloads");
+  blob_version = 2; /* the state changed: its ETag says so */
+  coap_message *resp = NULL;
+  cr_assert_eq(request_with(&fx, fixture_message(&fx, COAP_CODE_GET, "/blob"),
+                            NULL, &resp),
+               0);
+  coap_message_free(resp);
+  cr_assert_eq(b.renders, 2, "a new version is rendered");
+  stop(&fx, &b);
+}
+
+/* Without an ETag of its own or observers, nothing tells that a kept
+ * representation is current: every new GET renders, as before. */
+COAP_TEST(blockwise, resource_without_etag_renders_every_new_get) {
+  fixture fx;
+  blob b = {0};
+  start(&fx, &b);
+  blob_set(&b, 5000);
+  for (int i = 0; i < 2; i++) {
+    coap_message *resp = NULL;
+    cr_assert_eq(request_with(&fx, fixture_message(&fx, COAP_CODE_GET, "/blob"),
+                              NULL, &resp),
+                 0);
+    coap_message_free(resp);
+  }
+  cr_assert_eq(b.renders, 2);
+  stop(&fx, &b);
+}
