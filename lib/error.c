@@ -154,6 +154,10 @@ uint8_t coap_error_to_code(int err) {
    * (§5.9.3.1), and its details stay private. */
   if (err == COAP_EINVAL)
     return COAP_CODE_BAD_REQUEST;
+  /* aiocoap renders CommunicationKilled as 5.03: the service is there,
+   * the exchange was cut off. */
+  if (err == COAP_EKILLED)
+    return COAP_CODE_SERVICE_UNAVAILABLE;
   if (err == COAP_ENOENT)
     return COAP_CODE_NOT_FOUND;
   return COAP_CODE_INTERNAL_SERVER_ERROR;

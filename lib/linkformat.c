@@ -23,6 +23,13 @@ typedef struct writer {
   size_t len;
 } writer;
 
+/* RFC 7641 §6: "obs" marks an observable resource; one made observable
+ * (coap_observable_resource_new*) is, whatever its attributes say, as in
+ * aiocoap. */
+static bool is_observable(const coap_resource *resource) {
+  return resource->attr_obs || resource->observable != NULL;
+}
+
 static void put(writer *w, const void *data, size_t n) {
   if (w->len < w->cap) {
     size_t room = w->cap - w->len;
@@ -170,7 +177,7 @@ static bool item_matches(const link_ctx *ctx, const coap_resource *resource,
   }
   /* obs is a flag (RFC 7641 §6): "obs" asks for observable resources. */
   if (name_is(name, name_len, "obs"))
-    return resource->attr_obs && vlen == 0;
+    return is_observable(resource) && vlen == 0;
   /* An attribute this server does not know is one no link carries. */
   return false;
 }
@@ -222,7 +229,7 @@ static void put_link(link_ctx *ctx, const coap_resource *resource) {
     int n = snprintf(digits, sizeof digits, ";sz=%ld", resource->attr_sz);
     put(w, digits, (size_t)n);
   }
-  if (resource->attr_obs)
+  if (is_observable(resource))
     put_str(w, ";obs");
 }
 

@@ -63,6 +63,10 @@ void coap_message_free(coap_message *msg) {
   coap__free(msg);
 }
 
+void coap_message_free_result(void *message) {
+  coap_message_free(message);
+}
+
 int coap_message_set_token(coap_message *msg, const void *token, size_t len) {
   if (len > COAP_TOKEN_MAX_LENGTH || (token == NULL && len > 0))
     return COAP_EINVAL;

@@ -102,7 +102,8 @@ int coap_resource_set_link_attributes(coap_resource *resource,
   resource->attr_if = fresh.attr_if;
   resource->attr_title = fresh.attr_title;
   resource->attr_ct = fresh.attr_ct;
-  resource->attr_sz = attrs->sz < 0 ? -1 : attrs->sz;
+  /* 0, what a zero-initialised struct holds, means none, as -1 does. */
+  resource->attr_sz = attrs->sz <= 0 ? -1 : attrs->sz;
   resource->attr_obs = attrs->obs;
   resource->attr_hidden = attrs->hidden;
   return 0;

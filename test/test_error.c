@@ -192,10 +192,16 @@ COAP_TEST(error_to_code, enoent_renders_not_found) {
   cr_expect_eq(coap_error_to_code(COAP_ENOENT), COAP_CODE_NOT_FOUND);
 }
 
+/* aiocoap renders CommunicationKilled as 5.03 Service Unavailable. */
+COAP_TEST(error_to_code, killed_renders_service_unavailable) {
+  cr_expect_eq(coap_error_to_code(COAP_EKILLED), COAP_CODE_SERVICE_UNAVAILABLE);
+}
+
 COAP_TEST(error_to_code, other_errors_render_internal_server_error) {
   for (size_t i = 0; i < COUNT(all_errors); i++) {
     const int err = all_errors[i].err;
-    if (is_listed_renderable(err) || err == COAP_EINVAL || err == COAP_ENOENT)
+    if (is_listed_renderable(err) || err == COAP_EINVAL || err == COAP_ENOENT ||
+        err == COAP_EKILLED)
       continue;
     cr_expect_eq(coap_error_to_code(err), COAP_CODE_INTERNAL_SERVER_ERROR, "%s",
                  all_errors[i].name);

@@ -395,3 +395,36 @@ COAP_TEST(hashing_etag, revalidation_through_a_site) {
   coap_message_clear(&req);
   coap_site_free(site);
 }
+
+/* Issue 10: a zero-initialised coap_link_attributes means "none" (no
+ * sz=0), and an observable resource is listed with ;obs without being
+ * told, as aiocoap lists it. */
+static int zero_get(coap_resource *res, coap_message *req, coap_message *resp,
+                    coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)resp;
+  (void)later;
+  return 0;
+}
+
+COAP_TEST(linkformat, zero_attributes_and_observable_resources) {
+  static const coap_resource_methods m = {.render_get = zero_get};
+  coap_site *site;
+  cr_assert_eq(coap_site_new(&site), 0);
+  coap_resource *plain, *observed;
+  cr_assert_eq(coap_resource_new_methods(&m, NULL, &plain), 0);
+  coap_link_attributes zero;
+  memset(&zero, 0, sizeof zero);
+  cr_assert_eq(coap_resource_set_link_attributes(plain, &zero), 0);
+  cr_assert_eq(coap_site_add_resource_path(site, "plain", plain), 0);
+  cr_assert_eq(coap_observable_resource_new_methods(&m, NULL, NULL, &observed),
+               0);
+  cr_assert_eq(coap_site_add_resource_path(site, "observed", observed), 0);
+  char buf[256];
+  cr_assert_gt(coap_site_link_format(site, NULL, buf, sizeof buf), 0);
+  cr_assert_str_eq(buf, "</observed>;obs,</plain>");
+  coap_resource_unref(plain);
+  coap_resource_unref(observed);
+  coap_site_free(site);
+}

@@ -131,6 +131,49 @@ AIOCOAP_EXTERN void *coap_future_take_result(coap_future *future);
 /* The loop the future was created on. */
 AIOCOAP_EXTERN uv_loop_t *coap_future_loop(const coap_future *future);
 
+/* ---- Combinators: asyncio's gather, wait and as_completed ---- */
+
+/*
+ * asyncio.gather: *out (a new future, one reference for the caller)
+ * resolves, with no result, once every one of the n futures has resolved;
+ * it fails with the error of the first one that fails or is cancelled
+ * (the others go on; read each one's own result or error).  Cancelling
+ * *out cancels the n futures.  The futures are borrowed: the combinator
+ * takes references of its own until they complete.  n = 0 gives a future
+ * resolved at once.  0, COAP_EINVAL (NULL loop, out or future) or
+ * COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_future_gather(uv_loop_t *loop,
+                                      coap_future *const *futures, size_t n,
+                                      coap_future **out);
+
+/*
+ * asyncio.wait(return_when=FIRST_COMPLETED): *out resolves once any of the
+ * n futures is done (resolved, failed or cancelled), with that future as
+ * its result (borrowed: valid while *out lives).  Cancelling *out cancels
+ * the n futures.  0, COAP_EINVAL (as above, or n = 0) or COAP_ENOMEM.
+ */
+AIOCOAP_EXTERN int coap_future_first_of(uv_loop_t *loop,
+                                        coap_future *const *futures, size_t n,
+                                        coap_future **out);
+
+/*
+ * asyncio.as_completed: an iterator over the n futures in the order they
+ * complete.  Each coap_as_completed_next gives a new future (a reference
+ * for the caller) that resolves with the next input to complete as its
+ * result (borrowed: valid while that future lives); after n calls it
+ * gives NULL.  Free the iterator with coap_as_completed_free when done
+ * (futures it handed out stay valid).  0, COAP_EINVAL or COAP_ENOMEM.
+ */
+typedef struct coap_as_completed coap_as_completed;
+AIOCOAP_EXTERN int coap_future_as_completed(uv_loop_t *loop,
+                                            coap_future *const *futures,
+                                            size_t n, coap_as_completed **out);
+/* The next completion, or NULL when all n were handed out (or on
+ * COAP_ENOMEM). */
+AIOCOAP_EXTERN coap_future *coap_as_completed_next(coap_as_completed *it);
+AIOCOAP_EXTERN void coap_as_completed_free(coap_as_completed *it);
+
 /*
  * asyncio's run_until_complete: runs loop (UV_RUN_ONCE at a time) until
  * future is done.  Returns the future's error (0 when resolved), or

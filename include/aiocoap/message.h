@@ -81,6 +81,10 @@ AIOCOAP_EXTERN void coap_message_clear(coap_message *msg);
  * frees it (NULL is ignored). */
 AIOCOAP_EXTERN int coap_message_new(coap_message **out);
 AIOCOAP_EXTERN void coap_message_free(coap_message *msg);
+/* coap_message_free with the signature of coap_future_result_free_cb, for
+ * resolving a future with a message: coap_future_resolve(f, msg,
+ * coap_message_free_result). */
+AIOCOAP_EXTERN void coap_message_free_result(void *message);
 
 /* Sets the token (copied); 0 or COAP_EINVAL when len > 8. */
 AIOCOAP_EXTERN int coap_message_set_token(coap_message *msg, const void *token,

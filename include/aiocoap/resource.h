@@ -42,8 +42,8 @@ typedef struct coap_link_attributes {
   const char *if_; /* interface description(s) */
   const char *title;
   const char *ct; /* content format number(s), space-separated */
-  long sz;        /* size estimate, or -1 */
-  bool obs;       /* observable */
+  long sz;        /* size estimate; 0 or -1 for none */
+  bool obs;       /* observable (implied for an observable resource) */
   bool hidden;    /* not listed at all */
 } coap_link_attributes;
 
