@@ -233,6 +233,21 @@ static void send_notification(coap_server_observation *obs,
     obs->con_outstanding = false;
   }
   rc = coap__mm_send(ctx->mm, resp, owner, now);
+  if (rc == COAP_EAGAIN && keeps && !con) {
+    /* Beyond an unvalidated peer's amplification budget a NON cannot go,
+     * but a CON may, as its probe: acknowledging it validates the peer. */
+    resp->mtype = COAP_TYPE_CON;
+    con = true;
+    rc = coap__mm_send(ctx->mm, resp, owner, now);
+  }
+  if (rc == COAP_EAGAIN && keeps) {
+    /* RFC 7252 §11.3: beyond what an unvalidated peer's amplification
+     * budget allows; the newest state goes once it is validated (an ACK
+     * to an earlier CON unsilences its peer) or a later state fits. */
+    obs->dirty = true;
+    coap__context_rearm(ctx);
+    return;
+  }
   if (rc == COAP_ELIMIT && keeps && con &&
       now - obs->last_heard >=
           coap_max_transmit_wait_ms(&ctx->config.transmission)) {
