@@ -3,8 +3,9 @@
  * a request whose response would exceed amplification_factor times the
  * request, from a peer not yet validated, with 4.01 and an Echo; the
  * request repeated with it is served.  Our own client repeats it without
- * the application seeing the 4.01 (§2.3).  A raw socket plays the foreign
- * client, so exactly what it sends is under the test's control.
+ * the application seeing the 4.01 (§2.3).  And the amplification limit
+ * (RFC 7252 §11.3) end to end.  A raw socket plays the foreign client, so
+ * exactly what it sends is under the test's control.
  */
 #include "observation_fixture.h"
 
@@ -171,5 +172,95 @@ COAP_TEST(echo, small_response_is_not_challenged) {
   coap_context_stats stats;
   coap_context_get_stats(fx.server, &stats);
   cr_assert_eq(stats.echo_challenges, 0, "within the factor");
+  fixture_stop(&fx);
+}
+
+/* A resource that always challenges, as a server whose Echo values never
+ * verify would: our client repeats the request once, then hands the 4.01
+ * to the application (RFC 9175 §2.3; bounded so it cannot loop). */
+static int challenges_rendered;
+
+static int always_challenge(coap_resource *res, coap_message *req,
+                            coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  challenges_rendered++;
+  resp->code = COAP_CODE_UNAUTHORIZED;
+  static const uint8_t echo[4] = {1, 2, 3, 4};
+  return coap_options_add(&resp->opt, COAP_OPT_ECHO, echo, sizeof echo);
+}
+
+static const coap_resource_methods challenge = {.render_get = always_challenge};
+
+COAP_TEST(echo, client_repeats_once_only) {
+  fixture fx;
+  start(&fx, false);
+  fixture_add(&fx, "challenge", &challenge, NULL);
+  challenges_rendered = 0;
+  coap_message *resp = NULL;
+  int rc = fixture_request(
+      &fx, fixture_message(&fx, COAP_CODE_GET, "/challenge"), &resp, 5000);
+  cr_assert_neq(rc, COAP_EAGAIN, "the request ended");
+  cr_assert_eq(challenges_rendered, 2, "asked once, repeated once");
+  coap_message_free(resp);
+  fixture_stop(&fx);
+}
+
+/* RFC 7252 §11.3 end to end: an observer on a raw socket that registers
+ * and then answers nothing gets, over many state changes, its first
+ * response, what 3 times its registration buys, and one probe CON (whose
+ * retransmissions stay within the budget). */
+COAP_TEST(echo, silent_observer_is_held_to_its_budget) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 80;
+  config.transmission.ack_random_factor = 1.0;
+  config.transmission.max_retransmit = 2;
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  set_state("a state of twenty-four bytes, or so");
+  int fd = raw_socket();
+  coap_message m;
+  coap_message_init(&m);
+  m.mtype = COAP_TYPE_NON;
+  m.mid = 7;
+  m.code = COAP_CODE_GET;
+  coap_options_set_observe(&m.opt, 0);
+  coap_options_add_string(&m.opt, COAP_OPT_URI_PATH, "state");
+  uint8_t buf[1500];
+  const int request = coap_message_encode(&m, buf, sizeof buf);
+  coap_message_clear(&m);
+  cr_assert_gt(request, 0);
+  struct sockaddr_in6 to = {.sin6_family = AF_INET6,
+                            .sin6_port = htons(fx.port),
+                            .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  cr_assert_eq(
+      sendto(fd, buf, (size_t)request, 0, (struct sockaddr *)&to, sizeof to),
+      request);
+  struct sockaddr_in6 from;
+  ssize_t first = raw_recv_from(fd, &fx, buf, sizeof buf, &from);
+  cr_assert_gt(first, 4, "the first response is sent");
+  for (int i = 0; i < 20; i++) {
+    (void)coap_observable_resource_updated_state(res, NULL);
+    run_for(&fx, 30);
+  }
+  run_for(&fx, 800);
+  size_t bytes = 0, datagrams = 0;
+  ssize_t got;
+  while ((got = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+    bytes += (size_t)got;
+    datagrams++;
+  }
+  cr_assert_gt(datagrams, 0);
+  cr_assert_leq(bytes, 3 * (size_t)request + (size_t)first + 8,
+                "%zu bytes in %zu datagrams for a %d-byte request", bytes,
+                datagrams, request);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_gt(stats.amplification_limited, 0);
+  close(fd);
   fixture_stop(&fx);
 }
