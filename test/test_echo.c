@@ -264,3 +264,40 @@ COAP_TEST(echo, silent_observer_is_held_to_its_budget) {
   close(fd);
   fixture_stop(&fx);
 }
+
+/* An Observe registration whose first response is challenged: our client
+ * repeats it with the Echo, the observation is established, and (the peer
+ * now validated) notifications flow. */
+COAP_TEST(echo, observation_survives_the_challenge) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.echo_first_response = true;
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  char text[200];
+  memset(text, 's', sizeof text - 1);
+  text[sizeof text - 1] = '\0';
+  set_state(text);
+  coap_observation *obs;
+  coap_request *req = observe(&fx, "/state", &obs);
+  const coap_message *first = first_response(req);
+  cr_assert_eq(first->code, COAP_CODE_CONTENT);
+  uint32_t seq;
+  cr_assert_eq(coap_options_get_observe(&first->opt, &seq), 0, "observed");
+  for (int i = 0; i < 5; i++) {
+    text[0] = (char)('a' + i);
+    set_state(text);
+    (void)coap_observable_resource_updated_state(res, NULL);
+    coap_future *f = next_notification(&fx, obs, 2000);
+    coap_future_unref(f);
+  }
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.echo_challenges, 1);
+  cr_assert_eq(stats.amplification_limited, 0);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+}
