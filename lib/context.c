@@ -222,6 +222,10 @@ static bool mm_response(void *user_data, coap_message *msg) {
   return coap__request_handle_response(user_data, msg);
 }
 
+static void mm_validated(void *user_data, const coap_remote *remote) {
+  coap__observation_server_peer_validated(user_data, remote);
+}
+
 static void mm_event(void *user_data, void *owner, coap__mm_event event,
                      int err) {
   coap__owner_kind kind = *(const coap__owner_kind *)owner;
@@ -341,8 +345,8 @@ static int context_create(uv_loop_t *loop, coap_site *site,
     goto fail;
   coap__mm_config mmc;
   coap__context_mm_config(&ctx->config, &mmc);
-  static const coap__mm_callbacks mm_callbacks = {mm_send, mm_request,
-                                                  mm_response, mm_event};
+  static const coap__mm_callbacks mm_callbacks = {
+      mm_send, mm_request, mm_response, mm_event, mm_validated};
   rc = coap__mm_new(&mmc, &mm_callbacks, ctx, coap__context_random(ctx),
                     &ctx->mm);
   if (rc < 0)

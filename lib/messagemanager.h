@@ -102,6 +102,9 @@ typedef struct coap__mm_callbacks {
    * only.
    */
   void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
+  /* remote has just become validated (coap__mm_peer_validate): what the
+   * amplification limit held back may go now.  May be NULL. */
+  void (*validated)(void *user_data, const coap_remote *remote);
 } coap__mm_callbacks;
 
 typedef struct coap__mm_stats {

@@ -223,8 +223,12 @@ void coap__mm_peer_validate(coap__mm *mm, const coap_remote *remote,
   coap__mm_mids *t = own_tracker(mm, remote, now);
   if (t == NULL)
     return;
-  t->validated = true;
   touch(mm, t, now);
+  if (t->validated)
+    return;
+  t->validated = true;
+  if (mm->cb.validated != NULL)
+    mm->cb.validated(mm->user_data, remote);
 }
 
 bool coap__mm_peer_validated(coap__mm *mm, const coap_remote *remote) {

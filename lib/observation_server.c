@@ -676,6 +676,20 @@ static void end_peer(coap_context *ctx, const coap_remote *remote, int err) {
     end(s, err, false);
 }
 
+void coap__observation_server_peer_validated(coap_context *ctx,
+                                             const coap_remote *remote) {
+  /* RFC 7252 §11.3: what the amplification limit held back (dirty) goes
+   * now, from the loop. */
+  coap__observations *o = ctx->observations;
+  if (o == NULL)
+    return;
+  uint64_t now = coap__context_now(ctx);
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote))
+    if (s->state == OBS_ACTIVE && s->dirty)
+      coap__context_schedule(ctx, &s->soon, now);
+}
+
 void coap__observation_server_event(coap_context *ctx, void *owner,
                                     coap__mm_event event, int err) {
   coap_server_observation *obs = owner;

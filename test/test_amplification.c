@@ -117,6 +117,9 @@ Test(amplification, ack_to_a_con_notification_validates_the_peer,
   inject_empty(COAP_TYPE_ACK, log_mid(&H.server, 1));
   cr_assert_eq(con.events[COAP__MM_ACKED], 1);
   cr_assert(coap__mm_peer_validated(H.server.mm, &H.client.self));
+  cr_assert_eq(H.server.validations, 1, "the layer above is told once");
+  coap__mm_peer_validate(H.server.mm, &H.client.self, H.now);
+  cr_assert_eq(H.server.validations, 1);
   exchange owners[50];
   memset(owners, 0, sizeof owners);
   for (int i = 0; i < 50; i++)

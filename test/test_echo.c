@@ -301,3 +301,54 @@ COAP_TEST(echo, observation_survives_the_challenge) {
   coap_request_unref(req);
   fixture_stop(&fx);
 }
+
+/* An observer held back by the limit that acknowledges the probe CON is
+ * validated: from then on every state reaches it. */
+COAP_TEST(echo, acknowledging_the_probe_lets_notifications_flow) {
+  reset_resource_state();
+  coap_context_config config;
+  coap_context_config_default(&config);
+  fixture fx;
+  fixture_start(&fx, &config);
+  coap_resource *res = add_observable(&fx, "state");
+  set_state("a state of some forty bytes, more or less");
+  int fd = raw_socket();
+  coap_message m;
+  coap_message_init(&m);
+  m.mtype = COAP_TYPE_NON;
+  m.mid = 9;
+  m.code = COAP_CODE_GET;
+  coap_options_set_observe(&m.opt, 0);
+  coap_options_add_string(&m.opt, COAP_OPT_URI_PATH, "state");
+  uint8_t buf[1500];
+  int n = coap_message_encode(&m, buf, sizeof buf);
+  coap_message_clear(&m);
+  struct sockaddr_in6 to = {.sin6_family = AF_INET6,
+                            .sin6_port = htons(fx.port),
+                            .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  cr_assert_eq(sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof to),
+               n);
+  struct sockaddr_in6 from;
+  cr_assert_gt(raw_recv_from(fd, &fx, buf, sizeof buf, &from), 4);
+  /* The next state is beyond the budget: it goes as the probe CON. */
+  (void)coap_observable_resource_updated_state(res, NULL);
+  ssize_t got;
+  do {
+    got = raw_recv_from(fd, &fx, buf, sizeof buf, &from);
+    cr_assert_gt(got, 4, "the probe came");
+  } while (((buf[0] >> 4) & 3) != COAP_TYPE_CON);
+  const uint8_t ack[4] = {0x60, 0x00, buf[2], buf[3]};
+  cr_assert_eq(
+      sendto(fd, ack, sizeof ack, 0, (struct sockaddr *)&to, sizeof to),
+      (ssize_t)sizeof ack);
+  run_for(&fx, 50);
+  while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ;
+  for (int i = 0; i < 5; i++) {
+    (void)coap_observable_resource_updated_state(res, NULL);
+    cr_assert_gt(raw_recv_from(fd, &fx, buf, sizeof buf, &from), 4,
+                 "notification %d came", i);
+  }
+  close(fd);
+  fixture_stop(&fx);
+}
