@@ -3,13 +3,17 @@
  * The resources are in example_site.c.
  *
  * Usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]
+ *                       [--amplification-factor N] [--echo]
  *   --bind           where to serve (default [::]:5683)
  *   --max-observers  observers per resource (default 1024)
+ *   --amplification-factor  RFC 7252 §11.3 limit (default 3, 0: off)
+ *   --echo           RFC 9175 §2.4 Echo for large first responses
  * Runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
 #include "cli_args.h"
 #include "example_site.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +53,7 @@ static void on_log(coap_log_level level, const char *message, void *data) {
 
 static const char usage_text[] =
     "usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]\n"
+    "                      [--amplification-factor N] [--echo]\n"
     "\n"
     "The example server (aiocoap's server.py): /.well-known/core, /time\n"
     "(observable), /other/block (GET and PUT, blockwise), /other/separate.\n"
@@ -57,6 +62,11 @@ static const char usage_text[] =
     "                       one, and the port bound is printed)\n"
     "  --max-observers N    observers per resource, 0..4294967295\n"
     "                       (default 1024; 0 serves /time without Observe)\n"
+    "  --amplification-factor N  to a peer not yet validated, send at most\n"
+    "                       N times its bytes beyond first responses\n"
+    "                       (RFC 7252 §11.3; default 3, 0: no limit)\n"
+    "  --echo               answer a large first response to an unvalidated\n"
+    "                       peer with 4.01 and Echo (RFC 9175 §2.4)\n"
     "  -h, --help           this text\n"
     "\n"
     "Runs until SIGINT or SIGTERM, then shuts down cleanly.  Exit status:\n"
@@ -72,11 +82,23 @@ static int usage_error(const char *fmt, const char *arg) {
 int main(int argc, char **argv) {
   const char *bind = "[::]:5683";
   long long max_observers = -1;
+  long long amplification_factor = -1;
+  bool echo = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(usage_text, stdout);
       return 0;
+    } else if (strcmp(a, "--echo") == 0) {
+      echo = true;
+    } else if (strcmp(a, "--amplification-factor") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("%s needs a value", a);
+      const char *v = argv[++i];
+      if (!cli_parse_number(v, 0, UINT32_MAX, &amplification_factor))
+        return usage_error("--amplification-factor: not a number in "
+                           "0..4294967295: %s",
+                           v);
     } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
@@ -104,6 +126,9 @@ int main(int argc, char **argv) {
   coap_context_config_default(&config);
   config.log = on_log;
   config.log_level = COAP_LOG_WARNING;
+  if (amplification_factor >= 0)
+    config.amplification_factor = (uint32_t)amplification_factor;
+  config.echo_first_response = echo;
   if (max_observers >= 0) {
     config.max_observers_per_resource = (uint32_t)max_observers;
     if (config.max_observers < config.max_observers_per_resource)

@@ -81,6 +81,8 @@ struct coap_context {
   struct coap__observations *observations;
   /* coap__context_random's key; rng is the counter it encrypts. */
   coap__hash_key rng_key;
+  /* Keys the Echo values of responder_echo.c (RFC 9175 §2.4). */
+  coap__hash_key echo_key;
 };
 
 /* The message layer's configuration from a context's. */

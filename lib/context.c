@@ -50,6 +50,8 @@ void coap_context_config_default(coap_context_config *config) {
   config->nstart_responses = 4;
   config->queue_timeout_ms = 0;
   config->separate_response_timeout_ms = 2 * 93000u;
+  config->amplification_factor = 3;
+  config->echo_first_response = false;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -75,6 +77,7 @@ void coap__context_mm_config(const coap_context_config *config,
   out->nstart_non = config->nstart_counts_non;
   out->max_outgoing_per_peer = config->max_outgoing_per_peer;
   out->nstart_responses = config->nstart_responses;
+  out->amplification_factor = config->amplification_factor;
   if (config->queue_timeout_ms == UINT32_MAX)
     out->queue_timeout_ms = 0;
   else if (config->queue_timeout_ms == 0)
@@ -219,6 +222,10 @@ static bool mm_response(void *user_data, coap_message *msg) {
   return coap__request_handle_response(user_data, msg);
 }
 
+static void mm_validated(void *user_data, const coap_remote *remote) {
+  coap__observation_server_peer_validated(user_data, remote);
+}
+
 static void mm_event(void *user_data, void *owner, coap__mm_event event,
                      int err) {
   coap__owner_kind kind = *(const coap__owner_kind *)owner;
@@ -331,14 +338,15 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   coap__queue_init(&ctx->responders);
   coap__queue_init(&ctx->responder_pool);
   coap__hash_key_random(&ctx->rng_key);
+  coap__hash_key_random(&ctx->echo_key);
 
   int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
   if (rc < 0)
     goto fail;
   coap__mm_config mmc;
   coap__context_mm_config(&ctx->config, &mmc);
-  static const coap__mm_callbacks mm_callbacks = {mm_send, mm_request,
-                                                  mm_response, mm_event};
+  static const coap__mm_callbacks mm_callbacks = {
+      mm_send, mm_request, mm_response, mm_event, mm_validated};
   rc = coap__mm_new(&mmc, &mm_callbacks, ctx, coap__context_random(ctx),
                     &ctx->mm);
   if (rc < 0)
@@ -423,6 +431,7 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
     out->mid_waits = s.mid_waits;
     out->queue_expired = s.queue_expired;
     out->peer_outgoing_limited = s.peer_limited;
+    out->amplification_limited = s.amplification_limited;
   }
 }
 

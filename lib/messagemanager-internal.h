@@ -117,6 +117,10 @@ typedef struct coap__mm_out {
   bool has_slot;   /* holds one of the peer's NSTART slots */
   uint8_t cls;     /* COAP__MM_CLASS_*: which NSTART budget it draws on */
   bool fixed_mid;  /* the caller chose the MID */
+  /* Its first transmission counts against the amplification budget (all
+   * but a first response do); retransmissions of responses always do. */
+  bool amp_first;
+  bool amp_probe; /* the peer's one probe CON (coap__mm_amp_probe) */
 } coap__mm_out;
 
 /* NSTART bookkeeping for one peer (RFC 7252 §4.7). */
@@ -180,6 +184,12 @@ typedef struct coap__mm_mids {
   uint64_t idle_at; /* every MID may be used again from then on */
   uint64_t free_at[COAP__MM_MID_GROUPS]; /* the same, per group */
   uint16_t next;                         /* the next MID to take */
+  /* Anti-amplification (RFC 7252 §11.3, RFC 9000 §8.1): bytes received
+   * from the peer, bytes sent to it that the budget counts, and whether
+   * it has shown it receives what is sent (coap__mm_peer_validate). */
+  uint64_t amp_received, amp_sent;
+  bool validated;
+  bool probing; /* a probe CON (coap__mm_amp_probe) is outstanding */
 } coap__mm_mids;
 
 /* FIFO of entries that share one lifetime, so oldest first is also
@@ -267,8 +277,9 @@ void coap__mm_out_free(coap__mm *mm);
  * wait for NSTART.  *sent_mid is the MID it went out with, -1 while it
  * waits.  0, COAP_ELIMIT or COAP_ENOMEM. */
 int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
-                        int32_t mid, int mtype, bool needs_slot, void *owner,
-                        uint64_t now, int32_t *sent_mid);
+                        int32_t mid, int mtype, bool needs_slot, bool amp_first,
+                        bool amp_probe, void *owner, uint64_t now,
+                        int32_t *sent_mid);
 /* The CON of owner that coap__mm_replace swaps, or NULL. */
 coap__mm_out *coap__mm_out_find_con(coap__mm *mm, const void *owner);
 /* Puts the datagram in mm->scratch[0..len) in place of rec's (see
@@ -316,6 +327,21 @@ void coap__mm_mid_free(coap__mm *mm);
  * before *retry_at. */
 int coap__mm_mid_take(coap__mm *mm, const coap_remote *remote, uint64_t now,
                       uint16_t *mid, uint64_t *retry_at);
+/* Counts len bytes received from remote (its tracker made on demand). */
+void coap__mm_amp_received(coap__mm *mm, const coap_remote *remote, size_t len,
+                           uint64_t now);
+/* Whether len more bytes may go to remote now (counted when consume);
+ * a refusal with consume counts in stats.amplification_limited. */
+bool coap__mm_amp_allow(coap__mm *mm, const coap_remote *remote, size_t len,
+                        bool consume);
+/* Whether a CON that the budget refuses may still go as the peer's probe:
+ * true (and the peer is then probing) when remote has a tracker, is not
+ * validated and has no probe outstanding.  Without one, a peer whose
+ * notifications are larger than its budget could never acknowledge one
+ * and so never be validated. */
+bool coap__mm_amp_probe(coap__mm *mm, const coap_remote *remote);
+/* The probe CON to remote has ended (acknowledged, rejected, given up). */
+void coap__mm_amp_probe_done(coap__mm *mm, const coap_remote *remote);
 /* Forgets trackers idle past the lifetime. */
 void coap__mm_mid_expire(coap__mm *mm, uint64_t now);
 

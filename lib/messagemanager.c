@@ -144,9 +144,11 @@ static bool needs_slot(const coap__mm *mm, int mtype, const coap_message *msg,
           coap_code_is_request(msg->code));
 }
 
-/* Sends msg (remote set) with a fresh MID when mid is -1. */
+/* Sends msg (remote set) with a fresh MID when mid is -1.  first: msg is
+ * the first response to a request, which the amplification budget lets go
+ * (RFC 7252 §11.3 asks only that what goes beyond it be bounded). */
 static int send_message(coap__mm *mm, coap_message *msg, void *owner,
-                        uint64_t now) {
+                        bool first, uint64_t now) {
   const int old_mtype = msg->mtype;
   const int32_t old_mid = msg->mid;
   int mtype = old_mtype == COAP_TYPE_UNSET ? COAP_TYPE_CON : old_mtype;
@@ -161,6 +163,20 @@ static int send_message(coap__mm *mm, coap_message *msg, void *owner,
   int n = encode(mm, msg);
   if (n < 0)
     goto restore;
+  /* Our own requests are never limited: the peer asked for nothing. */
+  const bool limited = mm->config.amplification_factor > 0 && !first &&
+                       coap_code_is_response(msg->code);
+  bool probe = false;
+  if (limited && !coap__mm_amp_allow(mm, &msg->remote, (size_t)n, false)) {
+    /* Beyond the budget only a CON may go, as the peer's one probe: by
+     * acknowledging it the peer is validated. */
+    probe = mtype == COAP_TYPE_CON && coap__mm_amp_probe(mm, &msg->remote);
+    if (!probe) {
+      mm->stats.amplification_limited++;
+      n = COAP_EAGAIN;
+      goto restore;
+    }
+  }
   uint16_t mid = (uint16_t)msg->mid;
   uint64_t retry_at;
   if (!slot && (old_mid >= 0 || (!coap__mm_out_mid_blocked(mm, &msg->remote) &&
@@ -170,6 +186,8 @@ static int send_message(coap__mm *mm, coap_message *msg, void *owner,
     msg->mid = mid;
     mm->scratch[2] = (uint8_t)(mid >> 8);
     mm->scratch[3] = (uint8_t)mid;
+    if (limited)
+      (void)coap__mm_amp_allow(mm, &msg->remote, (size_t)n, true);
     coap__mm_emit(mm, &msg->remote, mm->scratch, (size_t)n);
     if (mtype == COAP_TYPE_NON)
       coap__mm_non_add(mm, &msg->remote, mid, owner, now);
@@ -179,9 +197,12 @@ static int send_message(coap__mm *mm, coap_message *msg, void *owner,
   }
   int32_t sent_mid;
   n = coap__mm_out_submit(mm, (size_t)n, &msg->remote, old_mid, mtype, slot,
-                          owner, now, &sent_mid);
-  if (n < 0)
+                          limited && !probe, probe, owner, now, &sent_mid);
+  if (n < 0) {
+    if (probe)
+      coap__mm_amp_probe_done(mm, &msg->remote);
     goto restore;
+  }
   msg->mid = sent_mid;
   return 0;
 
@@ -221,7 +242,7 @@ int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now) {
   if (mm == NULL || msg == NULL || !coap_remote_is_set(&msg->remote))
     return COAP_EINVAL;
-  return send_message(mm, msg, owner, now);
+  return send_message(mm, msg, owner, false, now);
 }
 
 /* A separate response: its own exchange with a new MID (RFC 7252 §5.2.2). */
@@ -229,7 +250,7 @@ static int send_separate(coap__mm *mm, coap_message *resp, void *owner,
                          uint64_t now) {
   const int32_t old_mid = resp->mid;
   resp->mid = -1;
-  int r = send_message(mm, resp, owner, now);
+  int r = send_message(mm, resp, owner, true, now);
   if (r < 0) {
     resp->mid = old_mid;
     return r;
@@ -377,6 +398,8 @@ static void handle_empty(coap__mm *mm, coap_message *msg, uint64_t now) {
        * a client stops unwanted notifications. */
       void *owner =
           coap__mm_non_match_rst(mm, &msg->remote, (uint16_t)msg->mid, now);
+      if (owner != NULL)
+        coap__mm_peer_validate(mm, &msg->remote, now);
       if (owner != NULL && mm->cb.event != NULL)
         mm->cb.event(mm->user_data, owner, COAP__MM_RST, COAP_ERESET);
       return;
@@ -384,6 +407,8 @@ static void handle_empty(coap__mm *mm, coap_message *msg, uint64_t now) {
     if (rec == NULL ||
         (msg->mtype == COAP_TYPE_ACK && rec->state != COAP__MM_OUT_FLIGHT))
       return; /* RFC 7252 §4.2: unmatched ACK/RST is silently ignored */
+    /* It echoed a MID only sent to it: it receives what we send. */
+    coap__mm_peer_validate(mm, &msg->remote, now);
     if (msg->mtype == COAP_TYPE_ACK)
       coap__mm_out_finish(mm, rec, COAP__MM_ACKED, 0);
     else
@@ -438,6 +463,7 @@ static void handle_piggybacked(coap__mm *mm, coap_message *msg, uint64_t now) {
   coap__mm_out *rec = coap__mm_out_find(mm, &msg->remote, (uint16_t)msg->mid);
   if (rec == NULL || rec->state != COAP__MM_OUT_FLIGHT)
     return; /* RFC 7252 §4.2: unmatched ACK is silently ignored */
+  coap__mm_peer_validate(mm, &msg->remote, now);
   coap__mm_out_finish(mm, rec, COAP__MM_ACKED, 0);
   (void)mm->cb.response(mm->user_data, msg);
   coap__mm_out_pump(mm, &msg->remote, now);
@@ -452,6 +478,8 @@ static void handle_response(coap__mm *mm, coap_message *msg, uint64_t now) {
   const uint32_t slot = entry->slot, gen = entry->gen;
   bool matched = mm->cb.response(mm->user_data, msg);
   uint8_t reply[4];
+  if (matched) /* it answered a token only sent to it */
+    coap__mm_peer_validate(mm, &msg->remote, now);
   if (matched && !con)
     return;
   /* RFC 7252 §4.2 and §4.3, RFC 7641 §3.6: a response nobody wanted is
@@ -470,6 +498,7 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
                    const coap_remote *remote, uint64_t now) {
   mm->stats.received++;
   coap__mm_dedup_expire(mm, now);
+  coap__mm_amp_received(mm, remote, len, now);
   coap_message msg;
   coap_message_init(&msg);
   int r = coap_message_decode(&msg, data, len);

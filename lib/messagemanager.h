@@ -45,6 +45,12 @@ typedef struct coap__mm_config {
    * owner gets TIMEOUT (a NON without an owner is dropped).  0: waits as
    * long as it takes. */
   uint64_t queue_timeout_ms;
+  /* RFC 7252 §11.3, as RFC 9000 §8.1 bounds QUIC: to a peer not yet
+   * validated (see coap__mm_peer_validate), everything beyond the first
+   * response to each request (notifications, retransmissions of separate
+   * responses) goes only while the bytes of it stay within this many
+   * times the bytes received from the peer.  0: no limit. */
+  uint32_t amplification_factor;
 } coap__mm_config;
 
 /* Identifies one incoming request for coap__mm_respond; stays safe to use
@@ -96,6 +102,9 @@ typedef struct coap__mm_callbacks {
    * only.
    */
   void (*event)(void *user_data, void *owner, coap__mm_event event, int err);
+  /* remote has just become validated (coap__mm_peer_validate): what the
+   * amplification limit held back may go now.  May be NULL. */
+  void (*validated)(void *user_data, const coap_remote *remote);
 } coap__mm_callbacks;
 
 typedef struct coap__mm_stats {
@@ -107,6 +116,8 @@ typedef struct coap__mm_stats {
   uint64_t dedup_evictions;
   uint64_t queue_expired; /* gave up waiting for NSTART (queue_timeout_ms) */
   uint64_t peer_limited;  /* refused: max_outgoing_per_peer reached */
+  /* Datagrams not sent to an unvalidated peer (amplification_factor). */
+  uint64_t amplification_limited;
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */
@@ -130,7 +141,10 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
  * any message waits while the peer's MIDs are used up (RFC 7252 §4.4).
  * owner (may be NULL) receives the events.  Returns 0, COAP_EINVAL,
  * COAP_EMSGSIZE (larger than max_datagram_size), COAP_ELIMIT (max_outgoing
- * or max_outgoing_per_peer reached) or COAP_ENOMEM.
+ * or max_outgoing_per_peer reached), COAP_EAGAIN (a response, e.g. a
+ * notification, to a peer not validated whose amplification budget it
+ * would exceed: nothing was sent, try again once the peer is validated) or
+ * COAP_ENOMEM.
  */
 int coap__mm_send(coap__mm *mm, coap_message *msg, void *owner, uint64_t now);
 
@@ -197,6 +211,23 @@ int coap__mm_replace(coap__mm *mm, void *owner, coap_message *msg,
  * outgoing records held for it (as max_outgoing_per_peer counts them)
  * plus its CON requests not yet answered through coap__mm_respond. */
 uint32_t coap__mm_peer_outgoing(const coap__mm *mm, const coap_remote *remote);
+
+/*
+ * Marks remote as validated (RFC 9000 §8.1 in CoAP's terms): it has shown
+ * that it receives what this side sends, so amplification_factor no longer
+ * holds its messages back.  The layer does this itself when remote answers
+ * one of its CONs with ACK or RST, rejects a remembered NON with RST, or
+ * responds to a request; the layer above calls it when a request carried a
+ * valid Echo (RFC 9175 §2.4) or a security session proves the address.
+ * The mark lives in the peer's MID tracker (mm_mid.c): it is forgotten with
+ * the tracker, once the peer has been idle for EXCHANGE_LIFETIME, and peers
+ * beyond config.mid_peers are never validated (so only their first
+ * responses go).  A no-op when amplification_factor is 0.
+ */
+void coap__mm_peer_validate(coap__mm *mm, const coap_remote *remote,
+                            uint64_t now);
+/* Whether remote is validated, or the limit is off. */
+bool coap__mm_peer_validated(coap__mm *mm, const coap_remote *remote);
 
 /* Runs what is due at now: retransmissions, timeouts, empty ACKs, expiry. */
 void coap__mm_tick(coap__mm *mm, uint64_t now);

@@ -30,6 +30,18 @@
  * it, so MIDs that peer got from the shared one stay barred.  With
  * config.mid_tracking off there is one bare counter for all peers, as
  * Californium's null tracker (and this library before).
+ *
+ * The tracker is also where a peer's anti-amplification state lives (RFC
+ * 7252 §11.3, after RFC 9000 §8.1): bytes received from it, bytes sent to
+ * it beyond first responses, and whether it is validated.  With
+ * config.amplification_factor set, every datagram received makes or
+ * refreshes its peer's tracker (idle for EXCHANGE_LIFETIME from then), so
+ * the state is bounded as the trackers are; a peer with no tracker of its
+ * own (beyond config.mid_peers, or out of memory) has no budget and is
+ * never validated: it gets its first responses only.  One CON beyond the
+ * budget may be outstanding to a peer at a time (its probe, see
+ * coap__mm_amp_probe), so that a peer can be validated by acknowledging
+ * it; its retransmissions are within the budget like any.
  */
 #include "messagemanager-internal.h"
 
@@ -138,6 +150,92 @@ static coap__mm_mids *tracker(coap__mm *mm, const coap_remote *remote,
   lru_append(mm, t);
   mm->mid_count++;
   return t;
+}
+
+/* The peer's own tracker, made on demand; NULL when it would be the
+ * shared one. */
+static coap__mm_mids *own_tracker(coap__mm *mm, const coap_remote *remote,
+                                  uint64_t now) {
+  coap__mm_mids *t = tracker(mm, remote, now);
+  return t == &mm->mid_shared ? NULL : t;
+}
+
+static void touch(coap__mm *mm, coap__mm_mids *t, uint64_t now) {
+  const uint64_t lifetime = mm->exchange_lifetime;
+  const uint64_t until =
+      now > UINT64_MAX - lifetime ? UINT64_MAX : now + lifetime;
+  if (t->idle_at < until)
+    t->idle_at = until;
+  lru_unlink(mm, t);
+  lru_append(mm, t);
+}
+
+void coap__mm_amp_received(coap__mm *mm, const coap_remote *remote, size_t len,
+                           uint64_t now) {
+  if (mm->config.amplification_factor == 0)
+    return;
+  coap__mm_mids *t = own_tracker(mm, remote, now);
+  if (t == NULL)
+    return;
+  t->amp_received += len;
+  touch(mm, t, now);
+}
+
+bool coap__mm_amp_allow(coap__mm *mm, const coap_remote *remote, size_t len,
+                        bool consume) {
+  const uint64_t factor = mm->config.amplification_factor;
+  if (factor == 0)
+    return true;
+  coap__mm_mids *t = find(mm, remote, coap__mm_hash(&mm->table_key, remote, 0));
+  if (t != NULL && t->validated)
+    return true;
+  /* RFC 9000 §8.1: at most factor times what was received. */
+  const uint64_t budget = t != NULL ? t->amp_received * factor : 0;
+  const uint64_t spent = t != NULL ? t->amp_sent : 0;
+  if (spent > budget || len > budget - spent) {
+    if (consume)
+      mm->stats.amplification_limited++;
+    return false;
+  }
+  if (consume)
+    t->amp_sent += len;
+  return true;
+}
+
+bool coap__mm_amp_probe(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_mids *t = find(mm, remote, coap__mm_hash(&mm->table_key, remote, 0));
+  if (t == NULL || t->validated || t->probing)
+    return false;
+  t->probing = true;
+  return true;
+}
+
+void coap__mm_amp_probe_done(coap__mm *mm, const coap_remote *remote) {
+  coap__mm_mids *t = find(mm, remote, coap__mm_hash(&mm->table_key, remote, 0));
+  if (t != NULL)
+    t->probing = false;
+}
+
+void coap__mm_peer_validate(coap__mm *mm, const coap_remote *remote,
+                            uint64_t now) {
+  if (mm == NULL || remote == NULL || mm->config.amplification_factor == 0)
+    return;
+  coap__mm_mids *t = own_tracker(mm, remote, now);
+  if (t == NULL)
+    return;
+  touch(mm, t, now);
+  if (t->validated)
+    return;
+  t->validated = true;
+  if (mm->cb.validated != NULL)
+    mm->cb.validated(mm->user_data, remote);
+}
+
+bool coap__mm_peer_validated(coap__mm *mm, const coap_remote *remote) {
+  if (mm->config.amplification_factor == 0)
+    return true;
+  coap__mm_mids *t = find(mm, remote, coap__mm_hash(&mm->table_key, remote, 0));
+  return t != NULL && t->validated;
 }
 
 int coap__mm_mid_take(coap__mm *mm, const coap_remote *remote, uint64_t now,

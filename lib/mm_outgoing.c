@@ -170,7 +170,11 @@ static void transmit(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
    * so it cannot fail. */
   (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
                             saturating_add(now, rec->interval));
-  coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+  /* Beyond the amplification budget it is not sent, as if lost: the
+   * retransmissions (which the budget may let go once the peer is
+   * validated) or the timeout follow as usual. */
+  if (!rec->amp_first || coap__mm_amp_allow(mm, &rec->remote, rec->len, true))
+    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
   if (rec->owner != NULL && mm->cb.event != NULL)
     mm->cb.event(mm->user_data, rec->owner, COAP__MM_SENT, 0);
 }
@@ -189,14 +193,17 @@ static void go(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
      * (the owner cancels) or, at the latest, NON_LIFETIME has passed; its
      * MID matches an RST meanwhile (§4.3). */
     rec->state = COAP__MM_OUT_NON_WAIT;
-    coap__mm_table_insert(&mm->out_table, &rec->by_mid,
-                          coap__mm_hash(&mm->table_key, &rec->remote, rec->mid));
+    coap__mm_table_insert(
+        &mm->out_table, &rec->by_mid,
+        coap__mm_hash(&mm->table_key, &rec->remote, rec->mid));
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
                               saturating_add(now, mm->non_lifetime));
     coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
   } else {
-    /* It only waited for its MID: from here on it is an ordinary NON. */
-    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+    /* It only waited for its MID: from here on it is an ordinary NON
+     * (dropped, as if lost, beyond the amplification budget). */
+    if (!rec->amp_first || coap__mm_amp_allow(mm, &rec->remote, rec->len, true))
+      coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
     if (rec->mtype == COAP_TYPE_NON)
       coap__mm_non_add(mm, &rec->remote, rec->mid, owner, now);
     detach(mm, rec);
@@ -315,8 +322,9 @@ bool coap__mm_out_mid_blocked(coap__mm *mm, const coap_remote *remote) {
 }
 
 int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
-                        int32_t mid, int mtype, bool needs_slot, void *owner,
-                        uint64_t now, int32_t *sent_mid) {
+                        int32_t mid, int mtype, bool needs_slot, bool amp_first,
+                        bool amp_probe, void *owner, uint64_t now,
+                        int32_t *sent_mid) {
   *sent_mid = -1;
   if (mm->out_count >= mm->config.max_outgoing)
     return COAP_ELIMIT;
@@ -342,6 +350,8 @@ int coap__mm_out_submit(coap__mm *mm, size_t len, const coap_remote *remote,
   rec->remote = *remote;
   rec->mid = mid >= 0 ? (uint16_t)mid : 0;
   rec->fixed_mid = mid >= 0;
+  rec->amp_first = amp_first;
+  rec->amp_probe = amp_probe;
   rec->mtype = (uint8_t)mtype;
   rec->needs_slot = needs_slot;
   rec->has_slot = false;
@@ -510,6 +520,9 @@ static void detach(coap__mm *mm, coap__mm_out *rec) {
     rec->live_next->live_prev = rec->live_prev;
   rec->live_prev = rec->live_next = NULL;
   mm->out_count--;
+  if (rec->amp_probe)
+    coap__mm_amp_probe_done(mm, &rec->remote);
+  rec->amp_probe = false;
 }
 
 void coap__mm_out_finish(coap__mm *mm, coap__mm_out *rec, coap__mm_event event,
@@ -590,8 +603,14 @@ void coap__mm_out_timer(coap__mm *mm, coap__mm_out *rec, uint64_t now) {
       rec->interval *= 2;
     (void)coap__heap_schedule(&mm->heap, &rec->timer.node,
                               saturating_add(now, rec->interval));
-    mm->stats.retransmissions++;
-    coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+    /* RFC 7252 §11.3: a response retransmitted to a peer that has not
+     * shown it receives them is amplification; beyond the budget it is
+     * skipped as if lost (the exchange times out as for a lost one). */
+    if (rec->cls != COAP__MM_CLASS_RESPONSE ||
+        coap__mm_amp_allow(mm, &rec->remote, rec->len, true)) {
+      mm->stats.retransmissions++;
+      coap__mm_emit(mm, &rec->remote, rec->buf, rec->len);
+    }
     if (rec->owner != NULL && mm->cb.event != NULL)
       mm->cb.event(mm->user_data, rec->owner, COAP__MM_RETRANSMITTED, 0);
     return;

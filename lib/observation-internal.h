@@ -59,6 +59,10 @@ void coap__observation_server_respond(coap_context *ctx,
                                       const coap_message *request,
                                       coap__mm_incoming in,
                                       coap_message *response);
+/* The message layer validated remote (amplification limit, RFC 7252
+ * §11.3): its observations' held-back states are sent from the loop. */
+void coap__observation_server_peer_validated(coap_context *ctx,
+                                             const coap_remote *remote);
 /* An event on a notification (owner is a coap_server_observation). */
 void coap__observation_server_event(coap_context *ctx, void *owner,
                                     coap__mm_event event, int err);

@@ -244,6 +244,21 @@ static void send_notification(coap_server_observation *obs,
     obs->con_outstanding = false;
   }
   rc = coap__mm_send(ctx->mm, resp, owner, now);
+  if (rc == COAP_EAGAIN && keeps && !con) {
+    /* Beyond an unvalidated peer's amplification budget a NON cannot go,
+     * but a CON may, as its probe: acknowledging it validates the peer. */
+    resp->mtype = COAP_TYPE_CON;
+    con = true;
+    rc = coap__mm_send(ctx->mm, resp, owner, now);
+  }
+  if (rc == COAP_EAGAIN && keeps) {
+    /* RFC 7252 §11.3: beyond what an unvalidated peer's amplification
+     * budget allows; the newest state goes once it is validated (an ACK
+     * to an earlier CON unsilences its peer) or a later state fits. */
+    obs->dirty = true;
+    coap__context_rearm(ctx);
+    return;
+  }
   if (rc == COAP_ELIMIT && keeps && con &&
       now - obs->last_heard >=
           coap_max_transmit_wait_ms(&ctx->config.transmission)) {
@@ -671,6 +686,20 @@ static void end_peer(coap_context *ctx, const coap_remote *remote, int err) {
   while ((o = ctx->observations) != NULL &&
          (s = coap__obs_peer_first(o, remote)) != NULL)
     end(s, err, false);
+}
+
+void coap__observation_server_peer_validated(coap_context *ctx,
+                                             const coap_remote *remote) {
+  /* RFC 7252 §11.3: what the amplification limit held back (dirty) goes
+   * now, from the loop. */
+  coap__observations *o = ctx->observations;
+  if (o == NULL)
+    return;
+  uint64_t now = coap__context_now(ctx);
+  for (coap_server_observation *s = coap__obs_peer_first(o, remote); s != NULL;
+       s = coap__obs_peer_next(s, remote))
+    if (s->state == OBS_ACTIVE && s->dirty)
+      coap__context_schedule(ctx, &s->soon, now);
 }
 
 void coap__observation_server_event(coap_context *ctx, void *owner,

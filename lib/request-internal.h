@@ -42,6 +42,11 @@ struct coap_request {
    * takes the token over after a first response with Observe
    * (observation_client.c). */
   struct coap_observation *observation;
+  /* The message last handed to the message layer (the application's, or
+   * the blockwise template), and whether it has been repeated with an
+   * Echo already (RFC 9175 §2.3: once per request). */
+  coap_message *sent;
+  bool echo_retried;
 };
 
 /* request.c */

@@ -279,6 +279,7 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     return rc;
   req->in_token_map = true;
   coap_message_set_token(msg, req->token.token, req->token.token_len);
+  req->sent = msg;
   msg->remote.addr = req->remote;
   msg->mid = -1;
   if (req->in_mm)
@@ -512,6 +513,32 @@ static bool unrecognised_critical(const coap_message *msg) {
   return false;
 }
 
+/* RFC 9175 §2.3: a 4.01 with an Echo option asks for the request again
+ * with that Echo (a server checking that we receive at our address, §2.4).
+ * Done once per request, out of the application's sight: the request goes
+ * again with a fresh token and MID, carrying the Echo from then on.
+ * Returns whether it was (then msg is taken care of). */
+static bool repeat_with_echo(coap_request *req, const coap_message *msg) {
+  const uint8_t *echo;
+  size_t len;
+  if (msg->code != COAP_CODE_UNAUTHORIZED || req->echo_retried ||
+      req->sent == NULL ||
+      coap_options_get_opaque(&msg->opt, COAP_OPT_ECHO, &echo, &len) < 0 ||
+      len < 1 || len > 40)
+    return false;
+  req->echo_retried = true;
+  coap_message *out = req->sent;
+  coap_options_delete(&out->opt, COAP_OPT_ECHO);
+  int rc = coap_options_add(&out->opt, COAP_OPT_ECHO, echo, len);
+  if (rc == 0) {
+    coap__context_unschedule(req->ctx, &req->timeout);
+    rc = coap__request_send(req, out);
+  }
+  if (rc < 0)
+    coap__request_complete(req, rc, NULL);
+  return true;
+}
+
 bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
   coap__token_entry *e =
       coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
@@ -533,6 +560,8 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
     coap__request_complete(req, COAP_EBAD_RESPONSE_OPTION, NULL);
     return false;
   }
+  if (repeat_with_echo(req, msg))
+    return true;
   if (req->monitor.response != NULL)
     monitor_response_soon(req, msg);
   /* A response also acknowledges the request (RFC 7252 §5.2.2: the ACK may

@@ -42,6 +42,10 @@ typedef struct coap__responder {
 } coap__responder;
 
 int coap__responder_dispatch(coap__responder *r);
+/* responder_echo.c (RFC 9175 §2.4): with echo_first_response, validates
+ * the peer of a request carrying a valid Echo, or replaces a response too
+ * large for an unvalidated peer with 4.01 and an Echo (true). */
+bool coap__responder_echo(coap__responder *r);
 int coap__responder_send(coap__responder *r);
 
 /* responder_blockwise.c: RFC 7959 for resources that want whole bodies. */

@@ -142,6 +142,7 @@ static void respond(coap__responder *r) {
   if (resp->code == 0)
     resp->code = default_code(r->request.code);
   coap__responder_blockwise_response(r);
+  (void)coap__responder_echo(r);
   /* RFC 7641 §4.1: Observe on the answer to an accepted registration. */
   coap__observation_server_respond(ctx, &r->request, r->in, resp);
   coap_message_set_token(resp, r->request.token, r->request.token_len);

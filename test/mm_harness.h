@@ -58,6 +58,7 @@ typedef struct node {
   exchange ex[MAX_EX];
   unsigned requests[MAX_EX]; /* request callbacks per token */
   unsigned requests_total, unmatched_responses;
+  unsigned validations; /* validated callbacks */
   int respond_mode;
   uint64_t respond_delay;
   deferred pending[MAX_EX];
@@ -265,8 +266,14 @@ static void on_event(void *user_data, void *owner, coap__mm_event event,
   trace(n, "SXAKTF"[event]);
 }
 
-static const coap__mm_callbacks test_callbacks = {on_send, on_request,
-                                                  on_response, on_event};
+static void on_validated(void *user_data, const coap_remote *remote) {
+  node *n = user_data;
+  (void)remote;
+  n->validations++;
+}
+
+static const coap__mm_callbacks test_callbacks = {
+    on_send, on_request, on_response, on_event, on_validated};
 
 static void node_init(harness *h, node *n, uint16_t port,
                       const coap__mm_config *config, uint64_t seed) {

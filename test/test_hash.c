@@ -83,7 +83,8 @@ static bool no_response(void *u, coap_message *m) {
 /* Each message layer's dedup table has a key of its own, all 128 bits of
  * it drawn from the layer's seed. */
 COAP_TEST(hash, dedup_key_differs_across_seeds) {
-  static const coap__mm_callbacks cb = {no_send, no_request, no_response, NULL};
+  static const coap__mm_callbacks cb = {no_send, no_request, no_response, NULL,
+                                        NULL};
   coap__mm_config config = {.dedup_entries = 16,
                             .max_outgoing = 16,
                             .empty_ack_delay_ms = 100,
@@ -116,7 +117,8 @@ static coap_remote churn_remote(uint32_t i) {
  * (remote, MID) pairs are found, each as the entry made for it, and once
  * all have expired none is. */
 COAP_TEST(hash, dedup_index_finds_exactly_the_live_entries) {
-  static const coap__mm_callbacks cb = {no_send, no_request, no_response, NULL};
+  static const coap__mm_callbacks cb = {no_send, no_request, no_response, NULL,
+                                        NULL};
   enum { LIVE = 300, TOTAL = 6000 };
   coap__mm_config config = {.dedup_entries = LIVE,
                             .max_outgoing = 16,

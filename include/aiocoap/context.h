@@ -174,6 +174,23 @@ typedef struct coap_context_config {
    * queued for queue_timeout_ms and then retransmit it for
    * MAX_TRANSMIT_WAIT). */
   uint32_t separate_response_timeout_ms;
+  /* RFC 7252 §11.3 anti-amplification, after QUIC (RFC 9000 §8.1): to a
+   * peer not yet validated, everything beyond the first response to each
+   * request (notifications, retransmissions of separate responses) is
+   * sent only while the bytes of it stay within this many times the
+   * bytes received from that peer; beyond, a notification waits (the
+   * newest state goes later) and a retransmission is skipped as if lost
+   * (stats.amplification_limited).  A peer is validated by an ACK or RST
+   * to one of our CONs, an RST to a remembered NON, a response to one of
+   * our requests, or a valid Echo (echo_first_response).  Default 3;
+   * 0: no limit.  See docs/limits.md. */
+  uint32_t amplification_factor;
+  /* RFC 9175 §2.4: a request from an unvalidated peer whose response
+   * would exceed amplification_factor times the request is answered 4.01
+   * Unauthorized with an Echo option instead; the request repeated with
+   * that Echo validates the peer and is served.  Default false: clients
+   * that do not support Echo would only see 4.01. */
+  bool echo_first_response;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096
@@ -322,6 +339,14 @@ typedef struct coap_context_stats {
    * for MAX_TRANSMIT_WAIT while no CON could be sent (the newest state
    * goes once one can). */
   uint64_t notifications_deferred;
+  /* Datagrams (notifications, retransmissions of separate responses) not
+   * sent to an unvalidated peer because they would exceed
+   * amplification_factor times what it had sent. */
+  uint64_t amplification_limited;
+  /* RFC 9175 §2.4 (echo_first_response): responses replaced with 4.01 and
+   * an Echo, and requests whose valid Echo validated their peer. */
+  uint64_t echo_challenges;
+  uint64_t echo_validated;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,

@@ -95,7 +95,7 @@ static coap_remote peer(uint8_t n) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const coap__mm_callbacks cb = {on_send, on_request, on_response,
-                                        on_event};
+                                        on_event, NULL};
   coap__mm_config config = {
       .dedup_entries = 8,
       .max_outgoing = 8,

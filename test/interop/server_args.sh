@@ -17,12 +17,19 @@ for bad in abc -5 99999999999 4294967296 "" 1x; do
   expect "--max-observers '$bad' is a usage error (exit $rc)" '^2$' "$rc"
   expect "--max-observers '$bad' is named on stderr" 'max-observers' "$err"
 done
+for bad in abc -1 4294967296 ""; do
+  err=$("$server" --amplification-factor "$bad" 2>&1 >/dev/null); rc=$?
+  expect "--amplification-factor '$bad' is a usage error (exit $rc)" '^2$' "$rc"
+  expect "--amplification-factor '$bad' is named on stderr" \
+    'amplification-factor' "$err"
+done
 err=$("$server" --frobnicate 2>&1 >/dev/null); rc=$?
 expect "an unknown flag is a usage error" '^2$' "$rc"
 expect "an unknown flag is named" 'frobnicate' "$err"
 
 log=$(mktemp)
-"$server" --bind '[::1]:0' --max-observers 4294967295 2>"$log" &
+"$server" --bind '[::1]:0' --max-observers 4294967295 \
+  --amplification-factor 4294967295 --echo 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 port=
