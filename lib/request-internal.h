@@ -28,6 +28,7 @@ struct coap_request {
   bool in_token_map;
   bool in_mm; /* the message layer holds a CON of ours */
   bool handle_blockwise;
+  bool localhost; /* the host is localhost: loopback if it does not resolve */
   coap__request_state state;
   coap__timer timeout;
   uv_getaddrinfo_t *resolving;

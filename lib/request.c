@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void request_release(coap_request *req);
 
@@ -315,7 +316,12 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status,
     const struct addrinfo *ai = res;
     while (ai != NULL && ai->ai_family != AF_INET6 && ai->ai_family != AF_INET)
       ai = ai->ai_next;
-    if (status < 0 || ai == NULL) {
+    if ((status < 0 || ai == NULL) && req->localhost) {
+      /* RFC 6761 §6.3: localhost is the loopback address, whatever the
+       * resolver (a minimal root has no /etc/hosts) says. */
+      req->remote.sin6_addr = in6addr_loopback;
+      start(req);
+    } else if (status < 0 || ai == NULL) {
       coap__request_complete(req, COAP_ERESOLVE, NULL);
     } else {
       /* The lookup gives addresses only; the port is the URI's. */
@@ -405,6 +411,14 @@ static int destination(coap_request *req, coap_message *msg, char *host,
   if (literal < 0)
     return literal;
   *needs_lookup = literal == 0;
+  /* RFC 6761 §6.3: "localhost" and names under ".localhost." */
+  size_t n = strlen(host);
+  if (n > 0 && host[n - 1] == '.')
+    n--;
+  req->localhost =
+      *needs_lookup &&
+      ((n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+       (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0));
   return 0;
 }
 

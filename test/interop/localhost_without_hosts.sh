@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `localhost` works on a root without /etc/hosts (issue 10; RFC 6761 §6.3:
+# the name is the loopback address whatever the resolver says): in a
+# mount namespace of its own, /etc/hosts is replaced by an empty file and
+# aiocoap-client still reaches aiocoap-server at coap://localhost.
+# Needs root (unshare -m), as CI has.
+# Usage: localhost_without_hosts.sh PATH/TO/aiocoap-server PATH/TO/aiocoap-client
+set -u
+here=$(dirname "$0")
+. "$here/lib.sh"
+server=$1
+client=$2
+port=$(free_udp_port)
+"$server" --bind "[::]:$port" 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+wait_until 50 "$client" "coap://[::1]:$port/time" || true
+empty=$(mktemp)
+out=$(unshare -m sh -c 'mount --bind "$1" /etc/hosts && getent hosts localhost; "$2" "coap://localhost:$3/time"' \
+  sh "$empty" "$client" "$port" 2>&1)
+rm -f "$empty"
+expect "GET coap://localhost with an empty /etc/hosts" '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' "$out"
+finish
