@@ -395,6 +395,12 @@ uv_loop_t *coap_context_loop(const coap_context *ctx) {
   return ctx->loop;
 }
 
+coap_context *coap_message_context(const coap_message *msg) {
+  if (msg == NULL || msg->remote.endpoint == NULL)
+    return NULL;
+  return coap__udp6_user_data(msg->remote.endpoint);
+}
+
 int coap_context_local_address(const coap_context *ctx,
                                struct sockaddr_in6 *out) {
   if (ctx->transport == NULL)

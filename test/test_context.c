@@ -883,3 +883,34 @@ COAP_TEST(context, no_kernel_drops_with_a_large_receive_buffer) {
   cr_assert_eq(stats.datagrams_received, (uint64_t)count + 1);
   fixture_stop(&fx);
 }
+
+/* Issue 10: a render function reaches its context (and so its loop)
+ * through the request, without a global. */
+static coap_context *seen_context;
+static int context_get(coap_resource *res, coap_message *req,
+                       coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)resp;
+  seen_context = coap_message_context(req);
+  return coap_future_new(coap_context_loop(seen_context), later) == 0
+             ? (coap_future_resolve(*later, NULL, NULL), 0)
+             : COAP_ENOMEM;
+}
+
+COAP_TEST(resource, render_reaches_its_context_through_the_request) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  static const coap_resource_methods m = {.render_get = context_get};
+  fixture_add(&fx, "ctx", &m, NULL);
+  seen_context = NULL;
+  coap_message *resp = NULL;
+  fixture_request(&fx, fixture_message(&fx, COAP_CODE_GET, "/ctx"), &resp,
+                  5000);
+  coap_message_free(resp);
+  cr_assert_eq(seen_context, fx.server);
+  coap_message *mine;
+  cr_assert_eq(coap_message_new(&mine), 0);
+  cr_assert_null(coap_message_context(mine), "made by the application");
+  coap_message_free(mine);
+  fixture_stop(&fx);
+}

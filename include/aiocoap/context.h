@@ -220,6 +220,16 @@ AIOCOAP_EXTERN int coap_context_create_server_context(
     uv_loop_t *loop, coap_site *site, const char *bind,
     const coap_context_config *config, coap_context **out);
 
+/*
+ * The context a message came in through: for the request a render function
+ * is handed (and copies of it), the server context serving it; for a
+ * response, the context that sent the request.  NULL for a message the
+ * application made.  Borrowed; valid while that context lives.  So a render
+ * function reaches its loop (coap_context_loop) and can send requests
+ * without a global.
+ */
+AIOCOAP_EXTERN coap_context *coap_message_context(const coap_message *msg);
+
 /* The loop, and the local address the socket is bound to (port resolved). */
 AIOCOAP_EXTERN uv_loop_t *coap_context_loop(const coap_context *ctx);
 AIOCOAP_EXTERN int coap_context_local_address(const coap_context *ctx,

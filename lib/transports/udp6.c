@@ -457,6 +457,10 @@ int coap__udp6_send(coap__udp6 *t, const coap_remote *remote,
   return 0;
 }
 
+void *coap__udp6_user_data(const coap__udp6 *t) {
+  return t->user_data;
+}
+
 int coap__udp6_local_address(const coap__udp6 *t, struct sockaddr_in6 *out) {
   if (t == NULL || out == NULL)
     return COAP_EINVAL;

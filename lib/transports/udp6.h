@@ -50,6 +50,9 @@ int coap__udp6_send(coap__udp6 *t, const coap_remote *remote,
                     const uint8_t *data, size_t len);
 void coap__udp6_flush(coap__udp6 *t);
 
+/* The user_data the transport was opened with (its context). */
+void *coap__udp6_user_data(const coap__udp6 *t);
+
 int coap__udp6_local_address(const coap__udp6 *t, struct sockaddr_in6 *out);
 
 /* Flushes, closes the handles and frees t; closed(user_data) fires from the
