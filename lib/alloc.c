@@ -29,10 +29,6 @@ int coap_replace_allocator(coap_malloc_func malloc_func,
   return 0;
 }
 
-const char *coap_version_string(void) {
-  return "0.1.0";
-}
-
 void *coap__malloc(size_t size) {
   if (size == 0)
     size = 1;

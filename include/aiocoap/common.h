@@ -33,9 +33,6 @@ AIOCOAP_EXTERN int coap_replace_allocator(coap_malloc_func malloc_func,
                                           coap_calloc_func calloc_func,
                                           coap_free_func free_func);
 
-/* The library's version as "MAJOR.MINOR.PATCH"; static storage. */
-AIOCOAP_EXTERN const char *coap_version_string(void);
-
 #ifdef __cplusplus
 }
 #endif
