@@ -302,7 +302,9 @@ COAP_TEST(hashing_etag, sets_an_8_byte_etag_from_the_representation) {
   etag_of(&d, ed);
   cr_expect_arr_eq(ea, eb, 8, "same representation, same ETag");
   cr_expect_arr_neq(ea, ec, 8, "other payload, other ETag");
-  cr_expect_arr_neq(ea, ed, 8, "other content format, other ETag");
+  /* aiocoap's hashing_etag hashes the payload alone (issue 10: ported
+   * servers keep their ETags). */
+  cr_expect_arr_eq(ea, ed, 8, "the payload alone makes the ETag");
   cr_expect_eq(a.code, COAP_CODE_CONTENT);
   expect_payload(&a, "hello");
   coap_message_clear(&a);

@@ -203,25 +203,25 @@ AIOCOAP_EXTERN int coap_site_link_format(coap_site *site,
 AIOCOAP_EXTERN int coap_wkc_resource_new(coap_site *site, coap_resource **out);
 
 /*
- * aiocoap's hashing_etag: sets response's ETag to an 8-byte hash of its
- * payload and content format; when request (may be NULL) carries that ETag
- * among its ETags, turns the response into 2.03 Valid without payload.  Only
- * a 2.05 response (or one whose code is still 0) is touched.  0, COAP_EINVAL
- * or COAP_ENOMEM.
+ * aiocoap's hashing_etag: sets response's ETag to the first 8 bytes of the
+ * SHA-1 of its payload (as aiocoap does); when request (may be NULL) carries
+ * that ETag among its ETags, turns the response into 2.03 Valid without
+ * payload.  Only a 2.05 response (or one whose code is still 0) is touched.  0,
+ * COAP_EINVAL or COAP_ENOMEM.
  */
 AIOCOAP_EXTERN int coap_hashing_etag(const coap_message *request,
                                      coap_message *response);
 
 /*
  * The ETag coap_hashing_etag gives a 2.05 response with this payload
- * (payload_len bytes, borrowed; NULL when 0) and content_format (-1 for
- * none): what a get_etag function of a resource that tags its responses
+ * (payload_len bytes, borrowed; NULL when 0): the first 8 bytes of its
+ * SHA-1, as aiocoap's hashing_etag makes them, so ported servers keep their
+ * ETags.  What a get_etag function of a resource that tags its responses
  * that way returns.  Writes 8 bytes into etag and 8 into *len.  0,
- * COAP_EINVAL (content_format above 65535) or COAP_ENOSPC (*len below 8).
+ * COAP_EINVAL or COAP_ENOSPC (*len below 8).
  */
 AIOCOAP_EXTERN int coap_hashing_etag_compute(const void *payload,
-                                             size_t payload_len,
-                                             int content_format, uint8_t *etag,
+                                             size_t payload_len, uint8_t *etag,
                                              size_t *len);
 
 #ifdef __cplusplus
