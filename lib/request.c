@@ -435,6 +435,10 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
     coap_message_free(msg);
     return COAP_ESHUTDOWN;
   }
+  /* Called from application code, maybe long after the loop last looked
+   * at the clock: the request's deadlines (RFC 7252 §4.2: the first
+   * retransmission ACK_TIMEOUT after the send) count from now. */
+  uv_update_time(ctx->loop);
   if (!coap_code_is_request(msg->code) ||
       (msg->mtype != COAP_TYPE_UNSET && msg->mtype != COAP_TYPE_CON &&
        msg->mtype != COAP_TYPE_NON)) {

@@ -914,3 +914,45 @@ COAP_TEST(resource, render_reaches_its_context_through_the_request) {
   coap_message_free(mine);
   fixture_stop(&fx);
 }
+
+/* A request made long after the loop last read the clock (application
+ * code between two loop turns) counts its deadlines from when it is made:
+ * RFC 7252 §4.2's first retransmission comes ACK_TIMEOUT after the send,
+ * not at once.  The loop's clock is left 60 ms stale by keeping the CPU
+ * busy, without running the loop. */
+COAP_TEST(context, request_after_a_stale_loop_clock_waits_its_ack_timeout) {
+  fixture fx;
+  coap_context_config config;
+  coap_context_config_default(&config);
+  config.transmission.ack_timeout_ms = 40;
+  config.transmission.ack_random_factor = 1.0;
+  fixture_start(&fx, &config);
+  int silent = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 addr = {.sin6_family = AF_INET6,
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  cr_assert_eq(bind(silent, (struct sockaddr *)&addr, sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  cr_assert_eq(getsockname(silent, (struct sockaddr *)&addr, &len), 0);
+  char uri[64];
+  snprintf(uri, sizeof uri, "coap://[::1]:%u/x", ntohs(addr.sin6_port));
+  uv_update_time(&fx.loop);
+  uint64_t until = uv_hrtime() + 60u * 1000 * 1000;
+  while (uv_hrtime() < until) {
+  }
+  coap_message *msg;
+  cr_assert_eq(coap_message_new(&msg), 0);
+  msg->code = COAP_CODE_GET;
+  cr_assert_eq(coap_message_set_request_uri(msg, uri, true), 0);
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.client, &stats);
+  cr_assert_eq(stats.retransmissions, 0,
+               "retransmitted at once: the deadline came from a stale clock");
+  coap_request_cancel(req);
+  coap_request_unref(req);
+  fixture_stop(&fx);
+  close(silent);
+}
