@@ -21,7 +21,6 @@ int coap__scheduler_acquire(uv_loop_t *loop, coap__scheduler **out);
 /* Drops a reference; the last one closes the handles (freed from the loop). */
 void coap__scheduler_release(coap__scheduler *scheduler);
 coap__scheduler *coap__scheduler_ref(coap__scheduler *scheduler);
-uv_loop_t *coap__scheduler_loop(const coap__scheduler *scheduler);
 
 /* coap_future_new without the look-up: a pending future on scheduler. */
 int coap__future_new_on(coap__scheduler *scheduler, coap_future **out);

@@ -379,10 +379,6 @@ int coap__future_cancel_soon(coap__scheduler *s, coap_future *future) {
   return coap__scheduler_call_soon(s, &call);
 }
 
-uv_loop_t *coap__scheduler_loop(const coap__scheduler *s) {
-  return s->loop;
-}
-
 static int future_new_on(coap__scheduler *s, coap_future **out) {
   coap_future *f = s->free_list;
   if (f != NULL) {

@@ -10,6 +10,7 @@
 
 #include <aiocoap/future.h>
 
+#include <stdbool.h>
 #include <string.h>
 
 enum { GATHER, FIRST_OF };
@@ -61,15 +62,24 @@ static void input_done(coap_future *f, void *user_data) {
     combinator_free(c);
 }
 
+/* The arguments every combinator takes: a loop, n futures (none NULL) and
+ * somewhere for the result. */
+static bool inputs_valid(const uv_loop_t *loop, coap_future *const *futures,
+                         size_t n, const void *out) {
+  if (loop == NULL || out == NULL || (n > 0 && futures == NULL))
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (futures[i] == NULL)
+      return false;
+  return true;
+}
+
 static int combine(int kind, uv_loop_t *loop, coap_future *const *futures,
                    size_t n, coap_future **out) {
   if (out != NULL)
     *out = NULL;
-  if (loop == NULL || out == NULL || (n > 0 && futures == NULL))
+  if (!inputs_valid(loop, futures, n, out))
     return COAP_EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (futures[i] == NULL)
-      return COAP_EINVAL;
   if (n == 0)
     return kind == GATHER ? coap_future_new_resolved(loop, NULL, NULL, out)
                           : COAP_EINVAL;
@@ -170,11 +180,8 @@ int coap_future_as_completed(uv_loop_t *loop, coap_future *const *futures,
                              size_t n, coap_as_completed **out) {
   if (out != NULL)
     *out = NULL;
-  if (loop == NULL || out == NULL || (n > 0 && futures == NULL))
+  if (!inputs_valid(loop, futures, n, out))
     return COAP_EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (futures[i] == NULL)
-      return COAP_EINVAL;
   coap_as_completed *it = coap__calloc(1, sizeof *it);
   if (it == NULL)
     return COAP_ENOMEM;
