@@ -54,7 +54,7 @@ expect "libcoap reads the upload back in 64-byte blocks" '^same$' \
 
 # The library client against libcoap's server: Block1 up, Block2 down.
 expect_empty "aiocoap-client PUTs $size bytes to coap-server /example_data" \
-  "$("$client" -m PUT --payload-file "$dir/upload" "$lbase/example_data" 2>&1)"
+  "$("$client" -m PUT --payload "@$dir/upload" "$lbase/example_data" 2>&1)"
 "$client" "$lbase/example_data" >"$dir/lback" 2>&1
 expect "aiocoap-client GETs it back intact" '^same$' \
   "$(cmp -s "$dir/upload" "$dir/lback" && echo same || echo "differs: $(wc -c <"$dir/lback") bytes")"

@@ -1,0 +1,126 @@
+/*
+ * aiocoap-client: a command-line CoAP client, flag for flag aiocoap's
+ * aiocoap-client (see docs/aiocoap-client.1.scd).  This file reads the
+ * command line, makes the context and runs one request (or the
+ * interactive prompt) on the loop; SIGINT stops the request, deregistering
+ * an observation, and exits 3.
+ */
+#include "client.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct single_run {
+  client_job *job;
+  int status;
+  bool done;
+  int interrupts;
+  uv_signal_t sigint, sigterm;
+} single_run;
+
+static void single_done(client_job *job, int status, void *user_data) {
+  single_run *run = user_data;
+  (void)job;
+  run->job = NULL;
+  run->status = status;
+  run->done = true;
+  uv_close((uv_handle_t *)&run->sigint, NULL);
+  uv_close((uv_handle_t *)&run->sigterm, NULL);
+}
+
+static void single_signal(uv_signal_t *handle, int signum) {
+  single_run *run = handle->data;
+  (void)signum;
+  /* A second Ctrl-C does not wait for the deregistration. */
+  if (++run->interrupts > 1)
+    exit(CLIENT_EXIT_INTERRUPTED);
+  if (run->job != NULL)
+    client_job_stop(run->job, CLIENT_EXIT_INTERRUPTED);
+}
+
+static int run_single(uv_loop_t *loop, coap_context *ctx, client_opts *o) {
+  single_run run = {.status = CLIENT_EXIT_FAIL};
+  uv_signal_init(loop, &run.sigint);
+  uv_signal_init(loop, &run.sigterm);
+  run.sigint.data = run.sigterm.data = &run;
+  uv_signal_start(&run.sigint, single_signal, SIGINT);
+  uv_signal_start(&run.sigterm, single_signal, SIGTERM);
+  if (client_job_start(ctx, false, o, single_done, &run, &run.job) < 0) {
+    fprintf(stderr, "aiocoap-client: out of memory\n");
+    uv_close((uv_handle_t *)&run.sigint, NULL);
+    uv_close((uv_handle_t *)&run.sigterm, NULL);
+    return CLIENT_EXIT_FAIL;
+  }
+  while (!run.done && uv_run(loop, UV_RUN_ONCE) != 0)
+    ;
+  return run.status;
+}
+
+static void usage_error(const char *message) {
+  fprintf(stderr,
+          "aiocoap-client: %s\n"
+          "usage: aiocoap-client [options] URL  (aiocoap-client --help for "
+          "all options)\n",
+          message);
+}
+
+int main(int argc, char **argv) {
+  /* A closed stdout pipe or --observe-exec command is an error to report,
+   * not a reason to die. */
+  signal(SIGPIPE, SIG_IGN);
+  client_opts o;
+  client_opts_init(&o);
+  char err[512];
+  if (client_args_parse(argc - 1, argv + 1, false, &o, err, sizeof err) < 0) {
+    usage_error(err);
+    client_opts_free(&o);
+    return CLIENT_EXIT_USAGE;
+  }
+  if (o.help) {
+    client_args_usage(stdout, false);
+    client_opts_free(&o);
+    return CLIENT_EXIT_OK;
+  }
+  if (o.version) {
+    printf("aiocoap-client (aiocoap-c) %s\n", coap_version_string());
+    client_opts_free(&o);
+    return CLIENT_EXIT_OK;
+  }
+  client_output out;
+  client_output_init(&out, &o);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  coap_context_config config;
+  coap_context_config_default(&config);
+  int level = client_output_log_level(out.verbosity);
+  if (level >= 0) {
+    config.log = client_output_log;
+    config.log_level = (coap_log_level)level;
+    config.log_user_data = &out;
+  }
+  config.max_body_size = CLIENT_MAX_BODY_SIZE;
+  if (o.payload_szx >= 0)
+    config.block_size_exp = (uint8_t)o.payload_szx;
+  coap_context *ctx;
+  int rc = coap_context_create_client_context(&loop, &config, &ctx);
+  if (rc < 0) {
+    client_output_error(&out, "Error: cannot create a context: %s",
+                        coap_strerror(rc));
+    client_opts_free(&o);
+    uv_loop_close(&loop);
+    return CLIENT_EXIT_FAIL;
+  }
+  int status;
+  if (o.interactive) {
+    status = client_interactive_run(&loop, ctx, &o, &out);
+    client_opts_free(&o);
+  } else {
+    status = run_single(&loop, ctx, &o);
+  }
+  coap_context_shutdown(ctx, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return status;
+}
