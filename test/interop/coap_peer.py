@@ -12,6 +12,7 @@ Usage: coap_peer.py PORT LOG MODE [ARGS]
   plain              answer 2.05 "plain" without Observe, whatever is asked
 Every datagram received is logged to LOG, one line each:
   type=T code=C.DD token=HEX observe=N|- proxy-uri=URI|- uri-path=a/b
+  uri-host=H|- payload=LEN body=HEX (the first 64 bytes)|-
 """
 import select
 import socket
@@ -105,12 +106,13 @@ def main():
             o.setdefault(num, []).append(val)
         obs = int.from_bytes(o[6][0], "big") if 6 in o else None
         log.write("type=%d code=%d.%02d token=%s observe=%s proxy-uri=%s "
-                  "uri-path=%s payload=%d\n" % (
+                  "uri-path=%s uri-host=%s payload=%d body=%s\n" % (
                       t, code >> 5, code & 31, tok.hex(),
                       "-" if obs is None else obs,
                       o[35][0].decode() if 35 in o else "-",
                       "/".join(v.decode() for v in o.get(11, [])),
-                      len(payload)))
+                      o[3][0].decode() if 3 in o else "-",
+                      len(payload), payload[:64].hex() or "-"))
         if t == 3:  # RST: the client forgets the observation
             observer = None
             continue

@@ -53,3 +53,23 @@ finish() {
   echo "$((checks - failures)) passed, $failures failed"
   [ "$failures" -eq 0 ]
 }
+
+# start_peer PORT LOG MODE [ARGS]: test/interop/coap_peer.py (a scriptable
+# CoAP peer) in the background, waited for; its pid in peer_pid.
+start_peer() {
+  local port=$1 log=$2
+  shift 2
+  python3 "$here/coap_peer.py" "$port" "$log" "$@" &
+  peer_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^ready$' "$log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "FAIL coap_peer.py did not start"
+  return 1
+}
+
+# ms_since START_NS: milliseconds since a `date +%s%N` reading.
+ms_since() {
+  echo $(( ($(date +%s%N) - $1) / 1000000 ))
+}
