@@ -48,6 +48,8 @@ typedef struct client_opts {
   bool set_hostname;
   int verbose, quiet; /* counts of -v and -q */
   int color, pretty;  /* -1 automatic (on when stdout is a terminal), 0, 1 */
+  /* For a line at the prompt, interactive is set after parsing: its
+   * responses are ended with a newline. */
   bool interactive, help, version;
   char **owned_argv; /* freed with the options: the words strings point to */
   client_extra_option *extra;

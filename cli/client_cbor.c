@@ -271,6 +271,23 @@ char *client_cbor_diagnostic(const uint8_t *data, size_t len) {
   return b.data;
 }
 
+/* RFC 8949 §4.2.1: an integer in its shortest form (libcbor builds the
+ * width it is asked for). */
+static cbor_item_t *build_int(uint64_t n, bool negative) {
+  cbor_item_t *item;
+  if (n <= UINT8_MAX)
+    item = cbor_build_uint8((uint8_t)n);
+  else if (n <= UINT16_MAX)
+    item = cbor_build_uint16((uint16_t)n);
+  else if (n <= UINT32_MAX)
+    item = cbor_build_uint32((uint32_t)n);
+  else
+    item = cbor_build_uint64(n);
+  if (item != NULL && negative)
+    cbor_mark_negint(item);
+  return item;
+}
+
 /* JSON value → CBOR item (RFC 8949 §6.2's JSON-to-CBOR direction). */
 static cbor_item_t *from_json(const json_t *v, int depth) {
   if (depth > DIAG_MAX_DEPTH)
@@ -318,12 +335,17 @@ static cbor_item_t *from_json(const json_t *v, int depth) {
     return cbor_build_stringn(json_string_value(v), json_string_length(v));
   case JSON_INTEGER: {
     json_int_t n = json_integer_value(v);
-    if (n >= 0)
-      return cbor_build_uint64((uint64_t)n);
-    return cbor_build_negint64((uint64_t)(-(n + 1)));
+    return n >= 0 ? build_int((uint64_t)n, false)
+                  : build_int((uint64_t)(-(n + 1)), true);
   }
-  case JSON_REAL:
-    return cbor_build_float8(json_real_value(v));
+  case JSON_REAL: {
+    /* RFC 8949 §4.2.2's preference for the shorter float where it is
+     * exact (half precision is left out). */
+    double d = json_real_value(v);
+    if ((double)(float)d == d)
+      return cbor_build_float4((float)d);
+    return cbor_build_float8(d);
+  }
   case JSON_TRUE:
     return cbor_build_bool(true);
   case JSON_FALSE:

@@ -30,8 +30,14 @@ typedef struct session {
   size_t n_jobs;
   bool input_over;
   bool done;
+  bool sigint_closed;
   uv_signal_t sigint;
 } session;
+
+static void sigint_closed(uv_handle_t *handle) {
+  session *s = handle->data;
+  s->sigint_closed = true;
+}
 
 int client_split_line(const char *line, int *argc, char ***argv, char *err,
                       size_t cap) {
@@ -90,7 +96,7 @@ int client_split_line(const char *line, int *argc, char ***argv, char *err,
 static void maybe_end(session *s) {
   if (s->input_over && s->n_jobs == 0 && !s->done) {
     s->done = true;
-    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigint, sigint_closed);
   }
 }
 
@@ -155,6 +161,9 @@ static void start_line(session *s, int argc, char **argv) {
     client_opts_free(&o);
     return;
   }
+  /* At the prompt every response ends with a newline: outputs of requests
+   * side by side must not run together. */
+  o.interactive = true;
   coap_context *own;
   coap_context *ctx = context_for(s, &o, &own);
   running *r = calloc(1, sizeof *r);
@@ -248,10 +257,13 @@ int client_interactive_run(uv_loop_t *loop, coap_context *ctx,
   if (rc < 0) {
     fprintf(stderr, "aiocoap-client: cannot read stdin: %s\n",
             uv_strerror(rc));
-    uv_close((uv_handle_t *)&s.sigint, NULL);
+    uv_close((uv_handle_t *)&s.sigint, sigint_closed);
+    while (!s.sigint_closed && uv_run(loop, UV_RUN_ONCE) != 0)
+      ;
     return CLIENT_EXIT_FAIL;
   }
-  while (!s.done && uv_run(loop, UV_RUN_ONCE) != 0)
+  /* s lives in this frame: run until its handle is closed too. */
+  while (!s.sigint_closed && uv_run(loop, UV_RUN_ONCE) != 0)
     ;
   return CLIENT_EXIT_OK;
 }

@@ -16,8 +16,14 @@ typedef struct single_run {
   int status;
   bool done;
   int interrupts;
+  int open_handles;
   uv_signal_t sigint, sigterm;
 } single_run;
+
+static void handle_closed(uv_handle_t *handle) {
+  single_run *run = handle->data;
+  run->open_handles--;
+}
 
 static void single_done(client_job *job, int status, void *user_data) {
   single_run *run = user_data;
@@ -25,8 +31,8 @@ static void single_done(client_job *job, int status, void *user_data) {
   run->job = NULL;
   run->status = status;
   run->done = true;
-  uv_close((uv_handle_t *)&run->sigint, NULL);
-  uv_close((uv_handle_t *)&run->sigterm, NULL);
+  uv_close((uv_handle_t *)&run->sigint, handle_closed);
+  uv_close((uv_handle_t *)&run->sigterm, handle_closed);
 }
 
 static void single_signal(uv_signal_t *handle, int signum) {
@@ -44,15 +50,16 @@ static int run_single(uv_loop_t *loop, coap_context *ctx, client_opts *o) {
   uv_signal_init(loop, &run.sigint);
   uv_signal_init(loop, &run.sigterm);
   run.sigint.data = run.sigterm.data = &run;
+  run.open_handles = 2;
   uv_signal_start(&run.sigint, single_signal, SIGINT);
   uv_signal_start(&run.sigterm, single_signal, SIGTERM);
   if (client_job_start(ctx, false, o, single_done, &run, &run.job) < 0) {
     fprintf(stderr, "aiocoap-client: out of memory\n");
-    uv_close((uv_handle_t *)&run.sigint, NULL);
-    uv_close((uv_handle_t *)&run.sigterm, NULL);
-    return CLIENT_EXIT_FAIL;
+    uv_close((uv_handle_t *)&run.sigint, handle_closed);
+    uv_close((uv_handle_t *)&run.sigterm, handle_closed);
   }
-  while (!run.done && uv_run(loop, UV_RUN_ONCE) != 0)
+  /* The handles live in this frame: run until they are closed. */
+  while ((!run.done || run.open_handles > 0) && uv_run(loop, UV_RUN_ONCE) != 0)
     ;
   return run.status;
 }

@@ -209,7 +209,8 @@ static int send_request(client_job *job) {
   coap_request_params params;
   coap_request_params_default(&params);
   int rc = client_transfer_new(coap_context_loop(job->ctx), &job->out,
-                               &job->payload, job->msg, job->o.observe,
+                               &job->payload, job->msg,
+                               job->o.observe || job->o.interactive,
                                &params, &job->transfer);
   if (rc < 0)
     return CLIENT_EXIT_FAIL; /* reported */

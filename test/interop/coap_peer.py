@@ -74,7 +74,9 @@ def msg(t, code, mid, tok, opts, payload=b""):
 def main():
     port, log, mode = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1), sys.argv[3]
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind(("::1", port))
+    # Dual-stack on loopback and everything: "localhost" may be 127.0.0.1.
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
     log.write("ready\n")
     observer, seq, mid, next_at, left = None, 2, 0x1000, 0.0, None
     if mode == "observe-end":
