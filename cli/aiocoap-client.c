@@ -168,7 +168,7 @@ static void on_signal(uv_signal_t *handle, int signum) {
 static int observe_on(uv_loop_t *loop, coap_context *ctx, coap_request *req,
                       long count, bool *shut_down) {
   observing o = {.ctx = ctx, .remaining = count};
-  o.obs = coap_request_observation(req);
+  o.obs = coap_observation_ref(coap_request_observation(req));
   if (o.obs == NULL || !coap_observation_active(o.obs) ||
       (count > 0 && count <= 1)) {
     coap_observation_unref(o.obs);

@@ -300,7 +300,7 @@ static void context_free(coap_context *ctx) {
   if (ctx->scheduler != NULL)
     coap__scheduler_release(ctx->scheduler);
   if (ctx->site != NULL)
-    coap_site_free(ctx->site);
+    coap_site_unref(ctx->site);
   coap__free(ctx);
 }
 

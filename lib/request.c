@@ -68,7 +68,8 @@ static void monitor_response_soon(coap_request *req, const coap_message *msg) {
 }
 
 coap_request *coap_request_ref(coap_request *req) {
-  req->refs++;
+  if (req != NULL)
+    req->refs++;
   return req;
 }
 

@@ -33,7 +33,7 @@ void fixture_shutdown(fixture *fx) {
 }
 
 void fixture_close(fixture *fx) {
-  coap_site_free(fx->site);
+  coap_site_unref(fx->site);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
   cr_expect_eq(uv_loop_close(&fx->loop), 0, "nothing left on the loop");
 }

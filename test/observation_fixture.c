@@ -101,7 +101,7 @@ coap_request *observe(fixture *fx, const char *path, coap_observation **obs) {
   cr_assert_eq(coap_options_set_observe(&msg->opt, 0), 0);
   coap_request *req;
   cr_assert_eq(coap_context_request(fx->client, msg, NULL, &req), 0);
-  *obs = coap_request_observation(req);
+  *obs = coap_observation_ref(coap_request_observation(req));
   cr_assert_not_null(*obs, "a GET with Observe 0 has an observation");
   cr_assert(wait_future(fx, coap_request_response(req), 5000));
   return req;

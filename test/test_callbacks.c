@@ -142,7 +142,7 @@ static void act(void) {
           {"r"}, {"obs"}, {"own"}, {"render"}};
       for (size_t i = 0; i < 4; i++)
         coap_site_remove_resource(w.site, paths[i], 1);
-      coap_site_free(w.site);
+      coap_site_unref(w.site);
       w.site = NULL;
     }
     break;
@@ -368,7 +368,7 @@ static void start_request(const char *uri, bool observe) {
                                              on_future, NULL),
                0);
   if (observe) {
-    w.obs = coap_request_observation(w.req);
+    w.obs = coap_observation_ref(coap_request_observation(w.req));
     cr_assert_not_null(w.obs);
     cr_assert_eq(
         coap_observation_register_callback(w.obs, on_obs_callback, NULL), 0);
@@ -472,7 +472,7 @@ static void world_finish(void) {
   if (w.req != NULL)
     coap_request_unref(w.req);
   if (w.site != NULL)
-    coap_site_free(w.site);
+    coap_site_unref(w.site);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&w.loop), 0, "nothing left on the loop");
 }

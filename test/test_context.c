@@ -549,7 +549,7 @@ COAP_TEST(context, host_name_is_resolved) {
   coap_context_shutdown(client, NULL, NULL);
   coap_context_shutdown(server, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
-  coap_site_free(site);
+  coap_site_unref(site);
   cr_assert_eq(uv_loop_close(&loop), 0);
 }
 
@@ -777,7 +777,7 @@ COAP_TEST(context, bind_to_absent_address_says_address_not_available) {
   cr_assert_null(ctx);
   cr_assert_str_eq(coap_strerror(rc), "address not available");
   cr_assert_str_neq(coap_strerror(-ENOBUFS), "unknown error");
-  coap_site_free(site);
+  coap_site_unref(site);
   uv_run(&loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&loop), 0);
 }
