@@ -262,8 +262,11 @@ static int append_body(coap_request *req, const coap_message *msg) {
  * a no-op. */
 static int sink_write(coap_request *req, const coap_message *msg,
                       uint64_t offset) {
-  int rc = req->sink.write(req->sink.user_data, msg, offset, msg->payload,
-                           msg->payload_len);
+  /* Never NULL, so that memcpy and fwrite of 0 bytes are defined. */
+  static const uint8_t nothing[1];
+  const uint8_t *data = msg->payload != NULL ? msg->payload : nothing;
+  int rc =
+      req->sink.write(req->sink.user_data, msg, offset, data, msg->payload_len);
   if (req->state == COAP__REQ_DONE)
     return COAP_ECANCELED;
   return rc < 0 ? rc : 0;

@@ -272,7 +272,7 @@ typedef struct coap_body_sink {
    * response (say 4.08 or 5.03) ends a Block2 transfer midway, it is the
    * final response, and its payload comes in a call at offset 0 with
    * response->code telling it apart from the blocks before.  data is
-   * borrowed for the call (it points into the datagram). */
+   * borrowed for the call (it points into the datagram) and never NULL. */
   int (*write)(void *user_data, const coap_message *response, uint64_t offset,
                const uint8_t *data, size_t len);
   void *user_data;
