@@ -6,6 +6,7 @@
  * its context down.
  */
 #include "blockwise_fixture.h"
+#include "observation_fixture.h"
 
 #include <errno.h>
 #include <string.h>
@@ -947,4 +948,103 @@ COAP_TEST(blockwise_stream, allocation_failures_end_cleanly) {
   }
   cr_assert_gt(failed, 10, "allocations along the transfer failed");
   cr_assert_geq(succeeded, 1, "and without failure it works");
+}
+
+/* ---- Echo and Observe ---- */
+
+static int big_post(coap_resource *res, coap_message *req, coap_message *resp,
+                    coap_future **later) {
+  (void)later;
+  upload_log *u = res->user_data;
+  u->requests++;
+  u->total = req->payload_len;
+  u->intact = true;
+  for (size_t i = 0; i < req->payload_len; i++)
+    if (req->payload[i] != pattern_byte(i))
+      u->intact = false;
+  static uint8_t body[600];
+  resp->code = COAP_CODE_CHANGED;
+  return coap_message_set_payload(resp, body, sizeof body);
+}
+
+static const coap_resource_methods big_post_methods = {.render_post = big_post};
+
+/* RFC 9175 §2.3: the 4.01 with Echo is answered out of the sink's sight,
+ * and the request repeated carries the source's body again from the
+ * library's buffer. */
+COAP_TEST(blockwise_stream, echo_challenge_is_answered_transparently) {
+  fixture fx;
+  coap_context_config sc, cc;
+  config_for_test(&sc);
+  config_for_test(&cc);
+  sc.echo_first_response = true;
+  start_pair(&fx, &sc, &cc);
+  upload_log u = {0};
+  fixture_add(&fx, "big", &big_post_methods, &u);
+  source_state s;
+  source_init(&s, 20);
+  coap_body_source src = pattern_source(&s, 20);
+  recorder r = {0};
+  coap_message *resp = NULL;
+  int rc = stream_request(&fx, fixture_message(&fx, COAP_CODE_POST, "/big"), &r,
+                          &src, &resp);
+  cr_assert_eq(rc, 0, "got %s", coap_err_name(rc));
+  cr_assert_eq(resp->code, COAP_CODE_CHANGED);
+  coap_message_free(resp);
+  coap_context_stats stats;
+  coap_context_get_stats(fx.server, &stats);
+  cr_assert_eq(stats.echo_challenges, 1, "challenged once");
+  cr_assert_eq(stats.echo_validated, 1);
+  cr_assert_eq(r.calls, 1, "the sink saw the 2.04 only");
+  cr_assert_eq(r.first_code, COAP_CODE_CHANGED);
+  cr_assert_eq(r.last_len, 600);
+  cr_assert(u.intact);
+  cr_assert_eq(u.total, 20, "the repeated request carried the body");
+  cr_assert_eq(s.calls, 1, "read once");
+  fixture_stop(&fx);
+}
+
+/* The first response to an observe request is streamed (here as Block2);
+ * the notifications are not. */
+COAP_TEST(blockwise_stream, observe_first_response_streams_notifications_not) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  static char text[3001];
+  memset(text, 'a', 3000);
+  set_state(text);
+  coap_message *msg = fixture_message(&fx, COAP_CODE_GET, "/state");
+  cr_assert_eq(coap_options_set_observe(&msg->opt, 0), 0);
+  recorder r = {0};
+  coap_body_sink sink = {.write = sink_write, .user_data = &r};
+  coap_request_params p;
+  coap_request_params_default(&p);
+  p.body_sink = &sink;
+  coap_request *req;
+  cr_assert_eq(coap_context_request(fx.client, msg, &p, &req), 0);
+  r.req = req;
+  coap_observation *obs = coap_request_observation(req);
+  cr_assert_not_null(obs);
+  cr_assert(wait_future(&fx, coap_request_response(req), 5000));
+  const coap_message *first = first_response(req);
+  cr_assert_eq(first->payload_len, 0);
+  cr_assert_eq(r.next, 3000, "the first response's body, streamed");
+  cr_assert_eq(r.calls, 3);
+  cr_assert(coap_observation_active(obs));
+
+  text[0] = 'b';
+  set_state(text);
+  cr_assert_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  coap_future *f = next_notification(&fx, obs, 5000);
+  cr_assert_eq(coap_future_error(f), 0);
+  const coap_message *n = coap_future_result(f);
+  cr_assert_eq(n->payload_len, 3000, "the notification is whole");
+  cr_assert_eq(n->payload[0], 'b');
+  cr_assert_eq(r.calls, 3, "and did not go to the sink");
+  coap_future_unref(f);
+  coap_observation_cancel(obs);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  fixture_stop(&fx);
 }
