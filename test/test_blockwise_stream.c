@@ -245,7 +245,7 @@ COAP_TEST(blockwise_stream, download_far_beyond_max_body_size) {
   cr_assert_eq(resp->code, COAP_CODE_CONTENT);
   cr_assert_eq(resp->payload_len, 0, "the future's message has no body");
   cr_assert_not(coap_options_has(&resp->opt, COAP_OPT_BLOCK2));
-  uint16_t cf;
+  uint16_t cf = 0;
   cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
   cr_assert_eq(cf, COAP_CT_OCTET_STREAM);
   cr_assert_eq(requests_handled(&fx), len / 1024);
@@ -1024,7 +1024,7 @@ COAP_TEST(blockwise_stream, observe_first_response_streams_notifications_not) {
   coap_request *req;
   cr_assert_eq(coap_context_request(fx.client, msg, &p, &req), 0);
   r.req = req;
-  coap_observation *obs = coap_request_observation(req);
+  coap_observation *obs = coap_observation_ref(coap_request_observation(req));
   cr_assert_not_null(obs);
   cr_assert(wait_future(&fx, coap_request_response(req), 5000));
   const coap_message *first = first_response(req);
