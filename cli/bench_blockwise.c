@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
   coap_context_shutdown(client, NULL, NULL);
   coap_context_shutdown(server, NULL, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
-  coap_site_free(site);
+  coap_site_unref(site);
   uv_loop_close(loop);
   free(body);
   return rc < 0 ? 1 : 0;

@@ -191,7 +191,6 @@ int main(int argc, char **argv) {
     coap_observation *obs = coap_request_observation(b.requests[i]);
     if (obs != NULL && coap_observation_active(obs))
       observing++;
-    coap_observation_unref(obs);
   }
   /* /time notifies every second: let two rounds go out. */
   run_for(&b, 2500);

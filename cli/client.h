@@ -159,6 +159,13 @@ int client_output_log_level(int verbosity);
  * ("- Uri-Path (11): 'time'") and the payload's size and first bytes. */
 void client_output_describe(const client_output *out, const coap_message *m,
                             const char *direction, FILE *f);
+/* The same for a response whose body was streamed (m's payload is empty):
+ * head holds its first head_len bytes, total its length. */
+void client_output_describe_streamed(const client_output *out,
+                                     const coap_message *m,
+                                     const char *direction, FILE *f,
+                                     const uint8_t *head, size_t head_len,
+                                     uint64_t total);
 /* The code line of an unsuccessful response ("4.04 Not Found") to stderr. */
 void client_output_code(const client_output *out, uint8_t code);
 /* Location-Path / Location-Query of a response, on stderr. */
@@ -186,9 +193,10 @@ typedef struct client_progress client_progress;
  * when stderr is a terminal.  NULL when not wanted (or out of memory). */
 client_progress *client_progress_start(uv_loop_t *loop,
                                        const client_output *out);
-/* Bytes moved so far (either way) and the total when known (-1). */
-void client_progress_update(client_progress *p, uint64_t bytes,
-                            int64_t total);
+/* Bytes moved so far ("sent" or "received", static) and the total when
+ * known (-1). */
+void client_progress_update(client_progress *p, const char *what,
+                            uint64_t bytes, int64_t total);
 /* Clears the line and frees p (closing its timer). NULL is ignored. */
 void client_progress_stop(client_progress *p);
 
@@ -242,10 +250,15 @@ int client_transfer_new(uv_loop_t *loop, const client_output *out,
 /* The final response (its payload possibly streamed already): prints the
  * rest as the output rules say and returns the exit status it calls for. */
 int client_transfer_finish(client_transfer *t, const coap_message *response);
+/* The first bytes (up to 16) and the length of the response body that
+ * went through the transfer. */
+size_t client_transfer_head(const client_transfer *t, const uint8_t **head,
+                            uint64_t *total);
 /* What went wrong in reading the upload, if anything (0). */
 int client_transfer_read_error(const client_transfer *t);
 void client_transfer_free(client_transfer *t);
-/* The largest body a context of this client takes whole. */
+/* The largest body the client takes whole: notifications, which the
+ * library does not stream. */
 #define CLIENT_MAX_BODY_SIZE (64u << 20)
 
 /* ---- client_interactive.c ---- */

@@ -109,6 +109,15 @@ static void put_value(FILE *f, const coap_option *opt) {
 
 void client_output_describe(const client_output *out, const coap_message *m,
                             const char *direction, FILE *f) {
+  client_output_describe_streamed(out, m, direction, f, m->payload,
+                                  m->payload_len, m->payload_len);
+}
+
+void client_output_describe_streamed(const client_output *out,
+                                     const coap_message *m,
+                                     const char *direction, FILE *f,
+                                     const uint8_t *head, size_t head_len,
+                                     uint64_t total) {
   char line[512];
   coap_message_describe(m, line, sizeof line);
   fprintf(f, "%s%s%s %s\n", out->color ? GREY : "", direction,
@@ -123,16 +132,16 @@ void client_output_describe(const client_output *out, const coap_message *m,
     put_value(f, opt);
     fputc('\n', f);
   }
-  if (m->payload_len == 0) {
+  if (total == 0) {
     fputs("No payload\n", f);
     return;
   }
   const size_t limit = 16;
   fputs("Payload: ", f);
-  for (size_t i = 0; i < m->payload_len && i < limit; i++)
-    fprintf(f, "%02x", m->payload[i]);
-  fprintf(f, "%s (%zu bytes%s)\n", m->payload_len > limit ? "..." : "",
-          m->payload_len, m->payload_len > limit ? " total" : "");
+  for (size_t i = 0; i < head_len && i < limit; i++)
+    fprintf(f, "%02x", head[i]);
+  fprintf(f, "%s (%llu bytes%s)\n", total > limit ? "..." : "",
+          (unsigned long long)total, total > limit ? " total" : "");
 }
 
 void client_output_code(const client_output *out, uint8_t code) {

@@ -1,6 +1,6 @@
 /*
  * The progress line of a long transfer: after a second, and only when
- * stderr is a terminal, "received 1.2 MiB of 2.0 MiB, 840 KiB/s" redrawn
+ * stderr is a terminal, "received 1.2 MiB of 2.0 MiB, 840.0 KiB/s" redrawn
  * four times a second and cleared at the end.
  */
 #include "client.h"
@@ -13,6 +13,7 @@
 struct client_progress {
   uv_timer_t timer;
   uint64_t started_ms;
+  const char *what;
   uint64_t bytes;
   int64_t total;
   bool shown;
@@ -38,8 +39,8 @@ static void draw(uv_timer_t *timer) {
   human(elapsed ? (double)p->bytes * 1000.0 / (double)elapsed : 0, rate,
         sizeof rate);
   /* \r and erase-line: the line is redrawn in place. */
-  fprintf(stderr, "\r\033[K%s%s%s, %s/s", done, p->total >= 0 ? " of " : "",
-          total, rate);
+  fprintf(stderr, "\r\033[K%s %s%s%s, %s/s", p->what, done,
+          p->total >= 0 ? " of " : "", total, rate);
   fflush(stderr);
   p->shown = true;
 }
@@ -61,10 +62,11 @@ client_progress *client_progress_start(uv_loop_t *loop,
   return p;
 }
 
-void client_progress_update(client_progress *p, uint64_t bytes,
-                            int64_t total) {
+void client_progress_update(client_progress *p, const char *what,
+                            uint64_t bytes, int64_t total) {
   if (p == NULL)
     return;
+  p->what = what;
   p->bytes = bytes;
   if (total >= 0)
     p->total = total;

@@ -77,12 +77,12 @@ static int start_observing(client_job *job, const coap_message *response) {
                                    "response)");
     return CLIENT_EXIT_FAIL;
   }
+  /* Borrowed; the observer takes a reference of its own. */
   coap_observation *obs = coap_request_observation(job->req);
   int rc = obs == NULL ? COAP_ENOMEM
                        : client_observer_start(job->ctx, obs, &job->o,
                                                &job->out, observer_done, job,
                                                &job->observer);
-  coap_observation_unref(obs);
   if (rc < 0) {
     client_output_error(&job->out, "Error: %s", coap_strerror(rc));
     return CLIENT_EXIT_FAIL;
@@ -113,10 +113,15 @@ static void on_response(coap_future *f, void *data) {
     return;
   }
   const coap_message *response = coap_future_result(f);
-  if (job->out.verbosity >= 1)
-    client_output_describe(&job->out, response, "Received response:",
-                           stderr);
   int status = client_transfer_finish(job->transfer, response);
+  if (job->out.verbosity >= 1) {
+    const uint8_t *head;
+    uint64_t total;
+    size_t head_len = client_transfer_head(job->transfer, &head, &total);
+    client_output_describe_streamed(&job->out, response,
+                                    "Received response:", stderr, head,
+                                    head_len, total);
+  }
   if (status == CLIENT_EXIT_OK && job->o.observe) {
     status = start_observing(job, response);
     if (status < 0)

@@ -240,7 +240,7 @@ static void on_site_timer_closed(uv_handle_t *handle) {
 void example_site_free(example_site *s) {
   if (s == NULL)
     return;
-  coap_site_free(s->site);
+  coap_site_unref(s->site);
   s->site = NULL;
   uv_close((uv_handle_t *)&s->time_timer, on_site_timer_closed);
 }

@@ -57,6 +57,8 @@ void coap_context_config_default(coap_context_config *config) {
 void coap_request_params_default(coap_request_params *params) {
   params->handle_blockwise = true;
   params->monitor = NULL;
+  params->body_sink = NULL;
+  params->body_source = NULL;
 }
 
 void coap__context_mm_config(const coap_context_config *config,
@@ -300,7 +302,7 @@ static void context_free(coap_context *ctx) {
   if (ctx->scheduler != NULL)
     coap__scheduler_release(ctx->scheduler);
   if (ctx->site != NULL)
-    coap_site_free(ctx->site);
+    coap_site_unref(ctx->site);
   coap__free(ctx);
 }
 

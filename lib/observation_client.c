@@ -102,7 +102,8 @@ bool coap__observe_is_fresh(uint32_t v1, uint64_t t1, uint32_t v2,
 /* ---- lifetime ---- */
 
 coap_observation *coap_observation_ref(coap_observation *obs) {
-  obs->refs++;
+  if (obs != NULL)
+    obs->refs++;
   return obs;
 }
 
@@ -177,9 +178,9 @@ void coap__observation_client_detach(coap_request *req) {
 }
 
 coap_observation *coap_request_observation(coap_request *req) {
-  if (req == NULL || req->observation == NULL)
+  if (req == NULL)
     return NULL;
-  return coap_observation_ref(req->observation);
+  return req->observation;
 }
 
 bool coap_observation_active(const coap_observation *obs) {

@@ -48,12 +48,25 @@ struct coap_request {
    * Echo already (RFC 9175 §2.3: once per request). */
   coap_message *sent;
   bool echo_retried;
+  /* Streaming (coap_request_params): copies; write / read NULL when not
+   * used.  Either callback runs with a reference held on the request
+   * (request.c takes it around every entry into request_blockwise.c). */
+  coap_body_sink sink;
+  coap_body_source source;
 };
 
 /* request.c */
 int coap__request_send(coap_request *req, coap_message *msg);
 void coap__request_complete(coap_request *req, int err, coap_message *msg);
+/* The final response msg ends the request: a copy goes to the futures,
+ * without payload when the request streams into a sink (the sink has had
+ * it). */
 void coap__request_finish_with(coap_request *req, const coap_message *msg);
+/* A copy of msg for the futures (*out), labelled with the request's URI,
+ * with or without msg's payload.  0 or COAP_ENOMEM. */
+int coap__request_copy_response(const coap_request *req,
+                                const coap_message *msg, bool with_payload,
+                                coap_message **out);
 
 /* request_blockwise.c: starts the exchange (first block, or the whole
  * request), and takes every response for it. */

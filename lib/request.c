@@ -68,7 +68,8 @@ static void monitor_response_soon(coap_request *req, const coap_message *msg) {
 }
 
 coap_request *coap_request_ref(coap_request *req) {
-  req->refs++;
+  if (req != NULL)
+    req->refs++;
   return req;
 }
 
@@ -302,9 +303,12 @@ int coap__request_send(coap_request *req, coap_message *msg) {
 }
 
 static void start(coap_request *req) {
+  /* A body source's read runs in here and may drop the request. */
+  coap_request_ref(req);
   int rc = coap__request_blockwise_start(req);
   if (rc < 0)
     coap__request_complete(req, rc, NULL);
+  coap_request_unref(req);
 }
 
 static void on_resolved(uv_getaddrinfo_t *gai, int status,
@@ -422,6 +426,23 @@ static int destination(coap_request *req, coap_message *msg, char *host,
   return 0;
 }
 
+/* The streaming parameters need the library's blockwise handling, and a
+ * body source is the only body: no payload, and no Block1 of the
+ * application's own. */
+static bool streaming_fits(const coap_request_params *params,
+                           const coap_message *msg) {
+  const coap_body_sink *sink = params->body_sink;
+  const coap_body_source *source = params->body_source;
+  if ((sink != NULL || source != NULL) && !params->handle_blockwise)
+    return false;
+  if (sink != NULL && sink->write == NULL)
+    return false;
+  if (source == NULL)
+    return true;
+  return source->read != NULL && msg->payload_len == 0 &&
+         !coap_options_has(&msg->opt, COAP_OPT_BLOCK1);
+}
+
 int coap_context_request(coap_context *ctx, coap_message *msg,
                          const coap_request_params *params,
                          coap_request **out) {
@@ -439,9 +460,15 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
    * at the clock: the request's deadlines (RFC 7252 §4.2: the first
    * retransmission ACK_TIMEOUT after the send) count from now. */
   uv_update_time(ctx->loop);
+  coap_request_params defaults;
+  if (params == NULL) {
+    coap_request_params_default(&defaults);
+    params = &defaults;
+  }
   if (!coap_code_is_request(msg->code) ||
       (msg->mtype != COAP_TYPE_UNSET && msg->mtype != COAP_TYPE_CON &&
-       msg->mtype != COAP_TYPE_NON)) {
+       msg->mtype != COAP_TYPE_NON) ||
+      !streaming_fits(params, msg)) {
     coap_message_free(msg);
     return COAP_EINVAL;
   }
@@ -459,14 +486,13 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
   req->state = COAP__REQ_RESOLVING;
   req->timeout.cb = on_timeout;
   coap__heap_node_init(&req->timeout.node);
-  coap_request_params defaults;
-  if (params == NULL) {
-    coap_request_params_default(&defaults);
-    params = &defaults;
-  }
   req->handle_blockwise = params->handle_blockwise;
   if (params->monitor != NULL)
     req->monitor = *params->monitor;
+  if (params->body_sink != NULL)
+    req->sink = *params->body_sink;
+  if (params->body_source != NULL)
+    req->source = *params->body_source;
   if (msg->mtype == COAP_TYPE_UNSET)
     msg->mtype = COAP_TYPE_CON;
   if (coap__observation_client_attach(req) < 0) {
@@ -590,28 +616,50 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
   }
   coap__context_unschedule(ctx, &req->timeout);
   coap__observation_client_first_response(req, msg);
+  /* A body sink's write runs in here and may drop the request. */
+  coap_request_ref(req);
   coap__request_blockwise_response(req, msg);
+  coap_request_unref(req);
   return true;
 }
 
-/* The final response of the exchange: copied off the datagram, labelled
- * with the request's URI, and handed to the futures. */
-void coap__request_finish_with(coap_request *req, const coap_message *msg) {
+int coap__request_copy_response(const coap_request *req,
+                                const coap_message *msg, bool with_payload,
+                                coap_message **out) {
   coap_message *resp = NULL;
   int rc = coap_message_new(&resp);
-  if (rc == 0)
+  if (rc == 0 && with_payload) {
     rc = coap_message_copy(resp, msg);
+  } else if (rc == 0) {
+    resp->mtype = msg->mtype;
+    resp->mid = msg->mid;
+    resp->code = msg->code;
+    resp->remote = msg->remote;
+    rc = coap_message_set_token(resp, msg->token, msg->token_len);
+    if (rc == 0)
+      rc = coap_options_copy(&resp->opt, &msg->opt);
+  }
   if (rc == 0 && req->uri != NULL) {
+    coap__free(resp->request_uri);
     resp->request_uri = coap__strdup(req->uri);
     if (resp->request_uri == NULL)
       rc = COAP_ENOMEM;
   }
   if (rc < 0) {
     coap_message_free(resp);
-    coap__request_complete(req, rc, NULL);
-    return;
+    return rc;
   }
-  coap__request_complete(req, 0, resp);
+  *out = resp;
+  return 0;
+}
+
+/* The final response of the exchange: copied off the datagram, labelled
+ * with the request's URI, and handed to the futures. */
+void coap__request_finish_with(coap_request *req, const coap_message *msg) {
+  coap_message *resp = NULL;
+  int rc =
+      coap__request_copy_response(req, msg, req->sink.write == NULL, &resp);
+  coap__request_complete(req, rc, rc == 0 ? resp : NULL);
 }
 
 void coap__request_handle_event(coap_context *ctx, void *owner,

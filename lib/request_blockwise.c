@@ -10,10 +10,19 @@
  * transfer allocates its state, that message's options and the growing
  * Block2 body, and nothing per block.  A new token per block is fine
  * (RFC 7959 §2.4 asks for nothing else; RFC 9175 §4 recommends it).
+ *
+ * Streaming (coap_body_sink, coap_body_source): a sink takes each block of
+ * the response as it comes instead of the growing body; a source fills one
+ * buffer of a block and a byte, allocated once per transfer, from which
+ * every Block1 block is sent (the byte after the block says whether more
+ * follows, RFC 7959 §2.2's M bit).  The application's callbacks run with
+ * a reference held on the request (request.c), and every call into them
+ * is followed by a look at whether they ended the request.
  */
 #include "alloc-internal.h"
 #include "request-internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* Largest encoding of a Block option (one header byte, up to two bytes of
@@ -24,6 +33,7 @@
 #define ETAG_MAX 8u
 
 typedef enum {
+  BW_WHOLE,  /* a source's body that fits one block, sent as it is */
   BW_BLOCK1, /* uploading the request body */
   BW_BLOCK2  /* downloading the response body */
 } bw_phase;
@@ -53,6 +63,13 @@ struct coap__request_blockwise {
   /* The first block's Size2 (RFC 7959 §4), for the assembled response. */
   bool have_size2;
   uint32_t size2;
+  /* A body source's bytes from body offset src_start: src_have of them in
+   * src_buf (one block of the transfer's first size and one byte more);
+   * src_end once a read came up short. */
+  uint8_t *src_buf;
+  size_t src_cap, src_have;
+  uint64_t src_start;
+  bool src_end;
 };
 
 /* The largest SZX not above the configured one whose block fits one
@@ -85,6 +102,7 @@ void coap__request_blockwise_free(coap_request *req) {
     return;
   coap_message_clear(&bw->out);
   coap__free(bw->body);
+  coap__free(bw->src_buf);
   coap__free(bw);
   req->blockwise = NULL;
 }
@@ -101,26 +119,88 @@ static int build_template(coap_request *req) {
   return coap_options_copy(&bw->out.opt, &app->opt);
 }
 
+/* Reads from the body source until src_buf holds target bytes or the body
+ * has ended, never asking for more than one block at once.  After each
+ * read: whatever the callback did to the request (a request it ended
+ * reports an error here, and the caller's completion is a no-op). */
+static int source_fill(coap_request *req, size_t target) {
+  coap__request_blockwise *bw = req->blockwise;
+  const size_t most = bw->src_cap - 1;
+  while (!bw->src_end && bw->src_have < target) {
+    size_t want = target - bw->src_have;
+    if (want > most)
+      want = most;
+    ssize_t n =
+        req->source.read(req->source.user_data, bw->src_start + bw->src_have,
+                         bw->src_buf + bw->src_have, want);
+    if (req->state == COAP__REQ_DONE)
+      return COAP_ECANCELED;
+    if (n < 0)
+      return n < INT_MIN ? COAP_EINVAL : (int)n;
+    if ((size_t)n > want)
+      return COAP_EINVAL;
+    bw->src_have += (size_t)n;
+    if ((size_t)n < want)
+      bw->src_end = true;
+  }
+  return 0;
+}
+
+/* The block of size bytes of a source's body at start: the bytes of the
+ * block sent before go, one block and a byte are read. */
+static int source_block(coap_request *req, uint64_t start, size_t size,
+                        size_t *len, bool *more) {
+  coap__request_blockwise *bw = req->blockwise;
+  if (start != bw->src_start) {
+    /* RFC 7959 §2.5: the next block starts where the last one's bytes
+     * ended, whatever the size from now on. */
+    if (start != bw->src_start + bw->sent1_len || bw->sent1_len > bw->src_have)
+      return COAP_EUNEXPECTED_BLOCK1;
+    bw->src_have -= bw->sent1_len;
+    memmove(bw->src_buf, bw->src_buf + bw->sent1_len, bw->src_have);
+    bw->src_start = start;
+  }
+  int rc = source_fill(req, size + 1);
+  if (rc < 0)
+    return rc;
+  *len = bw->src_have < size ? bw->src_have : size;
+  *more = bw->src_have > size;
+  return 0;
+}
+
 /* Sends block num of the request body in blocks of 2**(szx+4) bytes. */
 static int send_block1(coap_request *req, uint32_t num, uint8_t szx) {
   coap__request_blockwise *bw = req->blockwise;
   const coap_message *app = req->msg;
-  size_t start = (size_t)num << (szx + 4);
-  if (start >= app->payload_len)
-    return COAP_EUNEXPECTED_BLOCK1;
-  size_t len = app->payload_len - start;
-  if (len > coap_block_size(szx))
-    len = coap_block_size(szx);
-  coap_block block = {
-      .num = num, .more = start + len < app->payload_len, .szx = szx};
+  uint64_t start = (uint64_t)num << (szx + 4);
+  const uint8_t *data;
+  size_t len;
+  bool more;
+  if (req->source.read != NULL) {
+    int rc = source_block(req, start, coap_block_size(szx), &len, &more);
+    if (rc < 0)
+      return rc;
+    data = bw->src_buf;
+  } else {
+    if (start >= app->payload_len)
+      return COAP_EUNEXPECTED_BLOCK1;
+    len = app->payload_len - (size_t)start;
+    if (len > coap_block_size(szx))
+      len = coap_block_size(szx);
+    more = start + len < app->payload_len;
+    data = app->payload + start;
+  }
+  coap_block block = {.num = num, .more = more, .szx = szx};
   coap_options *opt = &bw->out.opt;
   int rc = coap_options_set_block1(opt, &block);
   if (rc < 0)
     return rc == COAP_EINVAL ? COAP_ELIMIT : rc; /* over 2**20 blocks */
   /* RFC 7959 §4: Size1 announces the whole body, so a server can refuse
-   * it at once; the first block carries it. */
-  if (num == 0)
+   * it at once; the first block carries it (a source's, when known). */
+  if (num == 0 && req->source.read == NULL)
     rc = coap_options_set_size1(opt, (uint32_t)app->payload_len);
+  else if (num == 0 && req->source.size >= 0)
+    rc = coap_options_set_size1(opt, (uint32_t)req->source.size);
   else
     coap_options_delete(opt, COAP_OPT_SIZE1);
   /* RFC 7959 §2.7: a size proposed for the response rides on the request
@@ -133,7 +213,7 @@ static int send_block1(coap_request *req, uint32_t num, uint8_t szx) {
   }
   if (rc < 0)
     return rc;
-  coap_message_set_payload_borrowed(&bw->out, app->payload + start, len);
+  coap_message_set_payload_borrowed(&bw->out, data, len);
   bw->sent1 = block;
   bw->sent1_len = len;
   return coap__request_send(req, &bw->out);
@@ -176,6 +256,47 @@ static int append_body(coap_request *req, const coap_message *msg) {
   return 0;
 }
 
+/* Hands a piece of a response body to the sink.  The caller holds a
+ * reference (request.c), so whatever the sink does, the request outlives
+ * the call; one it ended reports an error, and the caller's completion is
+ * a no-op. */
+static int sink_write(coap_request *req, const coap_message *msg,
+                      uint64_t offset) {
+  /* Never NULL, so that memcpy and fwrite of 0 bytes are defined. */
+  static const uint8_t nothing[1];
+  const uint8_t *data = msg->payload != NULL ? msg->payload : nothing;
+  int rc =
+      req->sink.write(req->sink.user_data, msg, offset, data, msg->payload_len);
+  if (req->state == COAP__REQ_DONE)
+    return COAP_ECANCELED;
+  return rc < 0 ? rc : 0;
+}
+
+/* A block of the response body, at bw->body_len: to the sink, or onto the
+ * body. */
+static int take_block(coap_request *req, const coap_message *msg) {
+  coap__request_blockwise *bw = req->blockwise;
+  if (req->sink.write == NULL)
+    return append_body(req, msg);
+  int rc = sink_write(req, msg, bw->body_len);
+  if (rc == 0)
+    bw->body_len += msg->payload_len;
+  return rc;
+}
+
+/* A response that ends the request as it is (with a sink, once the sink
+ * has had its body). */
+static void finish(coap_request *req, const coap_message *msg) {
+  if (req->sink.write != NULL) {
+    int rc = sink_write(req, msg, 0);
+    if (rc < 0) {
+      coap__request_complete(req, rc, NULL);
+      return;
+    }
+  }
+  coap__request_finish_with(req, msg);
+}
+
 /* RFC 7959 §2.4: blocks of one body come from one representation; a
  * change of ETag between them means the resource changed. */
 static bool same_etag(const coap__request_blockwise *bw,
@@ -209,9 +330,12 @@ static int start_block2(coap_request *req, const coap_message *msg,
   }
   bw->have_size2 = coap_options_get_size2(&msg->opt, &bw->size2) == 0;
   bw->body_len = 0;
-  rc = append_body(req, msg);
+  rc = take_block(req, msg);
   if (rc < 0)
     return rc;
+  /* A source's body has all gone: its buffer is not needed any more. */
+  coap__free(bw->src_buf);
+  bw->src_buf = NULL;
   /* RFC 7959 §2.4: further blocks are asked for with the same options as
    * the initial request, without its body and Block1; RFC 7959 §2.6: only
    * the first request of a notification's transfer observes. */
@@ -226,27 +350,13 @@ static int start_block2(coap_request *req, const coap_message *msg,
 }
 
 /* The last block arrived: the application gets its options (minus Block2)
- * with the whole body, which moves into the message without a copy. */
+ * with the whole body, which moves into the message without a copy (with a
+ * sink, which has had the body, with none). */
 static void deliver_body(coap_request *req, const coap_message *last) {
   coap__request_blockwise *bw = req->blockwise;
   coap_message *resp = NULL;
-  int rc = coap_message_new(&resp);
-  if (rc == 0) {
-    resp->mtype = last->mtype;
-    resp->mid = last->mid;
-    resp->code = last->code;
-    resp->remote = last->remote;
-    rc = coap_message_set_token(resp, last->token, last->token_len);
-  }
-  if (rc == 0)
-    rc = coap_options_copy(&resp->opt, &last->opt);
-  if (rc == 0 && req->uri != NULL) {
-    resp->request_uri = coap__strdup(req->uri);
-    if (resp->request_uri == NULL)
-      rc = COAP_ENOMEM;
-  }
+  int rc = coap__request_copy_response(req, last, false, &resp);
   if (rc < 0) {
-    coap_message_free(resp);
     coap__request_complete(req, rc, NULL);
     return;
   }
@@ -257,12 +367,14 @@ static void deliver_body(coap_request *req, const coap_message *last) {
     coap__request_complete(req, COAP_ENOMEM, NULL);
     return;
   }
-  resp->payload_buf = bw->body;
-  resp->payload_cap = bw->body_cap;
-  resp->payload = bw->body;
-  resp->payload_len = bw->body_len;
-  bw->body = NULL;
-  bw->body_cap = bw->body_len = 0;
+  if (req->sink.write == NULL) {
+    resp->payload_buf = bw->body;
+    resp->payload_cap = bw->body_cap;
+    resp->payload = bw->body;
+    resp->payload_len = bw->body_len;
+    bw->body = NULL;
+    bw->body_cap = bw->body_len = 0;
+  }
   coap__request_complete(req, 0, resp);
 }
 
@@ -276,7 +388,7 @@ static void final_response(coap_request *req, const coap_message *msg) {
       coap__request_complete(req, rc, NULL);
     return;
   }
-  coap__request_finish_with(req, msg);
+  finish(req, msg);
 }
 
 /* RFC 7959 §2.3, §2.5: the answer to a Block1 block names the block it
@@ -328,7 +440,7 @@ static void block1_response(coap_request *req, const coap_message *msg) {
 static void block2_response(coap_request *req, const coap_message *msg) {
   coap__request_blockwise *bw = req->blockwise;
   if (!coap_code_is_successful(msg->code)) {
-    coap__request_finish_with(req, msg);
+    finish(req, msg);
     return;
   }
   coap_block got;
@@ -342,13 +454,47 @@ static void block2_response(coap_request *req, const coap_message *msg) {
   else if (!same_etag(bw, msg))
     rc = COAP_ERESOURCE_CHANGED;
   if (rc == 0)
-    rc = append_body(req, msg);
+    rc = take_block(req, msg);
   if (rc == 0 && got.more)
     rc = send_block2(req, got.szx);
   if (rc < 0)
     coap__request_complete(req, rc, NULL);
   else if (!got.more)
     deliver_body(req, msg);
+}
+
+/* A body from a source: one block and a byte are read to tell a body that
+ * fits one block, which goes as a plain request (RFC 7959 §2.5 is for
+ * bodies that do not fit), from a Block1 transfer. */
+static int start_source(coap_request *req, uint8_t szx,
+                        const coap_block *propose2) {
+  const size_t size = coap_block_size(szx);
+  /* RFC 7959 §2.2: NUM has 20 bits. */
+  if (req->source.size >= 0 &&
+      (uint64_t)req->source.size > ((uint64_t)size << 20))
+    return COAP_ELIMIT;
+  int rc = state_new(req);
+  if (rc == 0)
+    rc = build_template(req);
+  if (rc < 0)
+    return rc;
+  coap__request_blockwise *bw = req->blockwise;
+  bw->src_cap = size + 1;
+  bw->src_buf = coap__malloc(bw->src_cap);
+  if (bw->src_buf == NULL)
+    return COAP_ENOMEM;
+  rc = source_fill(req, bw->src_cap);
+  if (rc < 0)
+    return rc;
+  if (bw->src_have <= size) {
+    bw->phase = BW_WHOLE;
+    coap_message_set_payload_borrowed(&bw->out, bw->src_buf, bw->src_have);
+    return coap__request_send(req, &bw->out);
+  }
+  bw->phase = BW_BLOCK1;
+  bw->propose2 = propose2 != NULL;
+  bw->propose2_szx = propose2 != NULL ? propose2->szx : 0;
+  return send_block1(req, 0, szx);
 }
 
 int coap__request_blockwise_start(coap_request *req) {
@@ -364,6 +510,8 @@ int coap__request_blockwise_start(coap_request *req) {
   if (!req->handle_blockwise || own_block1 || (has_b2 && b2.num != 0))
     return coap__request_send(req, app);
   uint8_t szx = fitting_szx(req->ctx, app);
+  if (req->source.read != NULL)
+    return start_source(req, szx, has_b2 ? &b2 : NULL);
   if (app->payload_len <= coap_block_size(szx))
     return coap__request_send(req, app);
   int rc = state_new(req);
@@ -384,6 +532,10 @@ void coap__request_blockwise_response(coap_request *req, coap_message *msg) {
     coap__request_finish_with(req, msg);
     return;
   }
+  if (bw != NULL && bw->phase == BW_WHOLE) {
+    final_response(req, msg);
+    return;
+  }
   if (bw == NULL) {
     /* A request sent whole (possibly by the application's own blockwise
      * logic): only a first block of a new Block2 transfer continues. */
@@ -392,7 +544,7 @@ void coap__request_blockwise_response(coap_request *req, coap_message *msg) {
         coap_options_get_block1(&req->msg->opt, &b1) != COAP_ENOENT ||
         (coap_options_get_block2(&req->msg->opt, &b2) == 0 && b2.num != 0);
     if (app_runs_it)
-      coap__request_finish_with(req, msg);
+      finish(req, msg);
     else
       final_response(req, msg);
     return;

@@ -49,7 +49,8 @@ int coap_resource_new_methods(const coap_resource_methods *methods,
 }
 
 coap_resource *coap_resource_ref(coap_resource *resource) {
-  resource->refs++;
+  if (resource != NULL)
+    resource->refs++;
   return resource;
 }
 

@@ -7,7 +7,7 @@
  *
  * The site lives inside its own coap_resource (the first member), so a site
  * nested in another stays alive as long as the parent holds its resource:
- * coap_site_free only drops the reference the site's creator holds.
+ * coap_site_unref only drops the reference the site's creator holds.
  */
 #include "alloc-internal.h"
 #include "resource-internal.h"
@@ -170,10 +170,18 @@ int coap_site_new(coap_site **out) {
   return 0;
 }
 
-void coap_site_free(coap_site *site) {
+coap_site *coap_site_ref(coap_site *site) {
+  if (site != NULL)
+    coap_resource_ref(&site->resource);
+  return site;
+}
+
+void coap_site_unref(coap_site *site) {
   if (site != NULL)
     coap_resource_unref(&site->resource);
 }
+
+void coap_site_free(coap_site *site) { coap_site_unref(site); }
 
 coap_resource *coap_site_as_resource(coap_site *site) {
   return &site->resource;

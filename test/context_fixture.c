@@ -33,7 +33,7 @@ void fixture_shutdown(fixture *fx) {
 }
 
 void fixture_close(fixture *fx) {
-  coap_site_free(fx->site);
+  coap_site_unref(fx->site);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
   cr_expect_eq(uv_loop_close(&fx->loop), 0, "nothing left on the loop");
 }
@@ -66,7 +66,17 @@ static void on_limit(uv_timer_t *timer) {
   *(bool *)timer->data = true;
 }
 
-void fixture_run_until(fixture *fx, const bool *flag, uint64_t limit_ms) {
+void fixture_run_until_at(fixture *fx, const bool *flag, uint64_t limit_ms,
+                          const char *what, const char *file, int line) {
+  fixture_run_for_or_until(fx, flag, limit_ms);
+  if (!*flag)
+    coap_test_note("%s:%d: waited %llu ms of loop time for %s; it did not "
+                 "happen",
+                 file, line, (unsigned long long)limit_ms, what);
+}
+
+void fixture_run_for_or_until(fixture *fx, const bool *flag,
+                              uint64_t limit_ms) {
   bool expired = false;
   uv_timer_t limit;
   uv_timer_init(&fx->loop, &limit);
@@ -93,9 +103,15 @@ int fixture_request_params(fixture *fx, coap_message *msg,
   coap_future *f = coap_request_response(req);
   bool done = false;
   coap_future_add_done_callback(f, on_done, &done);
-  fixture_run_until(fx, &done, limit_ms);
+  fixture_run_for_or_until(fx, &done, limit_ms);
   coap_future_remove_done_callback(f, on_done, &done);
   if (!coap_future_done(f)) {
+    char uri[256] = "";
+    coap_message_get_request_uri(coap_request_message(req), uri, sizeof uri);
+    coap_test_note("waited %llu ms of loop time for the response to %s %s; "
+                 "none came, so the request was cancelled",
+                 (unsigned long long)limit_ms,
+                 coap_code_name(coap_request_message(req)->code), uri);
     coap_request_cancel(req);
     coap_request_unref(req);
     return COAP_EAGAIN;

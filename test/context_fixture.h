@@ -39,7 +39,15 @@ int fixture_request(fixture *fx, coap_message *msg, coap_message **resp,
 int fixture_request_params(fixture *fx, coap_message *msg,
                            const coap_request_params *params,
                            coap_message **resp, uint64_t limit_ms);
-/* Runs the loop until *flag becomes true or limit_ms passes. */
-void fixture_run_until(fixture *fx, const bool *flag, uint64_t limit_ms);
+/* Runs the loop until *flag becomes true or limit_ms passes.  When time
+ * runs out with the flag still false, the test's log says where it waited,
+ * how long and for what (the flag expression, or what). */
+void fixture_run_until_at(fixture *fx, const bool *flag, uint64_t limit_ms,
+                          const char *what, const char *file, int line);
+#define fixture_run_until(fx, flag, limit_ms)                                  \
+  fixture_run_until_at(fx, flag, limit_ms, #flag, __FILE__, __LINE__)
+/* The same without the log, for waits that are meant to run out. */
+void fixture_run_for_or_until(fixture *fx, const bool *flag,
+                              uint64_t limit_ms);
 
 #endif

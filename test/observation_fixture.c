@@ -2,6 +2,7 @@
 #include "observation_fixture.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -66,13 +67,18 @@ static void on_done(coap_future *f, void *data) {
 }
 
 /* Runs the loop until f is done or limit_ms of loop time pass. */
-bool wait_future(fixture *fx, coap_future *f, uint64_t limit_ms) {
+bool wait_future_at(fixture *fx, coap_future *f, uint64_t limit_ms,
+                    const char *what, const char *file, int line) {
   if (coap_future_done(f))
     return true;
   bool done = false;
   coap_future_add_done_callback(f, on_done, &done);
-  fixture_run_until(fx, &done, limit_ms);
+  fixture_run_for_or_until(fx, &done, limit_ms);
   coap_future_remove_done_callback(f, on_done, &done);
+  if (!coap_future_done(f))
+    coap_test_note("%s:%d: waited %llu ms of loop time for the future %s to "
+                 "complete; it is still pending",
+                 file, line, (unsigned long long)limit_ms, what);
   return coap_future_done(f);
 }
 
@@ -80,13 +86,17 @@ void wait_observers(fixture *fx, size_t want, uint64_t limit_ms) {
   uint64_t start = uv_now(&fx->loop);
   while (observers_now != want && uv_now(&fx->loop) - start < limit_ms) {
     bool never = false;
-    fixture_run_until(fx, &never, 10);
+    fixture_run_for_or_until(fx, &never, 10);
   }
+  if (observers_now != want)
+    coap_test_note("waited %llu ms of loop time for %zu observers; there are "
+                 "%zu",
+                 (unsigned long long)limit_ms, want, observers_now);
 }
 
 void run_for(fixture *fx, uint64_t ms) {
   bool never = false;
-  fixture_run_until(fx, &never, ms);
+  fixture_run_for_or_until(fx, &never, ms);
 }
 
 void payload_is(const coap_message *m, const char *text) {
@@ -101,7 +111,7 @@ coap_request *observe(fixture *fx, const char *path, coap_observation **obs) {
   cr_assert_eq(coap_options_set_observe(&msg->opt, 0), 0);
   coap_request *req;
   cr_assert_eq(coap_context_request(fx->client, msg, NULL, &req), 0);
-  *obs = coap_request_observation(req);
+  *obs = coap_observation_ref(coap_request_observation(req));
   cr_assert_not_null(*obs, "a GET with Observe 0 has an observation");
   cr_assert(wait_future(fx, coap_request_response(req), 5000));
   return req;

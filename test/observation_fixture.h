@@ -30,8 +30,15 @@ void reset_resource_state(void);
 /* An observable resource rendering state, at path (the site holds it). */
 coap_resource *add_observable(fixture *fx, const char *path);
 
-/* Runs the loop until f is done or limit_ms pass; true when done. */
-bool wait_future(fixture *fx, coap_future *f, uint64_t limit_ms);
+/* Runs the loop until f is done or limit_ms pass; true when done.  When
+ * time runs out, the test's log names the future's expression and where
+ * it was waited for. */
+bool wait_future_at(fixture *fx, coap_future *f, uint64_t limit_ms,
+                    const char *what, const char *file, int line);
+#define wait_future(fx, f, limit_ms)                                           \
+  wait_future_at(fx, f, limit_ms, #f, __FILE__, __LINE__)
+/* Runs until the observer count is want; logs the count it ended with
+ * when limit_ms ran out. */
 void wait_observers(fixture *fx, size_t want, uint64_t limit_ms);
 void run_for(fixture *fx, uint64_t ms);
 void payload_is(const coap_message *m, const char *text);

@@ -152,7 +152,7 @@ COAP_TEST(accept, well_known_core_is_link_format_only) {
                       &resp, 5000),
       0);
   cr_expect_eq(resp->code, COAP_CODE_CONTENT);
-  uint16_t cf;
+  uint16_t cf = 0;
   cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
   cr_expect_eq(cf, COAP_CT_LINK_FORMAT);
   cr_expect_gt(resp->payload_len, 0);

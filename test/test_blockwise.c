@@ -24,7 +24,7 @@ static void download(size_t len, uint64_t want_requests) {
   payload_is_pattern(resp, len);
   cr_assert_not(coap_options_has(&resp->opt, COAP_OPT_BLOCK2),
                 "the assembled response carries no Block2");
-  uint16_t cf;
+  uint16_t cf = 0;
   cr_assert_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
   cr_assert_eq(cf, COAP_CT_OCTET_STREAM, "the last block's options");
   cr_assert_eq(requests_handled(&fx), want_requests);

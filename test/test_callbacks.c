@@ -142,7 +142,7 @@ static void act(void) {
           {"r"}, {"obs"}, {"own"}, {"render"}};
       for (size_t i = 0; i < 4; i++)
         coap_site_remove_resource(w.site, paths[i], 1);
-      coap_site_free(w.site);
+      coap_site_unref(w.site);
       w.site = NULL;
     }
     break;
@@ -287,6 +287,24 @@ static void on_limit(uv_timer_t *t) {
   *(bool *)t->data = true;
 }
 
+/* Runs the loop until cond holds, failing after limit_ms of loop time with
+ * what it waited for (an unbounded loop would only hang until meson's
+ * timeout). */
+#define RUN_UNTIL(cond, limit_ms)                                              \
+  do {                                                                         \
+    bool expired_ = false;                                                     \
+    uv_timer_t limit_;                                                         \
+    uv_timer_init(&w.loop, &limit_);                                           \
+    limit_.data = &expired_;                                                   \
+    uv_timer_start(&limit_, on_limit, (limit_ms), 0);                          \
+    while (!(cond) && !expired_)                                               \
+      uv_run(&w.loop, UV_RUN_ONCE);                                            \
+    uv_close((uv_handle_t *)&limit_, NULL);                                    \
+    uv_run(&w.loop, UV_RUN_NOWAIT);                                            \
+    cr_assert(cond, "waited %d ms of loop time for %s; it did not happen",     \
+              (int)(limit_ms), #cond);                                         \
+  } while (0)
+
 /* Runs the loop until the callback has fired or limit_ms passed. */
 static void run_until_fired(uint64_t limit_ms) {
   bool expired = false;
@@ -368,7 +386,7 @@ static void start_request(const char *uri, bool observe) {
                                              on_future, NULL),
                0);
   if (observe) {
-    w.obs = coap_request_observation(w.req);
+    w.obs = coap_observation_ref(coap_request_observation(w.req));
     cr_assert_not_null(w.obs);
     cr_assert_eq(
         coap_observation_register_callback(w.obs, on_obs_callback, NULL), 0);
@@ -472,7 +490,7 @@ static void world_finish(void) {
   if (w.req != NULL)
     coap_request_unref(w.req);
   if (w.site != NULL)
-    coap_site_free(w.site);
+    coap_site_unref(w.site);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&w.loop), 0, "nothing left on the loop");
 }
@@ -580,8 +598,7 @@ COAP_TEST(callbacks, errback_during_shutdown_cannot_start_requests) {
                0);
   errback_rc = 0;
   shutdown_ctx(w.client);
-  while (w.client != NULL)
-    uv_run(&w.loop, UV_RUN_ONCE);
+  RUN_UNTIL(w.client == NULL, 5000);
   cr_assert_eq(errback_rc, COAP_ESHUTDOWN);
   world_finish();
 }
@@ -653,8 +670,7 @@ COAP_TEST(callbacks, count_callback_shuts_down_after_render_fails) {
   snprintf(uri, sizeof uri, "%s/failing", w.base);
   slow_render = NULL;
   start_request(uri, true);
-  while (slow_render == NULL)
-    uv_run(&w.loop, UV_RUN_ONCE);
+  RUN_UNTIL(slow_render != NULL, 5000);
   coap_future_fail(slow_render, COAP_EINTERNAL_SERVER_ERROR, NULL, NULL);
   coap_future_unref(slow_render);
   run_until_fired(3000);
@@ -711,8 +727,7 @@ static void deregister_during_render(bool shutdown) {
     shutdown_ctx(w.server);
   } else {
     coap_observation_cancel(w.obs);
-    while (coap_observable_resource_observation_count(res) > 0)
-      uv_run(&w.loop, UV_RUN_ONCE);
+    RUN_UNTIL(coap_observable_resource_observation_count(res) == 0, 5000);
   }
   /* Another registration would reuse a freed record: make one. */
   coap_request *other;
@@ -725,8 +740,7 @@ static void deregister_during_render(bool shutdown) {
   request_still_intact();
   if (shutdown) {
     /* Shutdown cancels the render from the loop. */
-    while (!coap_future_done(slow_render))
-      uv_run(&w.loop, UV_RUN_ONCE);
+    RUN_UNTIL(coap_future_done(slow_render), 5000);
     cr_assert(coap_future_cancelled(slow_render));
   } else {
     coap_message *done;

@@ -1,7 +1,56 @@
 #include "test_common.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+void coap_test_note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("note: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+coap_test_value coap_test_value_signed(long long v) {
+  coap_test_value out;
+  const char *name = v < 0 && v >= INT32_MIN ? coap_err_name((int)v) : NULL;
+  if (name != NULL && strncmp(name, "COAP_E", 6) == 0)
+    snprintf(out.text, sizeof out.text, "%lld (%s)", v, name);
+  else
+    snprintf(out.text, sizeof out.text, "%lld", v);
+  return out;
+}
+
+coap_test_value coap_test_value_unsigned(unsigned long long v) {
+  coap_test_value out;
+  snprintf(out.text, sizeof out.text, "%llu (0x%llx)", v, v);
+  return out;
+}
+
+coap_test_value coap_test_value_double(long double v) {
+  coap_test_value out;
+  snprintf(out.text, sizeof out.text, "%Lg", v);
+  return out;
+}
+
+coap_test_value coap_test_value_pointer(const volatile void *v) {
+  coap_test_value out;
+  if (v == NULL)
+    snprintf(out.text, sizeof out.text, "NULL");
+  else
+    snprintf(out.text, sizeof out.text, "%p", (const void *)v);
+  return out;
+}
+
+void coap_test_log_comparison(const char *file, int line, const char *actual,
+                              coap_test_value a, const char *op,
+                              const char *expected, coap_test_value b) {
+  cr_log_error("%s:%d: wanted %s %s %s; %s is %s, %s is %s", file, line,
+               actual, op, expected, actual, a.text, expected, b.text);
+}
 
 long coap_test_live_allocations;
 long coap_test_fail_after = -1;

@@ -45,7 +45,7 @@ static coap_site *example_site(void) {
   set_attrs(r, (coap_link_attributes){.rt = "core.sub", .sz = -1});
   add(sub, "x", r);
   add(site, "sub", coap_resource_ref(coap_site_as_resource(sub)));
-  coap_site_free(sub);
+  coap_site_unref(sub);
 
   cr_assert_eq(coap_wkc_resource_new(site, &r), 0);
   add(site, ".well-known/core", r);
@@ -64,7 +64,7 @@ COAP_TEST(linkformat, lists_every_visible_resource_in_path_order) {
   int n = coap_site_link_format(site, NULL, buf, sizeof buf);
   cr_assert_eq(n, (int)strlen(EXAMPLE_LINKS), "got %d: %s", n, buf);
   cr_expect_str_eq(buf, EXAMPLE_LINKS);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(linkformat, buffer_too_small_is_enospc) {
@@ -75,7 +75,7 @@ COAP_TEST(linkformat, buffer_too_small_is_enospc) {
   cr_expect_eq(coap_site_link_format(site, NULL, buf, len), COAP_ENOSPC);
   cr_expect_eq(coap_site_link_format(site, NULL, NULL, 0), COAP_ENOSPC);
   cr_expect_eq(coap_site_link_format(site, NULL, buf, len + 1), (int)len);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(linkformat, empty_site_gives_empty_text) {
@@ -84,7 +84,7 @@ COAP_TEST(linkformat, empty_site_gives_empty_text) {
   char buf[4] = "xyz";
   cr_expect_eq(coap_site_link_format(site, NULL, buf, sizeof buf), 0);
   cr_expect_str_eq(buf, "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(linkformat, root_is_slash_and_segments_are_percent_encoded) {
@@ -102,7 +102,7 @@ COAP_TEST(linkformat, root_is_slash_and_segments_are_percent_encoded) {
   /* RFC 3986 §2.1 in the path, RFC 2616 §2.2 quoted-pair in the title. */
   cr_expect_str_eq(buf, "</>;title=\"say \\\"hi\\\" \\\\o/\","
                         "</a%20b/c%2Fd/%C3%A4>");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(linkformat, nested_site_inside_itself_is_listed_once) {
@@ -116,7 +116,7 @@ COAP_TEST(linkformat, nested_site_inside_itself_is_listed_once) {
   /* Break the cycle so the site can go. */
   const char *loop[] = {"loop"};
   cr_assert_eq(coap_site_remove_resource(site, loop, 1), 0);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 /* GETs /.well-known/core with the given Uri-Query items ("" for none). */
@@ -150,7 +150,7 @@ static void expect_filtered(coap_site *site, const char *query,
 COAP_TEST(wkc, get_without_query_lists_everything) {
   coap_site *site = example_site();
   expect_filtered(site, "", EXAMPLE_LINKS);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, href_filter_matches_the_path) {
@@ -163,7 +163,7 @@ COAP_TEST(wkc, href_filter_matches_the_path) {
                   "</other/block>;ct=\"0 40\";if=\"sensor\";sz=2048");
   expect_filtered(site, "href=/sub/x", "</sub/x>;rt=\"core.sub\"");
   expect_filtered(site, "href=/other", "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, rt_filter_matches_any_of_the_values) {
@@ -176,7 +176,7 @@ COAP_TEST(wkc, rt_filter_matches_any_of_the_values) {
                   "</time>;ct=0;rt=\"ex.time core.s\";title=\"Current "
                   "time\";obs");
   expect_filtered(site, "rt=core", "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, ct_and_if_filters) {
@@ -187,7 +187,7 @@ COAP_TEST(wkc, ct_and_if_filters) {
   expect_filtered(site, "if=sensor",
                   "</other/block>;ct=\"0 40\";if=\"sensor\";sz=2048");
   expect_filtered(site, "ct=4", "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, title_sz_and_obs_filters) {
@@ -199,7 +199,7 @@ COAP_TEST(wkc, title_sz_and_obs_filters) {
   expect_filtered(site, "sz=2048",
                   "</other/block>;ct=\"0 40\";if=\"sensor\";sz=2048");
   expect_filtered(site, "obs", time_link);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, several_filters_must_all_match) {
@@ -209,7 +209,7 @@ COAP_TEST(wkc, several_filters_must_all_match) {
                   "time\";obs");
   expect_filtered(site, "rt=core*&href=/sub*", "</sub/x>;rt=\"core.sub\"");
   expect_filtered(site, "rt=core.s&if=sensor", "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, no_match_gives_empty_payload) {
@@ -219,7 +219,7 @@ COAP_TEST(wkc, no_match_gives_empty_payload) {
   /* An attribute no link carries matches nothing. */
   expect_filtered(site, "foo=bar", "");
   expect_filtered(site, "hidden", "");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, other_methods_are_not_allowed) {
@@ -227,7 +227,7 @@ COAP_TEST(wkc, other_methods_are_not_allowed) {
   coap_message resp;
   cr_expect_eq(render_path(site, COAP_CODE_POST, ".well-known/core", &resp),
                COAP_EMETHOD_NOT_ALLOWED);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(wkc, thousand_resources_exceed_small_buffers) {
@@ -265,7 +265,7 @@ COAP_TEST(wkc, thousand_resources_exceed_small_buffers) {
   get_wkc(site, "href=/sensors/s0500", &resp);
   expect_payload(&resp, "</sensors/s0500>;rt=\"ex.sensor\"");
   coap_message_clear(&resp);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 static void etag_of(const coap_message *m, uint8_t out[8]) {
@@ -395,7 +395,7 @@ COAP_TEST(hashing_etag, revalidation_through_a_site) {
   cr_expect_eq(resp.payload_len, 0);
   coap_message_clear(&resp);
   coap_message_clear(&req);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 /* Issue 10: a zero-initialised coap_link_attributes means "none" (no
@@ -428,5 +428,5 @@ COAP_TEST(linkformat, zero_attributes_and_observable_resources) {
   cr_assert_str_eq(buf, "</observed>;obs,</plain>");
   coap_resource_unref(plain);
   coap_resource_unref(observed);
-  coap_site_free(site);
+  coap_site_unref(site);
 }

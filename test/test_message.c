@@ -516,7 +516,7 @@ COAP_TEST(message_decode, accepts_uint_with_leading_zeros) {
   static const uint8_t d[] = {0x40, 0x01, 0x00, 0x01, 0xc3, 0, 0, 5};
   coap_message_init(&msg);
   cr_assert_eq(coap_message_decode(&msg, d, sizeof d), 0);
-  uint16_t v;
+  uint16_t v = 0;
   cr_assert_eq(coap_options_get_content_format(&msg.opt, &v), 0);
   cr_assert_eq(v, 5);
 }

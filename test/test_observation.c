@@ -547,7 +547,7 @@ COAP_TEST(observation, allocation_failures_never_crash_or_leak) {
     coap_request *req = NULL;
     coap_observation *obs = NULL;
     if (coap_context_request(fx.client, msg, NULL, &req) == 0) {
-      obs = coap_request_observation(req);
+      obs = coap_observation_ref(coap_request_observation(req));
       wait_future(&fx, coap_request_response(req), 100);
     }
     for (int i = 0; i < 2; i++) {

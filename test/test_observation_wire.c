@@ -70,7 +70,7 @@ COAP_TEST(observation_wire, reordered_notifications_older_ones_dropped) {
   coap_options_set_observe(&msg->opt, 0);
   coap_request *req;
   cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
-  coap_observation *obs = coap_request_observation(req);
+  coap_observation *obs = coap_observation_ref(coap_request_observation(req));
 
   uint8_t buf[256];
   struct sockaddr_in6 client;
@@ -137,7 +137,7 @@ COAP_TEST(observation_wire,
   coap_options_set_observe(&msg->opt, 0);
   coap_request *req;
   cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
-  coap_observation *obs = coap_request_observation(req);
+  coap_observation *obs = coap_observation_ref(coap_request_observation(req));
   uint8_t buf[256];
   struct sockaddr_in6 client;
   ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &client);

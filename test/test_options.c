@@ -305,8 +305,8 @@ COAP_TEST(options, get_uint_rejects_five_byte_values) {
 COAP_TEST(options, typed_uint_views) {
   coap_options_init(&opts);
   uint32_t u32;
-  uint16_t u16;
-  uint8_t u8;
+  uint16_t u16 = 0;
+  uint8_t u8 = 0;
   cr_assert_eq(coap_options_get_observe(&opts, &u32), COAP_ENOENT);
   cr_assert_eq(coap_options_set_observe(&opts, 0), 0);
   cr_assert_eq(coap_options_get(&opts, COAP_OPT_OBSERVE)->len, 0);

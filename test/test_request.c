@@ -326,7 +326,7 @@ COAP_TEST(request, observed_block2_notification_at_smaller_szx) {
   coap_future *first = coap_request_response(req);
   wait_done(&p, first);
   cr_assert_eq(coap_future_error(first), 0);
-  coap_observation *obs = coap_request_observation(req);
+  coap_observation *obs = coap_observation_ref(coap_request_observation(req));
   cr_assert(coap_observation_active(obs));
   notifications_seen = 0;
   cr_assert_eq(coap_observation_register_callback(obs, on_notification, NULL),
@@ -366,7 +366,7 @@ COAP_TEST(request, notification_with_unrecognised_critical_option_ends_it) {
   coap_request *req;
   cr_assert_eq(coap_context_request(p.client, get(&p, true), NULL, &req), 0);
   wait_done(&p, coap_request_response(req));
-  coap_observation *obs = coap_request_observation(req);
+  coap_observation *obs = coap_observation_ref(coap_request_observation(req));
   cr_assert(coap_observation_active(obs));
   coap_message n;
   coap_message_init(&n);

@@ -170,7 +170,7 @@ COAP_TEST(site, get_routes_by_uri_path) {
   cr_expect_eq(render_path(site, COAP_CODE_GET, "a/b", &resp), 0);
   expect_payload(&resp, "ab");
   coap_message_clear(&resp);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, unknown_path_is_not_found) {
@@ -184,7 +184,7 @@ COAP_TEST(site, unknown_path_is_not_found) {
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
     cr_expect_eq(render_path(site, COAP_CODE_GET, paths[i], &resp),
                  COAP_ENOT_FOUND, "path \"%s\"", paths[i]);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, missing_method_through_site_is_method_not_allowed) {
@@ -194,7 +194,7 @@ COAP_TEST(site, missing_method_through_site_is_method_not_allowed) {
   coap_message resp;
   cr_expect_eq(render_path(site, COAP_CODE_PUT, "time", &resp),
                COAP_EMETHOD_NOT_ALLOWED);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, root_resource_answers_the_empty_path) {
@@ -207,7 +207,7 @@ COAP_TEST(site, root_resource_answers_the_empty_path) {
   coap_message_clear(&resp);
   cr_expect_eq(render_path(site, COAP_CODE_GET, "other", &resp),
                COAP_ENOT_FOUND);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, exact_match_sees_the_full_path) {
@@ -218,7 +218,7 @@ COAP_TEST(site, exact_match_sees_the_full_path) {
   coap_message resp;
   cr_expect_eq(render_path(site, COAP_CODE_GET, "a/b", &resp), 0);
   cr_expect_str_eq(s.path, "a/b");
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, path_capable_resource_receives_the_rest_of_the_path) {
@@ -235,7 +235,7 @@ COAP_TEST(site, path_capable_resource_receives_the_rest_of_the_path) {
   cr_expect_eq(render_path(site, COAP_CODE_GET, "files/", &resp), 0);
   cr_expect_str_eq(s.path, "", "the trailing empty segment remains");
   cr_expect_eq(s.calls, 3);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, longest_path_capable_prefix_wins_and_exact_beats_prefix) {
@@ -258,7 +258,7 @@ COAP_TEST(site, longest_path_capable_prefix_wins_and_exact_beats_prefix) {
   cr_expect_eq(outer.calls, 1);
   cr_expect_eq(inner.calls, 2);
   cr_expect_eq(exact.calls, 1);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, find_reports_the_matched_prefix_length) {
@@ -283,7 +283,7 @@ COAP_TEST(site, find_reports_the_matched_prefix_length) {
   coap_message_clear(&req);
   coap_resource_unref(fs);
   coap_resource_unref(leaf);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, nested_site_routes_the_path_below_its_prefix) {
@@ -297,7 +297,7 @@ COAP_TEST(site, nested_site_routes_the_path_below_its_prefix) {
   cr_assert_eq(
       coap_site_add_resource_path(site, "api/v1", coap_site_as_resource(sub)),
       0);
-  coap_site_free(sub); /* the parent keeps it alive */
+  coap_site_unref(sub); /* the parent keeps it alive */
   coap_message resp;
   cr_expect_eq(render_path(site, COAP_CODE_GET, "api/v1/leaf", &resp), 0);
   cr_expect_str_eq(leaf.path, "leaf", "the site's prefix is stripped");
@@ -309,7 +309,7 @@ COAP_TEST(site, nested_site_routes_the_path_below_its_prefix) {
   cr_expect_eq(render_path(site, COAP_CODE_GET, "api/v1/none", &resp),
                COAP_ENOT_FOUND);
   cr_expect_eq(render_path(site, COAP_CODE_GET, "api", &resp), COAP_ENOT_FOUND);
-  coap_site_free(site);
+  coap_site_unref(site);
   cr_expect_eq(leaf.calls, 1);
 }
 
@@ -321,7 +321,7 @@ COAP_TEST(site, child_freed_first_lives_while_the_parent_holds_it) {
   add(sub, "x", record_resource(&s, false));
   cr_assert_eq(
       coap_site_add_resource_path(site, "sub", coap_site_as_resource(sub)), 0);
-  coap_site_free(sub);
+  coap_site_unref(sub);
   coap_message resp;
   cr_expect_eq(render_path(site, COAP_CODE_GET, "sub/x", &resp), 0);
   cr_expect_eq(s.destroyed, 0);
@@ -329,7 +329,7 @@ COAP_TEST(site, child_freed_first_lives_while_the_parent_holds_it) {
   const char *path[] = {"sub"};
   cr_expect_eq(coap_site_remove_resource(site, path, 1), 0);
   cr_expect_eq(s.destroyed, 1);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, routes_a_decoded_request_that_borrows_the_datagram) {
@@ -339,7 +339,7 @@ COAP_TEST(site, routes_a_decoded_request_that_borrows_the_datagram) {
   cr_assert_eq(coap_site_new(&sub), 0);
   add(sub, "fs", record_resource(&s, true));
   add(site, "sub", coap_resource_ref(coap_site_as_resource(sub)));
-  coap_site_free(sub);
+  coap_site_unref(sub);
 
   coap_message out;
   request_init(&out, COAP_CODE_GET, "sub/fs/one/two");
@@ -365,7 +365,7 @@ COAP_TEST(site, routes_a_decoded_request_that_borrows_the_datagram) {
                3);
   cr_expect_str_eq(query, "q=1");
   coap_message_clear(&req);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, strips_long_paths) {
@@ -395,7 +395,7 @@ COAP_TEST(site, strips_long_paths) {
   cr_expect_arr_eq(first->value, "segment-000", 11);
   cr_expect_arr_eq(last->value, "segment-299", 11);
   coap_message_clear(&req);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, add_replaces_the_resource_at_a_path) {
@@ -410,7 +410,7 @@ COAP_TEST(site, add_replaces_the_resource_at_a_path) {
   expect_payload(&resp, "new");
   coap_message_clear(&resp);
   cr_expect_eq(old.calls, 0);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, remove_makes_the_path_not_found) {
@@ -432,7 +432,7 @@ COAP_TEST(site, remove_makes_the_path_not_found) {
   cr_expect_eq(coap_site_remove_resource(site, a, 1), 0);
   char buf[16];
   cr_expect_eq(coap_site_link_format(site, NULL, buf, sizeof buf), 0);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, add_checks_its_arguments) {
@@ -450,7 +450,7 @@ COAP_TEST(site, add_checks_its_arguments) {
   cr_expect_eq(coap_site_add_resource(site, NULL, 1, r), COAP_EINVAL);
   cr_expect_eq(coap_site_add_resource(site, NULL, 0, NULL), COAP_EINVAL);
   coap_resource_unref(r);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 COAP_TEST(site, add_resource_path_takes_a_leading_slash) {
@@ -465,7 +465,7 @@ COAP_TEST(site, add_resource_path_takes_a_leading_slash) {
   cr_expect_eq(render_path(site, COAP_CODE_GET, "", &resp), 0);
   expect_payload(&resp, "root");
   coap_message_clear(&resp);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 static coap_server_observation *observed;
@@ -489,7 +489,7 @@ COAP_TEST(site, add_observation_reaches_the_resource_in_a_nested_site) {
   cr_assert_eq(coap_resource_new(&observable, &s, &r), 0);
   add(sub, "clock", r);
   add(site, "sub", coap_resource_ref(coap_site_as_resource(sub)));
-  coap_site_free(sub);
+  coap_site_unref(sub);
   coap_resource *root = coap_site_as_resource(site);
   cr_assert_not_null(root->vtable->add_observation);
   int token;
@@ -503,7 +503,7 @@ COAP_TEST(site, add_observation_reaches_the_resource_in_a_nested_site) {
   root->vtable->add_observation(root, &req, obs);
   cr_expect_eq(s.calls, 1, "nothing there, nobody asked");
   coap_message_clear(&req);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 static int render_remove_self(coap_resource *r, coap_message *request,
@@ -530,7 +530,7 @@ COAP_TEST(site, renderer_may_remove_itself_from_the_site) {
   coap_message_clear(&resp);
   cr_expect_eq(render_path(site, COAP_CODE_GET, "once", &resp),
                COAP_ENOT_FOUND);
-  coap_site_free(site);
+  coap_site_unref(site);
 }
 
 /* Fails every allocation in turn while building a nested site and serving
@@ -576,8 +576,8 @@ COAP_TEST(site, allocation_failures_leak_nothing) {
     coap_message_clear(&resp);
     coap_resource_unref(wkc);
     coap_resource_unref(r);
-    coap_site_free(sub);
-    coap_site_free(site);
+    coap_site_unref(sub);
+    coap_site_unref(site);
     cr_assert_eq(coap_test_live_allocations, 0, "fail %ld leaked", fail);
     if (done)
       break;
@@ -651,7 +651,7 @@ COAP_TEST(resource_future, render_may_answer_later_through_a_site) {
 
   coap_message_clear(&req);
   coap_message_clear(&resp);
-  coap_site_free(site);
+  coap_site_unref(site);
   loop_close(&loop);
 }
 
@@ -682,4 +682,41 @@ COAP_TEST(resource_future, render_may_fail_later) {
   coap_future_unref(later);
   coap_resource_unref(r);
   loop_close(&loop);
+}
+
+/* The lifetime rule (aiocoap.h): a site is reference-counted like a
+ * resource, its references and its resource's are one count, and every
+ * coap_*_ref / coap_*_unref takes NULL. */
+COAP_TEST(resource, site_ref_and_unref_share_the_resource_count) {
+  coap_site *site;
+  cr_assert_eq(coap_site_new(&site), 0);
+  coap_resource *text = text_resource("kept");
+  cr_assert_eq(coap_site_add_resource_path(site, "t", text), 0);
+  coap_resource_unref(text);
+  cr_assert_eq(coap_site_ref(site), site);
+  coap_site_unref(site);
+  /* Still alive: the creator's reference is left, and it routes. */
+  coap_message req, resp;
+  request_init(&req, COAP_CODE_GET, "t");
+  coap_message_init(&resp);
+  coap_future *later = NULL;
+  cr_assert_eq(
+      coap_resource_render(coap_site_as_resource(site), &req, &resp, &later),
+      0, "the site still routes after one of two references went");
+  expect_payload(&resp, "kept");
+  coap_message_clear(&req);
+  coap_message_clear(&resp);
+  coap_site_free(site); /* the old name, the same as coap_site_unref */
+
+  cr_expect_null(coap_site_ref(NULL));
+  cr_expect_null(coap_resource_ref(NULL));
+  cr_expect_null(coap_request_ref(NULL));
+  cr_expect_null(coap_observation_ref(NULL));
+  cr_expect_null(coap_future_ref(NULL));
+  cr_expect_null(coap_request_observation(NULL));
+  coap_site_unref(NULL);
+  coap_resource_unref(NULL);
+  coap_request_unref(NULL);
+  coap_observation_unref(NULL);
+  coap_future_unref(NULL);
 }

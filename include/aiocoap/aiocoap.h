@@ -30,6 +30,22 @@
  * - Once coap_context_shutdown has begun, new requests fail at once with
  *   COAP_ESHUTDOWN; the context itself is freed only after every callback
  *   the shutdown caused has run, right after the shutdown callback.
+ *
+ * The lifetime rule.  One rule says who owns what a function returns:
+ *
+ * - A function that makes something (coap_*_new, coap_context_request,
+ *   coap_observation_next, the future combinators, coap_as_completed_next)
+ *   gives the caller one reference, or sole ownership.
+ * - A function that names something an object already has (the request's
+ *   response futures and observation, a request's message, a site's
+ *   resource, a future's result, a message's context) lends it: the
+ *   pointer is borrowed and stays valid while the object it came from is
+ *   alive.  Keep it longer by taking a reference with its coap_*_ref.
+ * - Reference-counted objects (coap_future, coap_request,
+ *   coap_observation, coap_resource, coap_site) are released with
+ *   coap_*_unref; objects with one owner (coap_message, coap_as_completed)
+ *   with coap_*_free; a context with coap_context_shutdown.  Every
+ *   coap_*_ref and coap_*_unref accepts NULL and does nothing with it.
  */
 #ifndef AIOCOAP_AIOCOAP_H
 #define AIOCOAP_AIOCOAP_H

@@ -15,6 +15,8 @@
 #include "numbers.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #ifdef __cplusplus
@@ -252,12 +254,84 @@ typedef struct coap_exchange_monitor {
   void *user_data;
 } coap_exchange_monitor;
 
+/* Receives a response body piece by piece instead of having it assembled
+ * (RFC 7959 §2.4 without max_body_size): see coap_request_params. */
+typedef struct coap_body_sink {
+  /* Called synchronously as each piece of the final response's body
+   * arrives, in body order (offset is where data starts; each call's
+   * offset is the previous one's plus its len), with a reference held on
+   * the request: it may cancel or unref the request or shut the context
+   * down (the effect follows after it returns, and no further write
+   * comes).  response is the message the piece came in (borrowed for the
+   * call: code, options such as Size2, Content-Format, ETag); the first
+   * call comes for every final response, with len 0 when it has no
+   * payload.  Return 0 to go on; a negative COAP_E* code ends the
+   * transfer and the request fails with it.
+   *
+   * Offsets count within one response's body: when an unsuccessful
+   * response (say 4.08 or 5.03) ends a Block2 transfer midway, it is the
+   * final response, and its payload comes in a call at offset 0 with
+   * response->code telling it apart from the blocks before.  data is
+   * borrowed for the call (it points into the datagram) and never NULL. */
+  int (*write)(void *user_data, const coap_message *response, uint64_t offset,
+               const uint8_t *data, size_t len);
+  void *user_data;
+} coap_body_sink;
+
+/* Provides a request body piece by piece (Block1, RFC 7959 §2.5) instead
+ * of a payload held whole: see coap_request_params. */
+typedef struct coap_body_source {
+  /* Fills buf with up to len bytes of the body from offset and returns how
+   * many (fewer than len only at the end of the body, 0 at its end), or a
+   * negative COAP_E* code, which fails the request with it.  Called
+   * synchronously, with offsets strictly sequential (each call's offset
+   * is the previous one's plus what it returned), so stdin and pipes
+   * work; the library holds at most one block of the body at a time.
+   *
+   * len is never more than one block (the largest read asked for is the
+   * block size the transfer starts with); a short read is taken as the
+   * end, so read is not called again after it.  Returning more than len
+   * fails the request with COAP_EINVAL.  The first calls come from
+   * coap_context_request itself (or, for a host name, once it resolves),
+   * the rest as the server acknowledges blocks; like write, read may
+   * cancel or unref the request or shut the context down. */
+  ssize_t (*read)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
+  /* The body's length when known, sent as Size1 (RFC 7959 §4); -1 when
+   * unknown. */
+  int64_t size;
+  void *user_data;
+} coap_body_source;
+
 /* Parameters of one request; NULL means the defaults. */
 typedef struct coap_request_params {
   /* Handle Block1/Block2 transparently (default true). */
   bool handle_blockwise;
   /* Copied; callbacks must outlive the request. */
   const coap_exchange_monitor *monitor;
+  /* Streaming (default NULL for both).  Copied, as monitor is; user_data
+   * must outlive the request.
+   *
+   * body_sink: every final response's body goes to write() (a one-block
+   * response in one call, a Block2 sequence block by block; non-2.xx
+   * responses too: the sink sees response->code), and max_body_size does
+   * not apply; only RFC 7959 §2.2's 2**20 blocks bound it (1 GiB at 1024
+   * bytes a block).  The response futures resolve with the last response
+   * message with its payload emptied (Block2 removed, the first block's
+   * Size2 kept).  Notifications of an observation are not streamed (the
+   * first response to an observe request is).
+   *
+   * body_source: the message's own payload must be empty and it must not
+   * carry Block1.  A body that fits one block is sent as a plain request
+   * (no Block1): the library reads ahead up to one block + 1 byte before
+   * deciding.  Larger bodies go as Block1 with Size1 when size >= 0 (a
+   * known size beyond 2**20 blocks fails with COAP_ELIMIT before anything
+   * is read).  A read error fails the request with the read's code, and
+   * nothing further is sent.
+   *
+   * Both need handle_blockwise true; otherwise (and when write or read is
+   * NULL) coap_context_request returns COAP_EINVAL. */
+  const coap_body_sink *body_sink;
+  const coap_body_source *body_source;
 } coap_request_params;
 
 AIOCOAP_EXTERN void coap_request_params_default(coap_request_params *params);
@@ -269,11 +343,12 @@ AIOCOAP_EXTERN void coap_request_params_default(coap_request_params *params);
  * The destination comes from the message's remote if set, else from its
  * unresolved remote or Uri-Host/Uri-Port (resolved with uv_getaddrinfo).
  * mtype unset means CON.  Returns 0, COAP_EINVAL (no destination, not a
- * request code), COAP_ENOMEM or COAP_ESHUTDOWN (coap_context_shutdown has
- * begun; callbacks it caused may still call this and get that).  A
- * request that cannot get a token of its own (token_length 1 or 2 with
- * every token in use) fails through its future with COAP_ELIMIT.  Failures
- * after this call arrive through the response future.
+ * request code, streaming parameters that do not fit: see
+ * coap_request_params), COAP_ENOMEM or COAP_ESHUTDOWN (coap_context_shutdown
+ * has begun; callbacks it caused may still call this and get that).  A request
+ * that cannot get a token of its own (token_length 1 or 2 with every token in
+ * use) fails through its future with COAP_ELIMIT.  Failures after this call
+ * arrive through the response future.
  */
 AIOCOAP_EXTERN int coap_context_request(coap_context *ctx, coap_message *msg,
                                         const coap_request_params *params,

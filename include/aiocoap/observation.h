@@ -200,8 +200,9 @@ typedef void (*coap_observation_errback)(coap_observation *observation, int err,
 
 /*
  * The observation of an observe request (one whose message was a GET or
- * FETCH with Observe 0), with a reference for the caller; NULL for any other
- * request.
+ * FETCH with Observe 0); NULL for any other request.  Borrowed (aiocoap.h,
+ * the lifetime rule): valid while the request is referenced; take a
+ * reference with coap_observation_ref to keep it longer.
  */
 AIOCOAP_EXTERN coap_observation *
 coap_request_observation(coap_request *request);
@@ -253,8 +254,8 @@ AIOCOAP_EXTERN void coap_observation_cancel(coap_observation *obs);
 AIOCOAP_EXTERN bool coap_observation_active(const coap_observation *obs);
 
 /*
- * References: coap_request_observation hands one out; the request holds
- * one while it lives.  When the last one goes, an observation still running
+ * References: the request holds one while it lives (coap_request_observation
+ * lends it).  When the last one goes, an observation still running
  * ends without a message: the next notification is answered with RST
  * (RFC 7641 §3.6), which makes the server forget it.
  */

@@ -140,11 +140,16 @@ AIOCOAP_EXTERN int coap_resource_render(coap_resource *resource,
  */
 AIOCOAP_EXTERN int coap_site_new(coap_site **out);
 /*
- * Drops the creator's hold on the site.  The site (and its references to its
- * resources) goes when nothing else holds its resource either: a site nested
- * in another may be freed before its parent and keeps working there until
- * the parent drops it.  NULL is ignored.
+ * References on the site (its own and those on its resource are one
+ * count).  The last unref frees the site and drops its references to its
+ * resources: a site nested in another may be unreferenced before its
+ * parent and keeps working there until the parent drops it.  NULL is
+ * ignored.
  */
+AIOCOAP_EXTERN coap_site *coap_site_ref(coap_site *site);
+AIOCOAP_EXTERN void coap_site_unref(coap_site *site);
+/* The name this function had before 0.1.0's lifetime rule (aiocoap.h):
+ * the same as coap_site_unref, kept so that older programs still build. */
 AIOCOAP_EXTERN void coap_site_free(coap_site *site);
 /*
  * Adds resource at path (n segments; n = 0 is the root "/"), taking a

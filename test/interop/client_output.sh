@@ -101,6 +101,23 @@ expect "the piped upload comes back intact" '^same$' \
 expect "--payload TEXT goes as it is" '^short text$' \
   "$("$client" "$lbase/example_data" 2>/dev/null)"
 
+# A terminal: a newline is added, pretty printing is on, and a transfer
+# longer than a second shows its progress (script(1) gives the pty).
+if command -v script >/dev/null; then
+  script -qec "'$client' '$base/time'" "$dir/ts" >/dev/null
+  expect "on a terminal a newline is added" '^ok$' \
+    "$(sed -n 2p "$dir/ts" | grep -q $'[0-9]\r$' && echo ok)"
+  script -qec "'$client' '$base/.well-known/core'" "$dir/ts" >/dev/null
+  expect "on a terminal link format is pretty-printed" '^4$' \
+    "$(grep -c '^</' "$dir/ts")"
+  script -qec "timeout --preserve-status -s INT 1.8 '$client' -m PUT --payload @/dev/zero '$lbase/example_data'" \
+    "$dir/ts" >/dev/null
+  expect "a long upload shows its progress" 'sent [0-9.]+ [KM]iB, [0-9.]+ [KM]iB/s' "$(cat -v "$dir/ts")"
+  expect "Ctrl-C ends an endless upload with exit 3" 'COMMAND_EXIT_CODE="3"' "$(cat "$dir/ts")"
+  expect_empty "off a terminal there is no progress line" \
+    "$(timeout --preserve-status -s INT 1.5 "$client" -m PUT --payload @/dev/zero "$lbase/example_data" 2>&1 | head -c 100)"
+fi
+
 # --help and --version.
 out=$("$client" --help 2>"$dir/err"); rc=$?
 expect "--help exits 0" '^0$' "$rc"

@@ -27,6 +27,7 @@ struct client_transfer {
   /* the response body */
   bool started;
   bool ok;
+  uint8_t code;
   FILE *f;
   int content_format;
   int request_content_format;
@@ -34,6 +35,8 @@ struct client_transfer {
   uint8_t *body;
   size_t body_len, body_cap;
   uint64_t received;
+  uint8_t head[16];
+  size_t head_len;
   uint8_t last;
   int write_error;
 };
@@ -59,6 +62,7 @@ static int emit(client_transfer *t, const uint8_t *data, size_t len) {
 
 static void begin(client_transfer *t, const coap_message *response) {
   t->started = true;
+  t->code = response->code;
   t->ok = coap_code_is_successful(response->code);
   t->f = t->ok ? stdout : stderr;
   if (!t->ok)
@@ -99,12 +103,28 @@ static int collect(client_transfer *t, const uint8_t *data, size_t len) {
 static int sink_write(void *user_data, const coap_message *response,
                       uint64_t offset, const uint8_t *data, size_t len) {
   client_transfer *t = user_data;
-  (void)offset;
+  if (t->started && offset == 0 && response->code != t->code) {
+    /* An unsuccessful response ended a Block2 transfer midway: what came
+     * so far stays on stdout, the error goes to stderr. */
+    if (t->collecting)
+      emit(t, t->body, t->body_len);
+    free(t->body);
+    t->body = NULL;
+    t->body_len = t->body_cap = 0;
+    t->received = 0;
+    t->head_len = 0;
+    if (t->ok)
+      client_output_error(t->out, "(transfer cut short)");
+    t->started = false;
+  }
   if (!t->started)
     begin(t, response);
+  /* Pieces come in body order, so the head fills from the first ones. */
+  for (size_t i = 0; i < len && t->head_len < sizeof t->head; i++)
+    t->head[t->head_len++] = data[i];
   t->received += len;
   uint32_t size2;
-  client_progress_update(t->progress, t->received,
+  client_progress_update(t->progress, "received", t->received,
                          coap_options_get_size2(&response->opt, &size2) == 0
                              ? (int64_t)size2
                              : -1);
@@ -131,7 +151,7 @@ static ssize_t source_read(void *user_data, uint64_t offset, uint8_t *buf,
     n += (size_t)got;
   }
   t->sent += n;
-  client_progress_update(t->progress, t->sent, t->payload->size);
+  client_progress_update(t->progress, "sent", t->sent, t->payload->size);
   return (ssize_t)n;
 }
 
@@ -187,6 +207,13 @@ int client_transfer_finish(client_transfer *t, const coap_message *response) {
   }
   fflush(t->f);
   return t->ok ? CLIENT_EXIT_OK : CLIENT_EXIT_FAIL;
+}
+
+size_t client_transfer_head(const client_transfer *t, const uint8_t **head,
+                            uint64_t *total) {
+  *head = t->head;
+  *total = t->received;
+  return t->head_len;
 }
 
 int client_transfer_read_error(const client_transfer *t) {
