@@ -38,6 +38,7 @@ struct client_transfer {
   uint8_t head[16];
   size_t head_len;
   uint8_t last;
+  bool newline_done;
   int write_error;
 };
 
@@ -113,6 +114,7 @@ static int sink_write(void *user_data, const coap_message *response,
     t->body_len = t->body_cap = 0;
     t->received = 0;
     t->head_len = 0;
+    t->newline_done = false;
     if (t->ok)
       client_output_error(t->out, "(transfer cut short)");
     t->started = false;
@@ -128,7 +130,20 @@ static int sink_write(void *user_data, const coap_message *response,
                          coap_options_get_size2(&response->opt, &size2) == 0
                              ? (int64_t)size2
                              : -1);
-  return t->collecting ? collect(t, data, len) : emit(t, data, len);
+  if (t->collecting)
+    return collect(t, data, len);
+  int rc = emit(t, data, len);
+  coap_block block2;
+  const bool last = coap_options_get_block2(&response->opt, &block2) != 0 ||
+                    !block2.more;
+  if (rc == 0 && last && t->always_newline && t->ok &&
+      (t->received == 0 || t->last != '\n')) {
+    /* Records (observations, the prompt) end here and now, before other
+     * output on the loop can follow. */
+    rc = emit(t, (const uint8_t *)"\n", 1);
+    t->newline_done = true;
+  }
+  return rc;
 }
 
 /* Reads exactly len bytes unless the body ends first: the library takes a
@@ -199,6 +214,8 @@ int client_transfer_finish(client_transfer *t, const coap_message *response) {
   } else if (t->collecting) {
     client_output_body(t->out, t->content_format, t->body, t->body_len, t->f,
                        t->always_newline && t->ok);
+  } else if (t->newline_done) {
+    /* ended in sink_write */
   } else if ((t->received > 0 && t->last != '\n' &&
               (t->f == stdout ? t->out->stdout_tty : t->out->stderr_tty)) ||
              (t->always_newline && t->ok &&
