@@ -7,7 +7,9 @@
  */
 #include "client.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +74,23 @@ static void usage_error(const char *message) {
           message);
 }
 
+/* Started with stdin, stdout or stderr closed, the context's socket would
+ * take fd 0, 1 or 2 (which libuv refuses to close, and which @- or the
+ * output would then use): those are opened on /dev/null first. */
+static void hold_standard_fds(void) {
+  for (int fd = 0; fd <= STDERR_FILENO; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0)
+      continue;
+    int got = open("/dev/null", O_RDWR);
+    if (got >= 0 && got != fd) {
+      dup2(got, fd);
+      close(got);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
+  hold_standard_fds();
   /* A closed stdout pipe or --observe-exec command is an error to report,
    * not a reason to die. */
   signal(SIGPIPE, SIG_IGN);

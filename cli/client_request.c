@@ -90,13 +90,22 @@ static int start_observing(client_job *job, const coap_message *response) {
   return -1; /* the observer finishes the job */
 }
 
+/* The library's words for its own codes, the system's for errno ones it
+ * has no entry for (a read error of the upload, say). */
+static const char *describe_error(int err) {
+  const char *text = coap_strerror(err);
+  if (strcmp(text, "unknown error") == 0 && err < 0 && err > -1000)
+    return strerror(-err);
+  return text;
+}
+
 static void report_failure(client_job *job, int err) {
   int read_error = client_transfer_read_error(job->transfer);
   if (read_error < 0)
     client_output_error(&job->out, "Error: reading %s: %s", job->payload.name,
-                        coap_strerror(read_error));
+                        describe_error(read_error));
   else
-    client_output_error(&job->out, "Error: %s", coap_strerror(err));
+    client_output_error(&job->out, "Error: %s", describe_error(err));
 }
 
 static void on_response(coap_future *f, void *data) {

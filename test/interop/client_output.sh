@@ -21,7 +21,8 @@ lport=$(free_udp_port)
 while [ "$lport" = "$port" ]; do lport=$(free_udp_port); done
 coap-server-notls -A ::1 -p "$lport" 2>/dev/null &
 lpid=$!
-trap 'kill $spid $lpid 2>/dev/null; wait $spid $lpid 2>/dev/null; rm -rf "$dir"' EXIT
+peer_pid=
+trap 'kill $spid $lpid $peer_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 base="coap://[::1]:$port"
 lbase="coap://[::1]:$lport"
 wait_until 50 "$client" "$base/time" || true
@@ -63,6 +64,31 @@ expect "closed port says why in one line" '^1 .*refused' \
 err=$("$client" "coap://no-such-host.invalid/x" 2>&1 >/dev/null); rc=$?
 expect "an unresolvable name exits 1" '^1$' "$rc"
 expect "an unresolvable name says so" 'did not resolve' "$err"
+
+# A reset, Location options, an upload that cannot be read, closed
+# standard streams (a scripted peer, coap_peer.py).
+pport=$(free_udp_port)
+start_peer "$pport" "$dir/rst.log" rst || exit 1
+err=$("$client" "coap://[::1]:$pport/x" 2>&1 >/dev/null); rc=$?
+expect "a reset exits 1 and says so" '^1 Error: .*reset' "$rc $err"
+kill "$peer_pid"; wait "$peer_pid" 2>/dev/null
+pport=$(free_udp_port)
+start_peer "$pport" "$dir/created.log" created || exit 1
+out=$("$client" -m POST --payload x "coap://[::1]:$pport/new" 2>"$dir/err"); rc=$?
+expect "2.01 Created exits 0" '^0$' "$rc"
+expect "Location-Path and Location-Query on stderr" \
+  '^Location options indicate new resource: /a/b\?x=1$' "$(cat "$dir/err")"
+expect_empty "-q leaves the Location out" \
+  "$("$client" -q -m POST --payload x "coap://[::1]:$pport/new" 2>&1)"
+err=$("$client" -m PUT --payload @/proc/self/mem "coap://[::1]:$pport/new" 2>&1); rc=$?
+expect "an upload that cannot be read exits 1 and says why" \
+  '^1 Error: reading /proc/self/mem: Input/output error$' "$rc $err"
+err=$("$client" -m PUT --payload @- "coap://[::1]:$pport/new" 2>&1 <&-); rc=$?
+expect "closed stdin is an empty upload, not a crash" '^0 Location' "$rc $err"
+"$client" "coap://[::1]:$pport/new" >&- 2>&-; rc=$?
+expect "closed stdout and stderr are no crash" '^0$' "$rc"
+kill "$peer_pid"; wait "$peer_pid" 2>/dev/null
+peer_pid=
 
 # -v: the request and the response, options by name and number.
 err=$("$client" -v "$base/time" 2>&1 >/dev/null)

@@ -10,6 +10,8 @@ Usage: coap_peer.py PORT LOG MODE [ARGS]
   observe-end K      as observe, but end after K notifications with a 2.05
                      without Observe
   plain              answer 2.05 "plain" without Observe, whatever is asked
+  rst                answer every CON with RST
+  created            answer 2.01 with Location-Path a/b and Location-Query x=1
 Every datagram received is logged to LOG, one line each:
   type=T code=C.DD token=HEX observe=N|- proxy-uri=URI|- uri-path=a/b
   uri-host=H|- payload=LEN body=HEX (the first 64 bytes)|-
@@ -122,7 +124,12 @@ def main():
             continue
         rt = 2 if t == 0 else 1
         rmid_out = rmid if t == 0 else (mid := mid + 1)
-        if mode == "respond":
+        if mode == "rst":
+            s.sendto(msg(3, 0, rmid, b"", []), addr)
+        elif mode == "created":
+            s.sendto(msg(rt, 0x41, rmid_out, tok,
+                         [(8, b"a"), (8, b"b"), (20, b"x=1")]), addr)
+        elif mode == "respond":
             cf, hexdata = int(sys.argv[4]), bytes.fromhex(sys.argv[5])
             s.sendto(msg(rt, 0x45, rmid_out, tok, [(12, uint(cf))], hexdata), addr)
         elif mode in ("observe", "observe-end") and obs == 0:
