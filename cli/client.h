@@ -173,10 +173,11 @@ void client_output_location(const client_output *out, const coap_message *m);
 /* A whole body to f: pretty when asked and possible (its note on stderr),
  * else byte for byte, with a newline added only when f is a terminal and
  * the body does not end in one (as aiocoap's present()); always_newline
- * adds it regardless (notifications). */
-void client_output_body(const client_output *out, int content_format,
-                        const uint8_t *data, size_t len, FILE *f,
-                        bool always_newline);
+ * adds it regardless (notifications).  0, or -1 when f could not be
+ * written (errno says why). */
+int client_output_body(const client_output *out, int content_format,
+                       const uint8_t *data, size_t len, FILE *f,
+                       bool always_newline);
 /* One notice on stderr, coloured as an error when out->color. */
 void client_output_error(const client_output *out, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)

@@ -9,6 +9,7 @@
  */
 #include "client.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,19 +218,25 @@ static void queue_exec(client_observer *ob, const coap_message *msg) {
 
 /* ---- notifications ---- */
 
-static void show(client_observer *ob, const coap_message *msg) {
+/* 0, or -1 when stdout cannot take it any more (a closed pipe). */
+static int show(client_observer *ob, const coap_message *msg) {
   if (ob->out->verbosity >= 1)
     client_output_describe(ob->out, msg, "Received notification:", stderr);
   if (ob->o->observe_exec != NULL) {
     queue_exec(ob, msg);
-    return;
+    return 0;
   }
   uint16_t cf;
   int content_format =
       coap_options_get_content_format(&msg->opt, &cf) == 0 ? cf : -1;
   client_output_separator(ob->out);
-  client_output_body(ob->out, content_format, msg->payload, msg->payload_len,
-                     stdout, true);
+  if (client_output_body(ob->out, content_format, msg->payload,
+                         msg->payload_len, stdout, true) < 0) {
+    client_output_error(ob->out, "Error: writing stdout: %s",
+                        strerror(errno));
+    return -1;
+  }
+  return 0;
 }
 
 static void on_next(coap_future *f, void *data) {
@@ -238,9 +245,11 @@ static void on_next(coap_future *f, void *data) {
   int err = coap_future_error(f);
   const coap_message *msg = coap_future_result(f);
   if (err == 0) {
-    show(ob, msg);
+    int shown = show(ob, msg);
     coap_future_unref(f);
-    if (ob->remaining > 0 && --ob->remaining == 0)
+    if (shown < 0)
+      client_observer_stop(ob, CLIENT_EXIT_FAIL);
+    else if (ob->remaining > 0 && --ob->remaining == 0)
       client_observer_stop(ob, CLIENT_EXIT_OK);
     else
       ask_next(ob);

@@ -194,24 +194,25 @@ void client_output_location(const client_output *out, const coap_message *m) {
           out->color ? GREEN : "", ref, out->color ? RESET : "");
 }
 
-static void write_all(FILE *f, const void *data, size_t len, bool newline) {
-  if (len > 0)
-    fwrite(data, 1, len, f);
-  if (newline && (len == 0 || ((const uint8_t *)data)[len - 1] != '\n'))
-    fputc('\n', f);
-  fflush(f);
+static int write_all(FILE *f, const void *data, size_t len, bool newline) {
+  int rc = 0;
+  if (len > 0 && fwrite(data, 1, len, f) != len)
+    rc = -1;
+  if (newline && (len == 0 || ((const uint8_t *)data)[len - 1] != '\n') &&
+      fputc('\n', f) == EOF)
+    rc = -1;
+  if (fflush(f) != 0)
+    rc = -1;
+  return rc;
 }
 
-void client_output_body(const client_output *out, int content_format,
-                        const uint8_t *data, size_t len, FILE *f,
-                        bool always_newline) {
+int client_output_body(const client_output *out, int content_format,
+                       const uint8_t *data, size_t len, FILE *f,
+                       bool always_newline) {
   const bool tty = f == stdout ? out->stdout_tty : out->stderr_tty;
   const bool newline = always_newline || tty;
-  if (len == 0) {
-    if (always_newline)
-      write_all(f, data, 0, true);
-    return;
-  }
+  if (len == 0)
+    return always_newline ? write_all(f, data, 0, true) : 0;
   if (out->pretty) {
     const char *note = NULL;
     char *text = client_pretty(client_kind_of(content_format), data, len,
@@ -222,12 +223,12 @@ void client_output_body(const client_output *out, int content_format,
               out->color ? RESET : "");
     }
     if (text != NULL) {
-      write_all(f, text, strlen(text), newline);
+      int rc = write_all(f, text, strlen(text), newline);
       free(text);
-      return;
+      return rc;
     }
   }
-  write_all(f, data, len, newline && len > 0);
+  return write_all(f, data, len, newline);
 }
 
 void client_output_separator(const client_output *out) {

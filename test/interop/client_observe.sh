@@ -66,6 +66,15 @@ expect "--observe-exec ran the command for every notification" '^n[0-9]+n[0-9]+n
   "$(cat "$dir/exec" 2>/dev/null)"
 tok=$(registration_token "$dir/peer.log")
 expect "--observe-exec deregisters too ($tok)" '^yes$' "$(deregistered "$dir/peer.log" "$tok")"
+
+# stdout closed under it (| head): an error, which deregisters too.
+: >"$dir/peer.log"
+timeout 10 "$client" --observe "$purl" 2>"$dir/err" | head -n 3 >/dev/null
+rc=${PIPESTATUS[0]}
+expect "a closed stdout ends the observation with exit 1" '^1$' "$rc"
+expect "and says so" 'writing stdout' "$(cat "$dir/err")"
+tok=$(registration_token "$dir/peer.log")
+expect "a closed stdout deregisters ($tok)" '^yes$' "$(deregistered "$dir/peer.log" "$tok")"
 kill "$peer_pid"; wait "$peer_pid" 2>/dev/null
 
 # The server ends the observation (a 2.05 without Observe, §3.2).
