@@ -14,6 +14,7 @@
 
 #include <aiocoap/aiocoap.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,8 +22,12 @@
 
 /* Exit statuses, as aiocoap's: 1 a failed request or an unsuccessful
  * response, 2 a bad command line, 3 interrupted (SIGINT). */
-enum { CLIENT_EXIT_OK = 0, CLIENT_EXIT_FAIL = 1, CLIENT_EXIT_USAGE = 2,
-       CLIENT_EXIT_INTERRUPTED = 3 };
+enum {
+  CLIENT_EXIT_OK = 0,
+  CLIENT_EXIT_FAIL = 1,
+  CLIENT_EXIT_USAGE = 2,
+  CLIENT_EXIT_INTERRUPTED = 3
+};
 
 /* An option given on the command line (--option, --etag, --if-match,
  * --if-none-match); value is owned. */
@@ -57,6 +62,10 @@ typedef struct client_opts {
   const char *url;
 } client_opts;
 
+/* Set (by client_main.c's handler) when SIGINT arrives, before the loop
+ * hears of it: a blocking read of @- gives up on it. */
+extern volatile sig_atomic_t client_interrupted;
+
 /* ---- client_args.c ---- */
 
 /* The defaults: GET, CON, set_hostname, automatic colour and pretty
@@ -70,9 +79,10 @@ void client_opts_free(client_opts *o);
 /* Reads argv[0..argc) (no program name) into o, which holds the defaults
  * (client_opts_init, or the global options of an interactive session).
  * A URL is required unless --help, --version or --interactive is given;
- * interactive_line (a line at the prompt) refuses the latter two.  A bad command line returns -1 with a message
- * naming the flag in err; 0 otherwise.  @FILE payloads are checked here
- * (they must name a readable file that is not a directory). */
+ * interactive_line (a line at the prompt) refuses the latter two.  A bad
+ * command line returns -1 with a message naming the flag in err; 0 otherwise.
+ * @FILE payloads are checked here (they must name a readable file that is not a
+ * directory). */
 int client_args_parse(int argc, char *const *argv, bool interactive_line,
                       client_opts *o, char *err, size_t cap);
 

@@ -262,18 +262,25 @@ static int take_value(const char *flag, const char *value, client_opts *o,
     bool etag = flag[2] == 'e';
     if (!parse_hex(value, 8, &bytes, &len) || (etag && len == 0))
       return fail(err, cap, "%s: not 1..8 bytes of hex: '%s'", flag, value);
-    if (add_extra(o, etag ? COAP_OPT_ETAG : COAP_OPT_IF_MATCH, bytes, len) <
-        0)
+    if (add_extra(o, etag ? COAP_OPT_ETAG : COAP_OPT_IF_MATCH, bytes, len) < 0)
       return fail(err, cap, "out of memory");
     return 0;
   }
   return 1; /* not a flag with a value */
 }
 
-static const char *const valued_flags[] = {
-    "-m",        "--method",  "--observe-exec",         "--observe-count",
-    "--accept",  "--payload", "--payload-initial-szx",  "--content-format",
-    "--proxy",   "--option",  "--etag",                 "--if-match"};
+static const char *const valued_flags[] = {"-m",
+                                           "--method",
+                                           "--observe-exec",
+                                           "--observe-count",
+                                           "--accept",
+                                           "--payload",
+                                           "--payload-initial-szx",
+                                           "--content-format",
+                                           "--proxy",
+                                           "--option",
+                                           "--etag",
+                                           "--if-match"};
 
 static bool takes_value(const char *flag) {
   for (size_t i = 0; i < sizeof valued_flags / sizeof valued_flags[0]; i++)
@@ -283,8 +290,8 @@ static bool takes_value(const char *flag) {
 }
 
 /* Flags without a value; 1 when flag is none of them. */
-static int take_switch(const char *flag, bool interactive_line,
-                       client_opts *o, char *err, size_t cap) {
+static int take_switch(const char *flag, bool interactive_line, client_opts *o,
+                       char *err, size_t cap) {
   struct {
     const char *name;
     bool *target;

@@ -49,7 +49,9 @@ static void put_bytes(strbuf *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
-static void put(strbuf *b, const char *s) { put_bytes(b, s, strlen(s)); }
+static void put(strbuf *b, const char *s) {
+  put_bytes(b, s, strlen(s));
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 static void putf(strbuf *b, const char *fmt, ...)
@@ -167,8 +169,7 @@ static void put_chunks(strbuf *b, cbor_item_t **chunks, size_t n, bool text) {
     if (i)
       put(b, ", ");
     if (text)
-      put_text(b, cbor_string_handle(chunks[i]),
-               cbor_string_length(chunks[i]));
+      put_text(b, cbor_string_handle(chunks[i]), cbor_string_length(chunks[i]));
     else
       put_hex(b, cbor_bytestring_handle(chunks[i]),
               cbor_bytestring_length(chunks[i]));

@@ -255,8 +255,7 @@ int client_interactive_run(uv_loop_t *loop, coap_context *ctx,
   uv_signal_start(&s.sigint, on_sigint, SIGINT);
   int rc = client_lines_start(loop, PROMPT, on_line, &s, &s.lines);
   if (rc < 0) {
-    fprintf(stderr, "aiocoap-client: cannot read stdin: %s\n",
-            uv_strerror(rc));
+    fprintf(stderr, "aiocoap-client: cannot read stdin: %s\n", uv_strerror(rc));
     uv_close((uv_handle_t *)&s.sigint, sigint_closed);
     while (!s.sigint_closed && uv_run(loop, UV_RUN_ONCE) != 0)
       ;

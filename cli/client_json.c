@@ -15,8 +15,8 @@ char *client_json_pretty(const uint8_t *data, size_t len) {
   json_t *value = json_loadb((const char *)data, len, JSON_DECODE_ANY, &error);
   if (value == NULL)
     return NULL;
-  char *text = json_dumps(value, JSON_INDENT(2) | JSON_ENCODE_ANY |
-                                     JSON_PRESERVE_ORDER);
+  char *text =
+      json_dumps(value, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
   json_decref(value);
   return text;
 }

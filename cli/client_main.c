@@ -13,6 +13,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+volatile sig_atomic_t client_interrupted;
+
+static struct sigaction uv_sigint_action;
+
+/* Runs before libuv's own SIGINT handler: notes the interrupt for a
+ * blocking read of the upload (client_transfer.c), which the loop cannot
+ * reach while it waits.  Installed without SA_RESTART, so that the read
+ * returns EINTR. */
+static void note_interrupt(int signum, siginfo_t *info, void *context) {
+  client_interrupted = 1;
+  if (uv_sigint_action.sa_flags & SA_SIGINFO)
+    uv_sigint_action.sa_sigaction(signum, info, context);
+  else if (uv_sigint_action.sa_handler != SIG_IGN &&
+           uv_sigint_action.sa_handler != SIG_DFL)
+    uv_sigint_action.sa_handler(signum);
+}
+
+static void chain_sigint(void) {
+  struct sigaction mine = {.sa_sigaction = note_interrupt,
+                           .sa_flags = SA_SIGINFO};
+  sigemptyset(&mine.sa_mask);
+  sigaction(SIGINT, &mine, &uv_sigint_action);
+}
+
 typedef struct single_run {
   client_job *job;
   int status;
@@ -55,6 +79,7 @@ static int run_single(uv_loop_t *loop, coap_context *ctx, client_opts *o) {
   run.open_handles = 2;
   uv_signal_start(&run.sigint, single_signal, SIGINT);
   uv_signal_start(&run.sigterm, single_signal, SIGTERM);
+  chain_sigint();
   if (client_job_start(ctx, false, o, single_done, &run, &run.job) < 0) {
     fprintf(stderr, "aiocoap-client: out of memory\n");
     uv_close((uv_handle_t *)&run.sigint, handle_closed);

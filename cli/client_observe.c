@@ -154,11 +154,10 @@ static void run_next_exec(client_observer *ob) {
   uv_pipe_init(loop, &ob->pipe, 0);
   ob->pipe.data = ob;
   char *args[] = {"/bin/sh", "-c", (char *)ob->o->observe_exec, NULL};
-  uv_stdio_container_t stdio[3] = {
-      {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
-       .data.stream = (uv_stream_t *)&ob->pipe},
-      {.flags = UV_INHERIT_FD, .data.fd = 1},
-      {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_stdio_container_t stdio[3] = {{.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
+                                    .data.stream = (uv_stream_t *)&ob->pipe},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
   uv_process_options_t options = {.file = args[0],
                                   .args = args,
                                   .exit_cb = exec_exited,
@@ -232,8 +231,7 @@ static int show(client_observer *ob, const coap_message *msg) {
   client_output_separator(ob->out);
   if (client_output_body(ob->out, content_format, msg->payload,
                          msg->payload_len, stdout, true) < 0) {
-    client_output_error(ob->out, "Error: writing stdout: %s",
-                        strerror(errno));
+    client_output_error(ob->out, "Error: writing stdout: %s", strerror(errno));
     return -1;
   }
   return 0;
@@ -267,8 +265,7 @@ static void on_next(coap_future *f, void *data) {
     client_output_error(ob->out, "Observation is over: the server ended it");
     status = CLIENT_EXIT_OK;
   } else {
-    client_output_error(ob->out, "Observation is over: %s",
-                        coap_strerror(err));
+    client_output_error(ob->out, "Observation is over: %s", coap_strerror(err));
   }
   coap_future_unref(f);
   finish(ob, status);

@@ -163,8 +163,8 @@ static size_t join_options(const coap_message *m, uint16_t number,
       break;
     strcpy(buf + n, sep);
     n += strlen(sep);
-    int w = coap_percent_encode(opt->value, opt->len, is_query, buf + n,
-                                cap - n);
+    int w =
+        coap_percent_encode(opt->value, opt->len, is_query, buf + n, cap - n);
     if (w < 0)
       break;
     n += (size_t)w;
@@ -179,8 +179,8 @@ void client_output_location(const client_output *out, const coap_message *m) {
        coap_options_get(&m->opt, COAP_OPT_LOCATION_QUERY) == NULL))
     return;
   char ref[2048];
-  size_t n = join_options(m, COAP_OPT_LOCATION_PATH, "/", false, ref,
-                          sizeof ref, 0);
+  size_t n =
+      join_options(m, COAP_OPT_LOCATION_PATH, "/", false, ref, sizeof ref, 0);
   if (n == 0) {
     strcpy(ref, "/");
     n = 1;
@@ -215,8 +215,8 @@ int client_output_body(const client_output *out, int content_format,
     return always_newline ? write_all(f, data, 0, true) : 0;
   if (out->pretty) {
     const char *note = NULL;
-    char *text = client_pretty(client_kind_of(content_format), data, len,
-                               &note);
+    char *text =
+        client_pretty(client_kind_of(content_format), data, len, &note);
     if (note != NULL && out->verbosity >= 0) {
       fflush(f);
       fprintf(stderr, "%s# %s%s\n", out->color ? GREY : "", note,

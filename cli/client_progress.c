@@ -72,7 +72,9 @@ void client_progress_update(client_progress *p, const char *what,
     p->total = total;
 }
 
-static void free_on_close(uv_handle_t *handle) { free(handle->data); }
+static void free_on_close(uv_handle_t *handle) {
+  free(handle->data);
+}
 
 void client_progress_stop(client_progress *p) {
   if (p == NULL)

@@ -79,10 +79,10 @@ static int start_observing(client_job *job, const coap_message *response) {
   }
   /* Borrowed; the observer takes a reference of its own. */
   coap_observation *obs = coap_request_observation(job->req);
-  int rc = obs == NULL ? COAP_ENOMEM
-                       : client_observer_start(job->ctx, obs, &job->o,
-                                               &job->out, observer_done, job,
-                                               &job->observer);
+  int rc = obs == NULL
+               ? COAP_ENOMEM
+               : client_observer_start(job->ctx, obs, &job->o, &job->out,
+                                       observer_done, job, &job->observer);
   if (rc < 0) {
     client_output_error(&job->out, "Error: %s", coap_strerror(rc));
     return CLIENT_EXIT_FAIL;
@@ -112,7 +112,12 @@ static void on_response(coap_future *f, void *data) {
   client_job *job = data;
   job->response = NULL;
   int err = coap_future_error(f);
-  if (job->stopping || coap_future_cancelled(f)) {
+  if (job->stopping || coap_future_cancelled(f) ||
+      (err == COAP_ECANCELED && client_interrupted)) {
+    if (!job->stopping) {
+      job->stopping = true;
+      job->stop_status = CLIENT_EXIT_INTERRUPTED;
+    }
     finish(job, job->stop_status);
     return;
   }
@@ -168,8 +173,7 @@ static int apply_proxy(client_job *job) {
   }
   snprintf(remote, sizeof remote, "%s://%s", parsed.scheme, hostport);
   static const uint16_t uri_options[] = {COAP_OPT_URI_HOST, COAP_OPT_URI_PORT,
-                                         COAP_OPT_URI_PATH,
-                                         COAP_OPT_URI_QUERY};
+                                         COAP_OPT_URI_PATH, COAP_OPT_URI_QUERY};
   for (size_t i = 0; i < sizeof uri_options / sizeof uri_options[0]; i++)
     coap_options_delete(&job->msg->opt, uri_options[i]);
   if (coap_options_set_string(&job->msg->opt, COAP_OPT_PROXY_URI, uri) < 0 ||
@@ -200,8 +204,8 @@ static int build_message(client_job *job) {
   if (o->accept >= 0)
     rc = coap_options_set_accept(&msg->opt, (uint16_t)o->accept);
   if (rc == 0 && o->content_format >= 0)
-    rc = coap_options_set_content_format(&msg->opt,
-                                         (uint16_t)o->content_format);
+    rc =
+        coap_options_set_content_format(&msg->opt, (uint16_t)o->content_format);
   if (rc == 0 && o->observe)
     rc = coap_options_set_observe(&msg->opt, 0);
   for (size_t i = 0; rc == 0 && i < o->n_extra; i++)
@@ -222,10 +226,9 @@ static int send_request(client_job *job) {
   }
   coap_request_params params;
   coap_request_params_default(&params);
-  int rc = client_transfer_new(coap_context_loop(job->ctx), &job->out,
-                               &job->payload, job->msg,
-                               job->o.observe || job->o.interactive,
-                               &params, &job->transfer);
+  int rc = client_transfer_new(
+      coap_context_loop(job->ctx), &job->out, &job->payload, job->msg,
+      job->o.observe || job->o.interactive, &params, &job->transfer);
   if (rc < 0)
     return CLIENT_EXIT_FAIL; /* reported */
   if (job->out.verbosity >= 1)

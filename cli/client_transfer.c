@@ -71,9 +71,9 @@ static void begin(client_transfer *t, const coap_message *response) {
   client_output_location(t->out, response);
   t->content_format = content_format_of(t, response);
   client_kind kind = client_kind_of(t->content_format);
-  t->collecting = t->out->pretty &&
-                  (kind == CLIENT_KIND_LINK_FORMAT ||
-                   kind == CLIENT_KIND_JSON || kind == CLIENT_KIND_CBOR);
+  t->collecting =
+      t->out->pretty && (kind == CLIENT_KIND_LINK_FORMAT ||
+                         kind == CLIENT_KIND_JSON || kind == CLIENT_KIND_CBOR);
 }
 
 static int collect(client_transfer *t, const uint8_t *data, size_t len) {
@@ -134,8 +134,8 @@ static int sink_write(void *user_data, const coap_message *response,
     return collect(t, data, len);
   int rc = emit(t, data, len);
   coap_block block2;
-  const bool last = coap_options_get_block2(&response->opt, &block2) != 0 ||
-                    !block2.more;
+  const bool last =
+      coap_options_get_block2(&response->opt, &block2) != 0 || !block2.more;
   if (rc == 0 && last && t->always_newline && t->ok &&
       (t->received == 0 || t->last != '\n')) {
     /* Records (observations, the prompt) end here and now, before other
@@ -155,6 +155,8 @@ static ssize_t source_read(void *user_data, uint64_t offset, uint8_t *buf,
   size_t n = 0;
   while (n < len) {
     ssize_t got = read(t->payload->fd, buf + n, len - n);
+    if (got < 0 && errno == EINTR && client_interrupted)
+      return COAP_ECANCELED; /* Ctrl-C while stdin had nothing to give */
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0) {
@@ -209,8 +211,7 @@ int client_transfer_finish(client_transfer *t, const coap_message *response) {
     /* Not streamed (e.g. a library answer without body): whole. */
     begin(t, response);
     client_output_body(t->out, t->content_format, response->payload,
-                       response->payload_len, t->f,
-                       t->always_newline && t->ok);
+                       response->payload_len, t->f, t->always_newline && t->ok);
   } else if (t->collecting) {
     client_output_body(t->out, t->content_format, t->body, t->body_len, t->f,
                        t->always_newline && t->ok);

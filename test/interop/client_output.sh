@@ -144,6 +144,21 @@ if command -v script >/dev/null; then
     "$(timeout --preserve-status -s INT 1.5 "$client" -m PUT --payload @/dev/zero "$lbase/example_data" 2>&1 | head -c 100)"
 fi
 
+# Ctrl-C while the upload waits for stdin: the blocking read gives up.
+mkfifo "$dir/slow"
+"$client" -m PUT --payload @- "$lbase/example_data" <"$dir/slow" >/dev/null 2>&1 &
+cpid=$!
+exec 4>"$dir/slow"
+printf 'some' >&4
+sleep 0.3
+start=$(date +%s%N)
+kill -INT "$cpid"
+wait "$cpid"; rc=$?
+ms=$(ms_since "$start")
+exec 4>&-
+expect "Ctrl-C while @- waits for input exits 3 ($ms ms)" '^3 ok$' \
+  "$rc $([ "$ms" -lt 1000 ] && echo ok)"
+
 # --help and --version.
 out=$("$client" --help 2>"$dir/err"); rc=$?
 expect "--help exits 0" '^0$' "$rc"
