@@ -30,5 +30,13 @@ expect "separate response took about 1 s ($ms ms)" '^ok$' \
   "$([ "$ms" -ge 900 ] && [ "$ms" -lt 4000 ] && echo ok)"
 expect "GET /.well-known/core" '</example_data>' \
   "$("$client" "$base/.well-known/core" 2>&1)"
-expect "GET /missing is 4.04" '^4\.04' "$("$client" "$base/missing" 2>&1)"
+out=$("$client" --pretty-print "$base/.well-known/core" 2>/dev/null)
+expect "--pretty-print shows libcoap's links one per line" '^ok$' \
+  "$(n=$(printf '%s\n' "$out" | grep -c '^<'); [ "$n" -ge 3 ] && [ "$n" -eq "$(printf '%s\n' "$out" | wc -l)" ] && echo ok || printf '%s\n' "$out")"
+dir=$(mktemp -d)
+"$client" "$base/missing" >"$dir/out" 2>"$dir/err"; rc=$?
+expect "GET /missing exits 1" '^1$' "$rc"
+expect "GET /missing is 4.04 on stderr" '^4\.04 Not Found' "$(cat "$dir/err")"
+expect_empty "GET /missing prints nothing on stdout" "$(cat "$dir/out")"
+rm -rf "$dir"
 finish
