@@ -295,6 +295,10 @@ typedef struct client_lines client_lines;
 int client_lines_start(uv_loop_t *loop, const char *prompt, client_line_cb cb,
                        void *user_data, client_lines **out);
 void client_lines_stop(client_lines *l);
+/* Shows the prompt again after output came between, on a terminal without
+ * the line editor (libedit redraws its line at the next key, and keeps the
+ * accepted line until then, so a forced redraw would show that again). */
+void client_lines_redisplay(client_lines *l);
 /* The line editor (client_lineedit.c, with libedit; one at a time, as
  * readline's callback interface has one state), when built in: reads the
  * terminal on stdin.  0, or a libuv error (-1 when not built in). */

@@ -116,6 +116,7 @@ static void job_over(client_job *job, int status, void *user_data) {
   /* As aiocoap's prompt: a request's failure is one line, not the end. */
   if (status != CLIENT_EXIT_OK && status != CLIENT_EXIT_INTERRUPTED)
     fprintf(stderr, "Exit code: %d\n", status);
+  client_lines_redisplay(s->lines);
   maybe_end(s);
 }
 

@@ -23,6 +23,8 @@ struct client_lines {
   bool ended;
   bool closing;
   bool is_file;
+  bool is_tty;
+  const char *prompt;
   union {
     uv_pipe_t pipe;
     uv_tty_t tty;
@@ -54,6 +56,7 @@ static void deliver(client_lines *l) {
   copy[l->len] = '\0';
   l->len = 0;
   l->cb(copy, l->user_data);
+  client_lines_redisplay(l);
 }
 
 static void take(client_lines *l, const char *data, size_t n) {
@@ -145,6 +148,7 @@ int client_lines_start(uv_loop_t *loop, const char *prompt, client_line_cb cb,
   if (l == NULL)
     return COAP_ENOMEM;
   l->loop = loop;
+  l->prompt = prompt;
   l->cb = cb;
   l->user_data = user_data;
   *out = l;
@@ -156,6 +160,7 @@ int client_lines_start(uv_loop_t *loop, const char *prompt, client_line_cb cb,
   }
   int rc;
   if (type == UV_TTY) {
+    l->is_tty = true;
     rc = uv_tty_init(loop, &l->stream.tty, STDIN_FILENO, 1);
   } else if (type == UV_NAMED_PIPE) {
     rc = uv_pipe_init(loop, &l->stream.pipe, 0);
@@ -176,6 +181,15 @@ int client_lines_start(uv_loop_t *loop, const char *prompt, client_line_cb cb,
     fflush(stdout);
   }
   return uv_read_start((uv_stream_t *)&l->stream.pipe, alloc_chunk, on_read);
+}
+
+void client_lines_redisplay(client_lines *l) {
+  if (l == NULL || l->stopped)
+    return;
+  if (!l->edit && l->is_tty) {
+    fputs(l->prompt, stdout);
+    fflush(stdout);
+  }
 }
 
 static void free_on_close(uv_handle_t *handle) {
