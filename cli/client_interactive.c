@@ -17,7 +17,6 @@
 typedef struct running {
   struct running *next;
   client_job *job;
-  coap_context *own_ctx;
 } running;
 
 typedef struct session {
@@ -107,9 +106,7 @@ static void job_over(client_job *job, int status, void *user_data) {
       continue;
     running *gone = *r;
     *r = gone->next;
-    if (gone->own_ctx != NULL)
-      coap_context_shutdown(gone->own_ctx, NULL, NULL);
-    free(gone);
+    free(gone); /* the job shut down a context of its own */
     s->n_jobs--;
     break;
   }
@@ -170,15 +167,16 @@ static void start_line(session *s, int argc, char **argv) {
   running *r = calloc(1, sizeof *r);
   if (ctx == NULL || r == NULL) {
     fprintf(stderr, "error: cannot make a context for this request\n");
+    if (own != NULL)
+      coap_context_shutdown(own, NULL, NULL);
     free(r);
     client_opts_free(&o);
     return;
   }
-  r->own_ctx = own;
   r->next = s->jobs;
   s->jobs = r;
   s->n_jobs++;
-  if (client_job_start(ctx, false, &o, job_over, s, &r->job) < 0) {
+  if (client_job_start(ctx, own != NULL, &o, job_over, s, &r->job) < 0) {
     s->jobs = r->next;
     s->n_jobs--;
     if (own != NULL)

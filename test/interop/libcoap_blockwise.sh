@@ -58,4 +58,20 @@ expect_empty "aiocoap-client PUTs $size bytes to coap-server /example_data" \
 "$client" "$lbase/example_data" >"$dir/lback" 2>&1
 expect "aiocoap-client GETs it back intact" '^same$' \
   "$(cmp -s "$dir/upload" "$dir/lback" && echo same || echo "differs: $(wc -c <"$dir/lback") bytes")"
+
+# --payload-initial-szx: the first Block1 blocks go at that size (libcoap's
+# debug log shows them), on the command line and at the prompt.
+vport=$(free_udp_port)
+coap-server-notls -v 7 -A ::1 -p "$vport" >"$dir/v.log" 2>&1 &
+vpid=$!
+wait_until 50 "$client" "coap://[::1]:$vport/" || true
+expect_empty "PUT with --payload-initial-szx 2" \
+  "$("$client" -m PUT --payload "@$dir/upload" --payload-initial-szx 2 "coap://[::1]:$vport/example_data" 2>&1)"
+expect "it goes in 64-byte blocks" '^ok$' \
+  "$(grep -q 'Block1:1/M/64' "$dir/v.log" && ! grep -q 'Block1:[0-9]*/M/1024' "$dir/v.log" && echo ok)"
+printf '%s\n' "-m PUT --payload @$dir/upload --payload-initial-szx 1 coap://[::1]:$vport/example_data" \
+  | "$client" --interactive >/dev/null 2>&1
+expect "at the prompt too, in 32-byte blocks" '^ok$' \
+  "$(grep -q 'Block1:1/M/32' "$dir/v.log" && echo ok)"
+kill "$vpid"; wait "$vpid" 2>/dev/null
 finish
