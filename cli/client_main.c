@@ -82,6 +82,7 @@ static int run_single(uv_loop_t *loop, coap_context *ctx, client_opts *o) {
   chain_sigint();
   if (client_job_start(ctx, false, o, single_done, &run, &run.job) < 0) {
     fprintf(stderr, "aiocoap-client: out of memory\n");
+    run.done = true;
     uv_close((uv_handle_t *)&run.sigint, handle_closed);
     uv_close((uv_handle_t *)&run.sigterm, handle_closed);
   }

@@ -96,6 +96,16 @@ void client_observer_stop(client_observer *ob, int status) {
     return;
   ob->stopping = true;
   ob->status = status;
+  if (status == CLIENT_EXIT_INTERRUPTED) {
+    /* Ctrl-C: the commands still waiting do not run (one running ends). */
+    while (ob->queue_head != NULL) {
+      exec_item *next = ob->queue_head->next;
+      free(ob->queue_head);
+      ob->queue_head = next;
+    }
+    ob->queue_tail = NULL;
+    ob->queued = 0;
+  }
   if (ob->pending != NULL) {
     coap_future_remove_done_callback(ob->pending, on_next, ob);
     coap_future_unref(ob->pending);
