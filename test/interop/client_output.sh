@@ -52,6 +52,12 @@ expect "4.04 exits 1" '^1$' "$rc"
 expect "4.04 Not Found on stderr" '^4\.04 Not Found' "$(cat "$dir/err")"
 expect_empty "4.04 leaves stdout empty" "$(cat "$dir/out")"
 
+# Colour: never off a terminal unless asked for.
+err=$("$client" "$base/missing" 2>&1 >/dev/null)
+expect "no colour off a terminal" '^ok$' "$(printf '%s' "$err" | grep -q $'\033' || echo ok)"
+err=$("$client" --color "$base/missing" 2>&1 >/dev/null)
+expect "--color forces it" '^ok$' "$(printf '%s' "$err" | grep -q $'\033\\[31m4.04' && echo ok)"
+
 # A closed port: ICMP port unreachable, one line, well under a second.
 cport=$(free_udp_port)
 start=$(date +%s%N)
@@ -96,6 +102,8 @@ expect "-v shows the request" 'Sending request:.*GET' "$err"
 expect "-v names options with their numbers" "Uri-Path \\(11\\): 'time'" "$err"
 expect "-v shows the response" 'Received response:.*2\.05 Content' "$err"
 expect "-v summarises the payload" 'Payload: [0-9a-f]+.*\(16 bytes\)' "$err"
+"$client" -vv "$base/time" >/dev/null 2>"$dir/err"
+expect "-vv adds the library's log" '^info: ' "$(cat "$dir/err")"
 expect_empty "-q keeps -v's absence quiet" "$("$client" -q "$base/time" 2>&1 >/dev/null)"
 
 # Bodies of every size: a 5,120-byte and a 2 MiB download, a 100 KiB
@@ -133,6 +141,12 @@ if command -v script >/dev/null; then
   script -qec "'$client' '$base/time'" "$dir/ts" >/dev/null
   expect "on a terminal a newline is added" '^ok$' \
     "$(sed -n 2p "$dir/ts" | grep -q $'[0-9]\r$' && echo ok)"
+  script -qec "'$client' '$base/missing'" "$dir/ts" >/dev/null
+  expect "on a terminal the code is coloured" '^ok$' "$(grep -q $'\033\\[31m4.04' "$dir/ts" && echo ok)"
+  script -qec "'$client' --no-color '$base/missing'" "$dir/ts" >/dev/null
+  expect "--no-color turns it off" '^ok$' "$(grep -q $'\033' "$dir/ts" || echo ok)"
+  NO_COLOR=1 script -qec "'$client' '$base/missing'" "$dir/ts" >/dev/null
+  expect "and so does NO_COLOR" '^ok$' "$(grep -q $'\033' "$dir/ts" || echo ok)"
   script -qec "'$client' '$base/.well-known/core'" "$dir/ts" >/dev/null
   expect "on a terminal link format is pretty-printed" '^4$' \
     "$(grep -c '^</' "$dir/ts")"
