@@ -253,7 +253,79 @@ static void put_item(strbuf *b, const cbor_item_t *item, int depth) {
   }
 }
 
+/* Walks the item's headers without recursion (RFC 8949 §3) and says
+ * whether it is one well-formed item nested at most DIAG_MAX_DEPTH deep
+ * whose declared counts could be there: libcbor decodes and frees nested
+ * items recursively and allocates a definite array's slots up front, so a
+ * body of a few MiB of 0x81 or one 0x9b header would otherwise take the
+ * stack or the memory. */
+static bool shape_ok(const uint8_t *p, size_t len) {
+  struct {
+    uint64_t remaining;
+    bool indefinite;
+  } stack[DIAG_MAX_DEPTH];
+  size_t depth = 0, pos = 0;
+  bool one = false;
+  while (pos < len) {
+    if (one && depth == 0)
+      return false; /* bytes after the item */
+    uint8_t ib = p[pos++];
+    uint8_t major = ib >> 5, ai = ib & 31;
+    bool leaf = true;
+    if (ib == 0xff) {
+      if (depth == 0 || !stack[depth - 1].indefinite)
+        return false;
+      depth--;
+    } else {
+      uint64_t val = ai;
+      if (ai >= 24 && ai <= 27) {
+        size_t n = (size_t)1 << (ai - 24);
+        if (n > len - pos)
+          return false;
+        val = 0;
+        for (size_t i = 0; i < n; i++)
+          val = val << 8 | p[pos++];
+      } else if (ai >= 28 && ai <= 30) {
+        return false;
+      }
+      const bool indefinite = ai == 31;
+      if (indefinite && (major < 2 || major == 6 || major == 7))
+        return false;
+      if ((major == 2 || major == 3) && !indefinite) {
+        if (val > len - pos)
+          return false;
+        pos += (size_t)val;
+      } else if (major >= 2 && major <= 6 && (indefinite || major >= 4)) {
+        uint64_t count = major == 5 ? val * 2 : major == 6 ? 1 : val;
+        if (!indefinite &&
+            (count > len - pos || (major == 5 && val > UINT64_MAX / 2)))
+          return false; /* each item takes a byte at least */
+        if (indefinite || count > 0) {
+          if (depth == DIAG_MAX_DEPTH)
+            return false;
+          stack[depth].remaining = count;
+          stack[depth].indefinite = indefinite;
+          depth++;
+          leaf = false;
+        }
+      }
+    }
+    if (!leaf)
+      continue;
+    /* An item is complete: it counts for its container, which may be
+     * complete in turn. */
+    while (depth > 0 && !stack[depth - 1].indefinite &&
+           --stack[depth - 1].remaining == 0)
+      depth--;
+    if (depth == 0)
+      one = true;
+  }
+  return one && depth == 0;
+}
+
 char *client_cbor_diagnostic(const uint8_t *data, size_t len) {
+  if (!shape_ok(data, len))
+    return NULL;
   struct cbor_load_result result;
   cbor_item_t *item = cbor_load(data, len, &result);
   if (item == NULL)

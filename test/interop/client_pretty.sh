@@ -51,6 +51,18 @@ respond_with 60 "$cbor"
 out=$("$client" --pretty-print "$url" 2>/dev/null | tr '\n' ' ' | tr -s ' ')
 expect "the printer's edge cases" \
   '^\[ -18446744073709551616, 1\(1363896240\), \(_ h.01., h.02.\), \[_ 1 \], 1e\+300, NaN, -Infinity, undefined, \{\}, \[\], "" \]$' "$out"
+# Nesting past the printer's depth, and counts no body could hold, are
+# not decoded at all (libcbor recurses and allocates up front).
+respond_with 60 "$(printf '81%.0s' $(seq 200))01"
+"$client" --pretty-print "$url" >"$dir/out" 2>"$dir/err"
+expect "CBOR nested 200 deep goes out as it is" '^201$' "$(wc -c <"$dir/out" | tr -d ' ')"
+expect "with a note" 'not one CBOR item' "$(cat "$dir/err")"
+respond_with 60 "$(printf '81%.0s' $(seq 100))01"
+expect "CBOR nested 100 deep is printed" '^ok$' \
+  "$("$client" --pretty-print "$url" 2>/dev/null | grep -c '^ *1$' | grep -qx 1 && echo ok)"
+respond_with 60 9bffffffffffffffff01
+expect "an array of 2**64-1 items in 10 bytes is not decoded" '^9bffffffffffffffff01$' \
+  "$("$client" --pretty-print "$url" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 respond_with 60 ff00
 out=$("$client" --pretty-print "$url" 2>"$dir/err" | od -An -tx1 | tr -d ' \n')
 expect "malformed CBOR goes out as it is" '^ff00$' "$out"
