@@ -60,7 +60,7 @@ expect "a PATH that is not there: exit 1 with a message" \
 
 # ---- a writing server on a port it picks (--bind HOST:0) ----
 # umask 027: a new file must get 0640.
-(umask 027; exec "$fs" --bind "[::1]:0" --write --upload-timeout 2 \
+(umask 027; exec "$fs" --bind "[::1]:0" --write --upload-timeout 3 \
   --max-uploads 2 "$root" 2>"$work/log") &
 fspid=$!
 pids+=("$fspid")
@@ -220,31 +220,37 @@ expect "read back, it is the upload byte for byte" '^same same$' \
   "$(cmp -s "$work/up10" "$root/up10.bin" && echo same) $(cmp -s "$work/up10" "$work/back10" && echo same)"
 expect "no temporary file is left" '^0$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-')"
-# Block 0 of a body with more to come, sent by hand: the upload stays open.
-raw_put() { # PATH BLOCK1-BYTE: prints the response code
-  python3 - "$port" "$1" "$2" <<'PY'
+# Block 0 of a body with more to come, sent by hand (coap-client always
+# sends whole bodies): the upload stays open.  One python for several
+# requests, each from a socket of its own, so that they come within the
+# upload timeout.
+raw_put() { # BLOCK1-BYTE PATH...: prints the response codes
+  python3 - "$port" "$@" <<'PY'
 import os, socket, sys
-port, path, b1 = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3], 16)
-mid = os.getpid() & 0xffff
-msg = bytes([0x40, 3, mid >> 8, mid & 0xff])
-assert len(path) < 13
-msg += bytes([0xb0 | len(path)]) + path          # Uri-Path (11)
-msg += bytes([0xd1, 27 - 11 - 13, b1])           # Block1 (27), 1 byte
-msg += b"\xff" + b"u" * 1024
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.sendto(msg, ("::1", port))
-r = s.recv(2048)
-print("%d.%02d" % (r[1] >> 5, r[1] & 31))
+port, b1 = int(sys.argv[1]), int(sys.argv[2], 16)
+codes = []
+for i, path in enumerate(sys.argv[3:]):
+    path = path.encode()
+    assert len(path) < 13
+    mid = (os.getpid() + i) & 0xffff
+    msg = bytes([0x40, 3, mid >> 8, mid & 0xff])
+    msg += bytes([0xb0 | len(path)]) + path          # Uri-Path (11)
+    msg += bytes([0xd1, 27 - 11 - 13, b1])           # Block1 (27), 1 byte
+    msg += b"\xff" + b"u" * 1024
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(msg, ("::1", port))
+    r = s.recv(2048)
+    codes.append("%d.%02d" % (r[1] >> 5, r[1] & 31))
+print(" ".join(codes))
 PY
 }
-expect "block 0 of a longer body: 2.31 Continue" '^2.31$' "$(raw_put part1 0e)"
-expect "its temporary file exists, hidden from the listing" '^1 hidden$' \
+expect "block 0 of two longer bodies: 2.31 each; a third beyond --max-uploads 2: 5.03" \
+  '^2.31 2.31 5.03$' "$(raw_put 0e part1 part2 part3)"
+expect "their temporary files exist, hidden from the listing" '^2 hidden$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-') $(cc "$B/" | grep -q aiocoap-upload && echo shown || echo hidden)"
-expect "a second upload at once: 2.31" '^2.31$' "$(raw_put part2 0e)"
-expect "a third beyond --max-uploads 2: 5.03" '^5.03$' "$(raw_put part3 0e)"
-expect "a later block of no upload: 4.08" '^4.08$' "$(raw_put part4 1e)"
-sleep 4
+expect "a later block of no upload: 4.08" '^4.08$' "$(raw_put 1e part4)"
+sleep 5
 expect "abandoned uploads are removed after --upload-timeout" '^0$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-')"
 expect "and their files never appeared" '^absent$' \
