@@ -138,6 +138,10 @@ int fs_delete(fileserver *fs, const coap_message *request,
 void fs_put_commit(fileserver *fs, const coap_message *request,
                    const fs_path *path, int parent_fd, int tmp_fd,
                    const char *tmp_name, coap_message *response);
+/* RFC 7252 §5.10.8: true when request's If-Match and If-None-Match hold
+ * for a file that exists with stat st (or does not: exists false). */
+bool fs_conditions_hold(const fileserver *fs, const coap_message *request,
+                        bool exists, const struct stat *st);
 /* The request's preconditions against the file name in parent_fd as it is
  * now (RFC 7252 §5.10.8): 0 when they hold, -1 with a 4.12 answer when not
  * (or another answer when the file cannot be read). */

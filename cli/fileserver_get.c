@@ -293,15 +293,25 @@ int fs_get(fileserver *fs, const coap_message *request, const fs_path *path,
    * fd then says what it is, with no race between the two. */
   int fd = fs_open_beneath(fs->root_fd, path->rel,
                            O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  struct stat st;
+  if (fd == -ENOENT && !fs_conditions_hold(fs, request, false, &st)) {
+    fs_answer(response, COAP_CODE_PRECONDITION_FAILED, "Precondition failed");
+    return 0;
+  }
   if (fd < 0) {
     fs_answer_errno(response, fd);
     return 0;
   }
-  struct stat st;
   if (fstat(fd, &st) < 0) {
     int e = -errno;
     close(fd);
     fs_answer_errno(response, e);
+    return 0;
+  }
+  /* RFC 7252 §5.10.8: the conditions apply to every method. */
+  if (!fs_conditions_hold(fs, request, true, &st)) {
+    close(fd);
+    fs_answer(response, COAP_CODE_PRECONDITION_FAILED, "Precondition failed");
     return 0;
   }
   if (S_ISDIR(st.st_mode)) {

@@ -86,10 +86,8 @@ static bool has_conditions(const coap_message *request) {
          coap_options_has(&request->opt, COAP_OPT_IF_NONE_MATCH);
 }
 
-/* RFC 7252 §5.10.8: true when the preconditions hold for a file that
- * exists with stat st (or does not, exists false). */
-static bool conditions_hold(const fileserver *fs, const coap_message *request,
-                            bool exists, const struct stat *st) {
+bool fs_conditions_hold(const fileserver *fs, const coap_message *request,
+                        bool exists, const struct stat *st) {
   if (coap_options_has(&request->opt, COAP_OPT_IF_NONE_MATCH) && exists)
     return false;
   if (!coap_options_has(&request->opt, COAP_OPT_IF_MATCH))
@@ -126,7 +124,7 @@ int fs_check_preconditions(fileserver *fs, const coap_message *request,
     fs_answer_errno(response, -errno);
     return -1;
   }
-  if (!conditions_hold(fs, request, exists, &st)) {
+  if (!fs_conditions_hold(fs, request, exists, &st)) {
     answer_precondition_failed(response);
     return -1;
   }
@@ -166,7 +164,7 @@ void fs_put_commit(fileserver *fs, const coap_message *request,
   }
   if (has_conditions(request) &&
       (!target_current(parent_fd, name, &t) ||
-       !conditions_hold(fs, request, t.exists, &t.st))) {
+       !fs_conditions_hold(fs, request, t.exists, &t.st))) {
     answer_precondition_failed(response);
     goto fail;
   }
@@ -248,7 +246,7 @@ int fs_delete(fileserver *fs, const coap_message *request,
   }
   if (has_conditions(request) &&
       (!target_current(parent_fd, name, &t) ||
-       !conditions_hold(fs, request, t.exists, &t.st))) {
+       !fs_conditions_hold(fs, request, t.exists, &t.st))) {
     answer_precondition_failed(response);
     goto done;
   }

@@ -104,13 +104,27 @@ etag=$(etag_of "$B/a.txt")
 expect "GET gives an ETag of 8 bytes" '^0x[0-9a-f]{16}$' "$etag"
 expect "GET with that ETag: 2.03 Valid" '^c:2.03$' "$(code_of -O "4,$etag" "$B/a.txt")"
 expect "GET with another ETag: 2.05" '^c:2.05$' "$(code_of -O 4,0x0102 "$B/a.txt")"
-if [ "$(id -u)" -ne 0 ]; then
-  echo locked >"$root/locked"; chmod 000 "$root/locked"
-  expect "an unreadable file: 4.03" '^4.03' "$(cc "$B/locked")"
-  rm -f "$root/locked"
+# An unreadable file: as root everything is readable, so a server runs as
+# nobody on a directory of its own for this.
+pub="$work/pub"
+mkdir "$pub"; echo locked >"$pub/locked"; chmod 600 "$pub/locked"
+echo open >"$pub/open"
+asnobody=()
+if [ "$(id -u)" -eq 0 ]; then
+  chmod 711 "$work"; chmod 755 "$pub"; chown 0:0 "$pub/locked"
+  asnobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 else
-  echo "ok   an unreadable file: 4.03 (skipped: root reads everything)"
+  chmod 000 "$pub/locked"
 fi
+"${asnobody[@]}" "$fs" --bind "[::1]:0" "$pub" 2>"$work/log3" &
+pubpid=$!
+pids+=("$pubpid")
+for _ in $(seq 50); do grep -q 'serving' "$work/log3" 2>/dev/null && break; sleep 0.1; done
+P="coap://[::1]:$(grep -Eo '\]:[0-9]+$' "$work/log3" | tr -d ']:')"
+wait_until 50 coap-client-notls -B 1 "$P/open" || true
+expect "a readable file next to it is served" '^open$' "$(cc "$P/open")"
+expect "an unreadable file: 4.03" '^4.03' "$(cc "$P/locked")"
+kill "$pubpid"; wait "$pubpid" 2>/dev/null
 
 # ---- traversal: every attempt refused, nothing of outside leaks ----
 for t in '%2e%2e/outside/secret' 'sub/%2e%2e/%2e%2e/outside/secret' \
@@ -168,6 +182,13 @@ echo again >"$root/obs2.txt"
 sleep 0.3
 expect "after the observers vanished, GET still serves the file" '^again$' \
   "$(cc "$B/obs2.txt")"
+coap-client-notls -B 5 -s 3 "$B/obs2.txt" >"$work/obs4" 2>&1 &
+o4=$!
+wait_until 30 grep -q again "$work/obs4"
+echo "once more" >"$root/obs2.txt"
+wait_until 10 grep -q "once more" "$work/obs4"
+expect "and a new observer is notified as before" 'once more' "$(cat "$work/obs4")"
+kill "$o4" 2>/dev/null; wait "$o4" 2>/dev/null
 
 # ---- PUT and DELETE ----
 expect_empty "PUT a new file" "$(cc -m put -e 'new body' "$B/sub/put.txt")"
@@ -220,25 +241,37 @@ expect "read back, it is the upload byte for byte" '^same same$' \
   "$(cmp -s "$work/up10" "$root/up10.bin" && echo same) $(cmp -s "$work/up10" "$work/back10" && echo same)"
 expect "no temporary file is left" '^0$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-')"
-# Block 0 of a body with more to come, sent by hand (coap-client always
-# sends whole bodies): the upload stays open.  One python for several
-# requests, each from a socket of its own, so that they come within the
-# upload timeout.
-raw_put() { # BLOCK1-BYTE PATH...: prints the response codes
+# Blocks sent by hand where coap-client cannot (it always sends whole
+# bodies).  Each argument is PATH:BLOCK1[:TAG]: one block of 1024 bytes
+# (the TAG letter repeated, or "u"), Block1 as one hex byte, and a
+# Request-Tag TAG when given.  Each request comes from a socket of its
+# own, or with -s all from one (one endpoint); one python for all, so
+# that they come well within the upload timeout.  Prints the codes.
+raw_put() {
   python3 - "$port" "$@" <<'PY'
 import os, socket, sys
-port, b1 = int(sys.argv[1]), int(sys.argv[2], 16)
+port, args = int(sys.argv[1]), sys.argv[2:]
+same = args[:1] == ["-s"]
+args = args[1:] if same else args
+def sock():
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    return s
+shared = sock()
 codes = []
-for i, path in enumerate(sys.argv[3:]):
-    path = path.encode()
+for i, spec in enumerate(args):
+    parts = spec.split(":")
+    path, b1 = parts[0].encode(), int(parts[1], 16)
+    tag = parts[2].encode() if len(parts) > 2 else None
     assert len(path) < 13
     mid = (os.getpid() + i) & 0xffff
     msg = bytes([0x40, 3, mid >> 8, mid & 0xff])
     msg += bytes([0xb0 | len(path)]) + path          # Uri-Path (11)
-    msg += bytes([0xd1, 27 - 11 - 13, b1])           # Block1 (27), 1 byte
-    msg += b"\xff" + b"u" * 1024
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.settimeout(3)
+    msg += bytes([0xd1, 27 - 11 - 13, b1])           # Block1 (27)
+    if tag is not None:                              # Request-Tag (292)
+        msg += bytes([0xd0 | len(tag), 292 - 27 - 13]) + tag
+    msg += b"\xff" + (tag or b"u")[:1] * 1024
+    s = shared if same else sock()
     s.sendto(msg, ("::1", port))
     r = s.recv(2048)
     codes.append("%d.%02d" % (r[1] >> 5, r[1] & 31))
@@ -246,15 +279,31 @@ print(" ".join(codes))
 PY
 }
 expect "block 0 of two longer bodies: 2.31 each; a third beyond --max-uploads 2: 5.03" \
-  '^2.31 2.31 5.03$' "$(raw_put 0e part1 part2 part3)"
+  '^2.31 2.31 5.03$' "$(raw_put part1:0e part2:0e part3:0e)"
 expect "their temporary files exist, hidden from the listing" '^2 hidden$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-') $(cc "$B/" | grep -q aiocoap-upload && echo shown || echo hidden)"
-expect "a later block of no upload: 4.08" '^4.08$' "$(raw_put 1e part4)"
+expect "a later block of no upload: 4.08" '^4.08$' "$(raw_put part4:1e)"
+expect "a block shorter than its size while more follow: 4.00" '^4.00$' \
+  "$(raw_put part5:0d)"
 sleep 5
 expect "abandoned uploads are removed after --upload-timeout" '^0$' \
   "$(ls -a "$root" | grep -c '^\.aiocoap-upload-')"
 expect "and their files never appeared" '^absent$' \
   "$([ -e "$root/part1" ] || [ -e "$root/part2" ] && echo present || echo absent)"
+expect "a gap (block 2 after block 0): 4.08, and the upload is dropped" \
+  '^2.31 4.08 0$' "$(raw_put -s gap:0e gap:2e) $(ls -a "$root" | grep -c '^\.aiocoap-upload-')"
+# RFC 7959 §2.5: two bodies to one path from one endpoint, told apart by
+# their Request-Tags; block 1 (0x16: last, 1024 bytes) of each ends it.
+expect "two uploads to one path with different Request-Tags" \
+  '^2.31 2.31 2.01 2.04$' "$(raw_put -s tag:0e:a tag:0e:b tag:16:a tag:16:b)"
+expect "each got its own blocks: the last one to finish wins, whole" \
+  '^2048 b$' "$(wc -c <"$root/tag") $(tr -d b <"$root/tag" | wc -c | sed 's/^0$/b/')"
+expect "a block beyond the end of a file: 4.02" '^4.02' \
+  "$(cc -b 100,64 "$B/a.txt")"
+expect "GET with If-Match that does not hold: 4.12" '^c:4.12$' \
+  "$(code_of -O 1,0x0102 "$B/a.txt")"
+expect "GET with If-None-Match on a file that exists: 4.12" '^c:4.12$' \
+  "$(code_of -O 5 "$B/a.txt")"
 
 # ---- the walk without openat2, a read-only server, a port in use ----
 AIOCOAP_FILESERVER_NO_OPENAT2=1 "$fs" --bind "[::1]:0" "$root" 2>"$work/log2" &
