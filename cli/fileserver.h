@@ -7,6 +7,7 @@
  * fileserver_meta.c    ETags from stat, Content-Format from the file name
  * fileserver_get.c     GET of files (Block2 by pread) and directories
  * fileserver_put.c     PUT (atomic, by rename) and DELETE, conditionals
+ * fileserver_commit.c  the end of a body: fsync off the loop, then rename
  * fileserver_upload.c  Block1 uploads streamed into temporary files
  * fileserver_watch.c   Observe through uv_fs_event
  */
@@ -127,14 +128,16 @@ int fs_get(fileserver *fs, const coap_message *request, const fs_path *path,
 
 /* ---- fileserver_put.c ---- */
 
+/* PUT: answers in response, or (the last block of a body) through *later
+ * as coap_render_fn allows. */
 int fs_put(fileserver *fs, const coap_message *request, const fs_path *path,
-           coap_message *response);
+           coap_message *response, coap_future **later);
 int fs_delete(fileserver *fs, const coap_message *request,
               const fs_path *path, coap_message *response);
-/* Moves the finished temporary file tmp_name (open as tmp_fd, which the
- * caller closes) in parent_fd to the request's path, under the request's
- * If-Match / If-None-Match, and answers (2.01, 2.04, 4.12, ...).  The
- * temporary name is gone afterwards either way. */
+/* Moves the finished temporary file tmp_name (open as tmp_fd, synced;
+ * the caller closes it) in parent_fd to the request's path, under the
+ * request's If-Match / If-None-Match, and answers (2.01, 2.04, 4.12, ...).
+ * The temporary name is gone afterwards either way. */
 void fs_put_commit(fileserver *fs, const coap_message *request,
                    const fs_path *path, int parent_fd, int tmp_fd,
                    const char *tmp_name, coap_message *response);
@@ -149,13 +152,30 @@ int fs_check_preconditions(fileserver *fs, const coap_message *request,
                            int parent_fd, const char *name,
                            coap_message *response);
 
+/* ---- fileserver_commit.c ---- */
+
+/*
+ * The end of a body: the temporary file's data is synced to disk on
+ * libuv's thread pool (so the loop serves others meanwhile), then
+ * fs_put_commit runs on the loop and *later resolves with its answer,
+ * with block1 (when not NULL) as the response's Block1.  Takes ownership
+ * of parent_fd and tmp_fd.  0, or an error after which the temporary file
+ * is removed and response holds the answer.
+ */
+int fs_commit_later(fileserver *fs, const coap_message *request,
+                    const fs_path *path, int parent_fd, int tmp_fd,
+                    const char *tmp_name, const coap_block *block1,
+                    coap_message *response, coap_future **later);
+
 /* ---- fileserver_upload.c ---- */
 
 int fs_uploads_new(fileserver *fs, size_t max_uploads, uint32_t timeout_ms,
                    fs_uploads **out);
-/* Handles one PUT with Block1 (RFC 7959 §2.3) or without. */
+/* Handles one PUT with Block1 (RFC 7959 §2.3) or without; the last
+ * block is answered through *later (fs_commit_later). */
 int fs_upload_block(fs_uploads *ups, const coap_message *request,
-                    const fs_path *path, coap_message *response);
+                    const fs_path *path, coap_message *response,
+                    coap_future **later);
 /* Abandons every upload (their temporary files removed) and closes the
  * timer; ups is freed from the loop. */
 void fs_uploads_close(fs_uploads *ups);

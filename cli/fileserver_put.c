@@ -149,12 +149,6 @@ void fs_put_commit(fileserver *fs, const coap_message *request,
                    const char *tmp_name, coap_message *response) {
   const char *name = path->rel + path->name_off;
   target t = {.fd = -1};
-  /* The data reaches the disk before the name does, so that a crash
-   * leaves the old file or the new one. */
-  if (fsync(tmp_fd) < 0) {
-    fs_answer_errno(response, -errno);
-    goto fail;
-  }
   if (target_lock(parent_fd, name, &t, response) < 0)
     goto fail;
   if (t.exists && S_ISDIR(t.st.st_mode)) {
@@ -206,7 +200,7 @@ fail:
 }
 
 int fs_put(fileserver *fs, const coap_message *request, const fs_path *path,
-           coap_message *response) {
+           coap_message *response, coap_future **later) {
   if (!fs->write) {
     fs_answer(response, COAP_CODE_FORBIDDEN, "Writing is not enabled");
     return 0;
@@ -216,7 +210,7 @@ int fs_put(fileserver *fs, const coap_message *request, const fs_path *path,
               "Error: Not a file (cannot write a directory)");
     return 0;
   }
-  return fs_upload_block(fs->uploads, request, path, response);
+  return fs_upload_block(fs->uploads, request, path, response, later);
 }
 
 int fs_delete(fileserver *fs, const coap_message *request,

@@ -30,7 +30,6 @@ static bool fs_needs_blockwise(coap_resource *resource,
 
 static int fs_render(coap_resource *resource, coap_message *request,
                      coap_message *response, coap_future **later) {
-  (void)later;
   fileserver *fs = resource->user_data;
   fs_path *path = malloc(sizeof *path);
   if (path == NULL)
@@ -41,7 +40,7 @@ static int fs_render(coap_resource *resource, coap_message *request,
       fs_get(fs, request, path, response);
       break;
     case COAP_CODE_PUT:
-      fs_put(fs, request, path, response);
+      fs_put(fs, request, path, response, later);
       break;
     case COAP_CODE_DELETE:
       fs_delete(fs, request, path, response);

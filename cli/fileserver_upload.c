@@ -178,27 +178,30 @@ static void answer_busy(const fs_uploads *ups, coap_message *response) {
   coap_options_set_max_age(&response->opt, (ups->timeout_ms + 999) / 1000);
 }
 
-/* The body ends with this block: truncate, move into place, answer. */
+/* The body ends with this block: truncate, then move into place and
+ * answer through *later.  Takes ownership of parent_fd and fd. */
 static void finish(fs_uploads *ups, const coap_message *request,
                    const fs_path *path, int parent_fd, int fd,
                    const char *tmp_name, uint64_t end, bool blockwise,
-                   const coap_block *b, coap_message *response) {
+                   const coap_block *b, coap_message *response,
+                   coap_future **later) {
   if (ftruncate(fd, (off_t)end) < 0) {
     fs_answer_errno(response, -errno);
     unlinkat(parent_fd, tmp_name, 0);
+    close(fd);
+    close(parent_fd);
     return;
   }
-  fs_put_commit(ups->fs, request, path, parent_fd, fd, tmp_name, response);
   /* RFC 7959 §2.3: the response to the last block names it. */
-  if (blockwise)
-    coap_options_set_block1(&response->opt, b);
+  fs_commit_later(ups->fs, request, path, parent_fd, fd, tmp_name,
+                  blockwise ? b : NULL, response, later);
 }
 
 /* Block 0, or a body in one request. */
 static void start(fs_uploads *ups, const coap_message *request,
                   const fs_path *path, uint8_t *key, size_t key_len,
                   const coap_block *b, bool blockwise,
-                  coap_message *response) {
+                  coap_message *response, coap_future **later) {
   uint32_t size1;
   if (coap_options_get_size1(&request->opt, &size1) == 0 &&
       size1 > FS_MAX_UPLOAD_BYTES) {
@@ -251,10 +254,10 @@ static void start(fs_uploads *ups, const coap_message *request,
     goto fail;
   }
   if (!b->more) {
+    free(key);
     finish(ups, request, path, parent_fd, fd, tmp_name, request->payload_len,
-           blockwise, b, response);
-    close(fd);
-    goto fail; /* done: close what is open */
+           blockwise, b, response, later);
+    return;
   }
   upload *u = calloc(1, sizeof *u);
   if (u == NULL) {
@@ -288,7 +291,7 @@ fail:
 /* A block after the first. */
 static void proceed(fs_uploads *ups, const coap_message *request,
                     const fs_path *path, upload *u, const coap_block *b,
-                    coap_message *response) {
+                    coap_message *response, coap_future **later) {
   size_t block = coap_block_size(b->szx);
   uint64_t offset = (uint64_t)b->num * block;
   uint64_t end = offset + request->payload_len;
@@ -324,15 +327,14 @@ static void proceed(fs_uploads *ups, const coap_message *request,
   }
   unlink_upload(ups, u);
   finish(ups, request, path, u->parent_fd, u->fd, u->tmp_name, end, true, b,
-         response);
-  close(u->fd);
-  close(u->parent_fd);
+         response, later);
   free(u->key);
   free(u);
 }
 
 int fs_upload_block(fs_uploads *ups, const coap_message *request,
-                    const fs_path *path, coap_message *response) {
+                    const fs_path *path, coap_message *response,
+                    coap_future **later) {
   coap_block b = {.num = 0, .more = false, .szx = FS_MAX_SZX};
   bool blockwise = coap_options_get_block1(&request->opt, &b) == 0;
   size_t key_len;
@@ -346,7 +348,7 @@ int fs_upload_block(fs_uploads *ups, const coap_message *request,
     /* A new body: one still collected under the key is given up. */
     if (u != NULL)
       drop(ups, u, true);
-    start(ups, request, path, key, key_len, &b, blockwise, response);
+    start(ups, request, path, key, key_len, &b, blockwise, response, later);
     return 0;
   }
   free(key);
@@ -355,7 +357,7 @@ int fs_upload_block(fs_uploads *ups, const coap_message *request,
               "No upload in progress");
     return 0;
   }
-  proceed(ups, request, path, u, &b, response);
+  proceed(ups, request, path, u, &b, response, later);
   return 0;
 }
 
