@@ -78,9 +78,13 @@ static int parse_args(int argc, char **argv, options *o, bool *done) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
       const char *v = argv[++i];
-      if (strcmp(a, "--bind") == 0)
+      if (strcmp(a, "--bind") == 0) {
+        char host[256];
+        int port;
+        if (coap_hostportsplit(v, host, sizeof host, &port) < 0)
+          return usage_error("--bind: not HOST:PORT: %s", v);
         o->bind = v;
-      else if (strcmp(a, "--etag-length") == 0) {
+      } else if (strcmp(a, "--etag-length") == 0) {
         if (!cli_parse_number(v, 0, COAP_ETAG_MAX_LENGTH, &o->etag_length))
           return usage_error("--etag-length: not a number in 0..8: %s", v);
       } else if (strcmp(a, "--max-uploads") == 0) {

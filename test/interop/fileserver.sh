@@ -32,6 +32,9 @@ echo odd >"$root/sub/we,ird>name"
 head -c 1048576 /dev/urandom >"$root/big.bin"
 ln -s "$work/outside/secret" "$root/out-file"
 ln -s "$work/outside/dir" "$root/out-dir"
+ln -s "$work/outside/secret" "$root/out-file2"
+mkdir "$root/many"
+for i in $(seq -w 1 200); do : >"$root/many/file-$i"; done
 ln -s ../../outside/secret "$root/sub/rel-out"
 mkfifo "$root/fifo"
 
@@ -52,6 +55,9 @@ expect "--etag-length 9: exit 2 naming the value" '^2 .*--etag-length.*: 9 usage
   "$st $(echo $err)"
 err=$("$fs" --bind 2>&1 >/dev/null); st=$?
 expect "--bind without value: exit 2" '^2 .*--bind needs a value' "$st $(echo $err)"
+err=$("$fs" --bind "[::1" 2>&1 >/dev/null); st=$?
+expect "--bind with a malformed value: exit 2 naming it" '^2 .*--bind: not HOST:PORT: \[::1 usage' \
+  "$st $(echo $err)"
 err=$("$fs" a b 2>&1 >/dev/null); st=$?
 expect "two PATHs: exit 2" '^2 .*only one PATH.*: b' "$st $(echo $err)"
 err=$("$fs" --bind "[::1]:0" "$work/nonexistent" 2>&1 >/dev/null); st=$?
@@ -84,9 +90,13 @@ expect "block 3 of 64 bytes, with Size2 only on block 0" \
 expect "block 0 carries Size2 1048576" 'Size2:1048576' \
   "$(coap-client-notls -B 5 -v 7 -b 64 "$B/big.bin" -o /dev/null 2>&1 | grep 'c:2.05' | head -1)"
 expect "the root listing, sorted, directories with ct=40" \
-  '^</a.txt>,</big.bin>,</fifo>,</out-dir>,</out-file>,</sub/>;ct=40$' "$(cc "$B/")"
+  '^</a.txt>,</big.bin>,</fifo>,</many/>;ct=40,</out-dir>,</out-file>,</out-file2>,</sub/>;ct=40$' "$(cc "$B/")"
 expect "a subdirectory's names percent-encoded" \
   '^</sub/b%20c.json>,</sub/rel-out>,</sub/we%2Cird%3Ename>$' "$(cc "$B/sub/")"
+links=$(cc -b 64 "$B/many/" | tr , '\n')
+expect "a long listing, blockwise in 64-byte blocks, is whole" \
+  '^200 </many/file-001> </many/file-200>$' \
+  "$(echo "$links" | grep -c '^</many/file-[0-9]*>$') $(echo "$links" | head -1) $(echo "$links" | tail -1)"
 expect "/.well-known/core points at the tree" '^</>;ct=40' \
   "$(cc "$B/.well-known/core")"
 expect "a directory without trailing slash: 4.00 saying so" \
@@ -147,6 +157,9 @@ expect "PUT through a symlink to a directory outside refused" '^4\.0[034]' \
   "$(cc -m put -e pwned "$B/out-dir/deep")"
 expect "DELETE through it refused" '^4\.0[034]' "$(cc -m delete "$B/out-dir/deep")"
 expect "the outside stays untouched" '^deep secret$' "$(cat "$work/outside/dir/deep")"
+expect "PUT to a symlink leading outside replaces the link, not its target" \
+  '^c:2.04 the secret regular file$' \
+  "$(code_of -m put -e replaced "$B/out-file2") $(cat "$work/outside/secret") $(stat -c %F "$root/out-file2")"
 expect "PUT to ../ refused" '^4.00' "$(cc -m put -e pwned "$B/%2e%2e/pwned")"
 expect "nothing written outside" '^absent$' \
   "$([ -e "$work/pwned" ] && echo present || echo absent)"
