@@ -132,8 +132,8 @@ int fs_get(fileserver *fs, const coap_message *request, const fs_path *path,
  * as coap_render_fn allows. */
 int fs_put(fileserver *fs, const coap_message *request, const fs_path *path,
            coap_message *response, coap_future **later);
-int fs_delete(fileserver *fs, const coap_message *request,
-              const fs_path *path, coap_message *response);
+int fs_delete(fileserver *fs, const coap_message *request, const fs_path *path,
+              coap_message *response);
 /* Moves the finished temporary file tmp_name (open as tmp_fd, synced;
  * the caller closes it) in parent_fd to the request's path, under the
  * request's If-Match / If-None-Match, and answers (2.01, 2.04, 4.12, ...).

@@ -102,9 +102,8 @@ static void get_file(fileserver *fs, const coap_message *request,
   /* RFC 7959 §4: Size2 with the first block, and whenever asked for. */
   if (rc == 0 && ((b.num == 0 && b.more) ||
                   coap_options_has(&request->opt, COAP_OPT_SIZE2)))
-    rc = coap_options_set_size2(&response->opt,
-                                total > UINT32_MAX ? UINT32_MAX
-                                                   : (uint32_t)total);
+    rc = coap_options_set_size2(
+        &response->opt, total > UINT32_MAX ? UINT32_MAX : (uint32_t)total);
   if (rc < 0) {
     fs_answer(response, COAP_CODE_INTERNAL_SERVER_ERROR, "Internal error");
     return;
@@ -291,8 +290,8 @@ int fs_get(fileserver *fs, const coap_message *request, const fs_path *path,
            coap_message *response) {
   /* O_NONBLOCK: opening a FIFO must never wait for a writer; fstat on the
    * fd then says what it is, with no race between the two. */
-  int fd = fs_open_beneath(fs->root_fd, path->rel,
-                           O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  int fd =
+      fs_open_beneath(fs->root_fd, path->rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   struct stat st;
   if (fd == -ENOENT && !fs_conditions_hold(fs, request, false, &st)) {
     fs_answer(response, COAP_CODE_PRECONDITION_FAILED, "Precondition failed");

@@ -91,8 +91,7 @@ static int parse_args(int argc, char **argv, options *o, bool *done) {
         if (!cli_parse_number(v, 1, 1024, &o->max_uploads))
           return usage_error("--max-uploads: not a number in 1..1024: %s", v);
       } else if (!cli_parse_number(v, 1, 3600, &o->upload_timeout_s)) {
-        return usage_error("--upload-timeout: not a number in 1..3600: %s",
-                           v);
+        return usage_error("--upload-timeout: not a number in 1..3600: %s", v);
       }
     } else if (a[0] == '-' && a[1] != '\0') {
       return usage_error("unknown option %s", a);
@@ -191,10 +190,10 @@ int main(int argc, char **argv) {
     return status;
   const char *path = o.path != NULL ? o.path : ".";
   server.root_path = realpath(path, NULL);
-  server.root_fd = server.root_path == NULL
-                       ? -1
-                       : open(server.root_path,
-                              O_PATH | O_DIRECTORY | O_CLOEXEC);
+  server.root_fd =
+      server.root_path == NULL
+          ? -1
+          : open(server.root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (server.root_fd < 0) {
     fprintf(stderr, "aiocoap-fileserver: cannot serve %s: %s\n", path,
             strerror(errno));
@@ -207,9 +206,9 @@ int main(int argc, char **argv) {
   server.etag_length = (size_t)o.etag_length;
   server.verbosity = o.verbosity;
   coap_site *site = NULL;
-  int rc = fs_uploads_new(&server, (size_t)o.max_uploads,
-                          (uint32_t)(o.upload_timeout_s * 1000),
-                          &server.uploads);
+  int rc =
+      fs_uploads_new(&server, (size_t)o.max_uploads,
+                     (uint32_t)(o.upload_timeout_s * 1000), &server.uploads);
   if (rc == 0)
     rc = fs_watches_new(&server, &server.watches);
   if (rc == 0)

@@ -26,10 +26,10 @@ size_t fs_etag(const fileserver *fs, const struct stat *st,
     return 0;
   /* As aiocoap: what changes when the file does, without reading it
    * (a change that keeps mtime, ctime and size alike goes unnoticed). */
-  uint64_t parts[5] = {
-      (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
-      (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
-      (uint64_t)st->st_size};
+  uint64_t parts[5] = {(uint64_t)st->st_mtim.tv_sec,
+                       (uint64_t)st->st_mtim.tv_nsec,
+                       (uint64_t)st->st_ctim.tv_sec,
+                       (uint64_t)st->st_ctim.tv_nsec, (uint64_t)st->st_size};
   uint8_t full[COAP_ETAG_MAX_LENGTH];
   size_t len = sizeof full;
   if (coap_hashing_etag_compute(parts, sizeof parts, full, &len) < 0)
@@ -44,7 +44,8 @@ bool fs_request_has_etag(const coap_message *request, const uint8_t *etag,
   if (len == 0)
     return false;
   for (size_t i = 0;; i++) {
-    const coap_option *o = coap_options_get_nth(&request->opt, COAP_OPT_ETAG, i);
+    const coap_option *o =
+        coap_options_get_nth(&request->opt, COAP_OPT_ETAG, i);
     if (o == NULL)
       return false;
     if (o->len == len && memcmp(o->value, etag, len) == 0)

@@ -64,8 +64,8 @@ int fs_path_parse(const coap_message *request, coap_message *response,
   out->name_off = 0;
   out->rel[0] = '\0';
   for (size_t i = 0; i < count; i++) {
-    const coap_option *o = coap_options_get_nth(&request->opt,
-                                                COAP_OPT_URI_PATH, i);
+    const coap_option *o =
+        coap_options_get_nth(&request->opt, COAP_OPT_URI_PATH, i);
     if (o->len == 0) {
       /* RFC 7252 §6.5: a trailing slash is one empty last segment; an
        * empty one anywhere else ("//", a leading one) names nothing, and
@@ -157,8 +157,7 @@ int fs_open_beneath(int root_fd, const char *rel, int flags) {
      * (absolute symlinks, ".." above it, /proc magic links), with
      * EXDEV, atomically with the open. */
     struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-                           .resolve =
-                               RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     long fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
     if (fd >= 0)
       return (int)fd;

@@ -103,8 +103,8 @@ bool fs_conditions_hold(const fileserver *fs, const coap_message *request,
         coap_options_get_nth(&request->opt, COAP_OPT_IF_MATCH, i);
     if (o == NULL)
       return false;
-    if (o->len == 0 || (len > 0 && o->len == len &&
-                        memcmp(o->value, etag, len) == 0))
+    if (o->len == 0 ||
+        (len > 0 && o->len == len && memcmp(o->value, etag, len) == 0))
       return true;
   }
 }
@@ -213,8 +213,8 @@ int fs_put(fileserver *fs, const coap_message *request, const fs_path *path,
   return fs_upload_block(fs->uploads, request, path, response, later);
 }
 
-int fs_delete(fileserver *fs, const coap_message *request,
-              const fs_path *path, coap_message *response) {
+int fs_delete(fileserver *fs, const coap_message *request, const fs_path *path,
+              coap_message *response) {
   if (!fs->write) {
     fs_answer(response, COAP_CODE_FORBIDDEN, "Writing is not enabled");
     return 0;

@@ -43,8 +43,7 @@ struct fs_uploads {
 
 static bool same_peer(const struct sockaddr_in6 *a,
                       const struct sockaddr_in6 *b) {
-  return a->sin6_port == b->sin6_port &&
-         a->sin6_scope_id == b->sin6_scope_id &&
+  return a->sin6_port == b->sin6_port && a->sin6_scope_id == b->sin6_scope_id &&
          memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
 }
 
@@ -138,8 +137,7 @@ static int make_temp(int parent_fd, char *name, size_t cap) {
       r = (uint64_t)rand() << 32 ^ (uint64_t)rand();
     snprintf(name, cap, "%s%016llx", FS_TEMP_PREFIX, (unsigned long long)r);
     int fd = openat(parent_fd, name,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0666);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd >= 0 || errno != EEXIST)
       return fd < 0 ? -errno : fd;
   }
@@ -200,8 +198,8 @@ static void finish(fs_uploads *ups, const coap_message *request,
 /* Block 0, or a body in one request. */
 static void start(fs_uploads *ups, const coap_message *request,
                   const fs_path *path, uint8_t *key, size_t key_len,
-                  const coap_block *b, bool blockwise,
-                  coap_message *response, coap_future **later) {
+                  const coap_block *b, bool blockwise, coap_message *response,
+                  coap_future **later) {
   uint32_t size1;
   if (coap_options_get_size1(&request->opt, &size1) == 0 &&
       size1 > FS_MAX_UPLOAD_BYTES) {
@@ -215,9 +213,9 @@ static void start(fs_uploads *ups, const coap_message *request,
     fs_answer(response, COAP_CODE_BAD_REQUEST, "Block of the wrong size");
     return;
   }
-  if (b->more && (ups->n >= ups->max ||
-                  peer_count(ups, &request->remote.addr) >=
-                      FS_MAX_UPLOADS_PER_PEER)) {
+  if (b->more &&
+      (ups->n >= ups->max ||
+       peer_count(ups, &request->remote.addr) >= FS_MAX_UPLOADS_PER_PEER)) {
     free(key);
     answer_busy(ups, response);
     return;

@@ -183,9 +183,8 @@ void fs_watch_add_observation(fs_watches *w, const coap_message *request,
       o = NULL;
     }
   }
-  if (o == NULL ||
-      coap_server_observation_accept(observation, on_observation_ended, o) <
-          0) {
+  if (o == NULL || coap_server_observation_accept(
+                       observation, on_observation_ended, o) < 0) {
     if (o != NULL)
       free(o->name);
     free(o);
