@@ -195,40 +195,43 @@ static void finish(fs_uploads *ups, const coap_message *request,
                   blockwise ? b : NULL, response, later);
 }
 
-/* Block 0, or a body in one request. */
-static void start(fs_uploads *ups, const coap_message *request,
-                  const fs_path *path, uint8_t *key, size_t key_len,
-                  const coap_block *b, bool blockwise, coap_message *response,
-                  coap_future **later) {
+/* Whether block 0 (or a whole body) may start an upload: 0, or -1 with
+ * response filled in. */
+static int admit(const fs_uploads *ups, const coap_message *request,
+                 const coap_block *b, coap_message *response) {
   uint32_t size1;
   if (coap_options_get_size1(&request->opt, &size1) == 0 &&
       size1 > FS_MAX_UPLOAD_BYTES) {
-    free(key);
     answer_too_large(response);
-    return;
+    return -1;
   }
-  size_t block = coap_block_size(b->szx);
-  if (b->more && request->payload_len != block) {
-    free(key);
+  if (b->more && request->payload_len != coap_block_size(b->szx)) {
     fs_answer(response, COAP_CODE_BAD_REQUEST, "Block of the wrong size");
-    return;
+    return -1;
   }
   if (b->more &&
       (ups->n >= ups->max ||
        peer_count(ups, &request->remote.addr) >= FS_MAX_UPLOADS_PER_PEER)) {
-    free(key);
     answer_busy(ups, response);
-    return;
+    return -1;
   }
-  int parent_fd = fs_open_parent(ups->fs, path);
-  if (parent_fd < 0) {
-    free(key);
-    fs_answer_errno(response, parent_fd);
-    return;
+  return 0;
+}
+
+/* The temporary file of a new body in the target's directory, with the
+ * first block written: fills *parent_fd, *fd and tmp_name and returns 0,
+ * or -1 with response filled in and nothing left open. */
+static int open_body(fs_uploads *ups, const coap_message *request,
+                     const fs_path *path, int *parent_fd, int *fd,
+                     char *tmp_name, size_t tmp_cap, coap_message *response) {
+  *parent_fd = fs_open_parent(ups->fs, path);
+  if (*parent_fd < 0) {
+    fs_answer_errno(response, *parent_fd);
+    return -1;
   }
   const char *name = path->rel + path->name_off;
   struct stat st;
-  if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+  if (fstatat(*parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       S_ISDIR(st.st_mode)) {
     fs_answer(response, COAP_CODE_BAD_REQUEST,
               "Error: Not a file (cannot write a directory)");
@@ -236,20 +239,38 @@ static void start(fs_uploads *ups, const coap_message *request,
   }
   /* Early, so that a body bound to fail is not uploaded at all; the
    * check that counts is the one at the rename. */
-  if (fs_check_preconditions(ups->fs, request, parent_fd, name, response) < 0)
+  if (fs_check_preconditions(ups->fs, request, *parent_fd, name, response) < 0)
     goto fail;
-  char tmp_name[sizeof FS_TEMP_PREFIX + 16];
-  int fd = make_temp(parent_fd, tmp_name, sizeof tmp_name);
-  if (fd < 0) {
-    fs_answer_errno(response, fd);
+  *fd = make_temp(*parent_fd, tmp_name, tmp_cap);
+  if (*fd < 0) {
+    fs_answer_errno(response, *fd);
     goto fail;
   }
-  int rc = pwrite_full(fd, request->payload, request->payload_len, 0);
+  int rc = pwrite_full(*fd, request->payload, request->payload_len, 0);
   if (rc < 0) {
     fs_answer_errno(response, rc);
-    close(fd);
-    unlinkat(parent_fd, tmp_name, 0);
+    close(*fd);
+    unlinkat(*parent_fd, tmp_name, 0);
     goto fail;
+  }
+  return 0;
+fail:
+  close(*parent_fd);
+  return -1;
+}
+
+/* Block 0, or a body in one request.  Takes ownership of key. */
+static void start(fs_uploads *ups, const coap_message *request,
+                  const fs_path *path, uint8_t *key, size_t key_len,
+                  const coap_block *b, bool blockwise, coap_message *response,
+                  coap_future **later) {
+  int parent_fd, fd;
+  char tmp_name[sizeof FS_TEMP_PREFIX + 16];
+  if (admit(ups, request, b, response) < 0 ||
+      open_body(ups, request, path, &parent_fd, &fd, tmp_name, sizeof tmp_name,
+                response) < 0) {
+    free(key);
+    return;
   }
   if (!b->more) {
     free(key);
@@ -259,10 +280,12 @@ static void start(fs_uploads *ups, const coap_message *request,
   }
   upload *u = calloc(1, sizeof *u);
   if (u == NULL) {
+    free(key);
     close(fd);
     unlinkat(parent_fd, tmp_name, 0);
+    close(parent_fd);
     fs_answer(response, COAP_CODE_INTERNAL_SERVER_ERROR, "Out of memory");
-    goto fail;
+    return;
   }
   u->key = key;
   u->key_len = key_len;
@@ -280,10 +303,6 @@ static void start(fs_uploads *ups, const coap_message *request,
     uv_timer_start(&ups->timer, on_expiry, every, every);
   }
   answer_continue(response, b);
-  return;
-fail:
-  free(key);
-  close(parent_fd);
 }
 
 /* A block after the first. */
