@@ -34,8 +34,9 @@
 /* Largest file a PUT may make: what 2**20 blocks of 1024 bytes hold
  * (RFC 7959 §2.2, NUM has 20 bits). */
 #define FS_MAX_UPLOAD_BYTES ((uint64_t)1 << 30)
-/* Largest directory listing rendered (the library slices it). */
-#define FS_MAX_LISTING_BYTES (4u << 20)
+/* Largest directory listing rendered: the library slices it, and keeps
+ * up to max_block2_cached (32) of them for the later blocks. */
+#define FS_MAX_LISTING_BYTES (1u << 20)
 /* Events on one file within this time become one notification. */
 #define FS_WATCH_COALESCE_MS 10u
 /* Temporary upload files start with this; they are hidden from listings

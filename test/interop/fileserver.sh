@@ -97,6 +97,15 @@ links=$(cc -b 64 "$B/many/" | tr , '\n')
 expect "a long listing, blockwise in 64-byte blocks, is whole" \
   '^200 </many/file-001> </many/file-200>$' \
   "$(echo "$links" | grep -c '^</many/file-[0-9]*>$') $(echo "$links" | head -1) $(echo "$links" | tail -1)"
+# Beyond FS_MAX_LISTING_BYTES (1 MiB): 10,000 names of 100 bytes.
+python3 -c '
+import os, sys
+for i in range(10000):
+    open(os.path.join(sys.argv[1], "%05d-%s" % (i, "n" * 94)), "w").close()
+' "$(mkdir "$root/huge" && echo "$root/huge")"
+expect "a listing beyond 1 MiB: 5.00, not a truncated one" '^5.00 Listing too large' \
+  "$(cc "$B/huge/")"
+rm -rf "$root/huge"
 expect "/.well-known/core points at the tree" '^</>;ct=40' \
   "$(cc "$B/.well-known/core")"
 expect "a directory without trailing slash: 4.00 saying so" \
@@ -317,6 +326,24 @@ expect "GET with If-Match that does not hold: 4.12" '^c:4.12$' \
   "$(code_of -O 1,0x0102 "$B/a.txt")"
 expect "GET with If-None-Match on a file that exists: 4.12" '^c:4.12$' \
   "$(code_of -O 5 "$B/a.txt")"
+
+# FS_MAX_UPLOADS_PER_PEER (4): a fifth upload from one endpoint waits,
+# even with --max-uploads to spare; shutdown removes the open ones.
+mkdir "$work/w2"
+"$fs" --bind "[::1]:0" --write --max-uploads 8 "$work/w2" 2>"$work/log4" &
+w2pid=$!
+pids+=("$w2pid")
+for _ in $(seq 50); do grep -q 'serving' "$work/log4" 2>/dev/null && break; sleep 0.1; done
+mainport=$port
+port=$(grep -Eo '\]:[0-9]+$' "$work/log4" | tr -d ']:')
+wait_until 50 coap-client-notls -B 1 "coap://[::1]:$port/" || true
+expect "four uploads from one endpoint: 2.31; a fifth: 5.03; another endpoint: 2.31" \
+  '^2.31 2.31 2.31 2.31 5.03 2.31$' \
+  "$(raw_put -s p1:0e p2:0e p3:0e p4:0e p5:0e) $(raw_put p6:0e)"
+kill -TERM "$w2pid"; wait "$w2pid"; st=$?
+expect "SIGTERM with uploads open: exit 0, their temporary files removed" '^0 0$' \
+  "$st $(ls -a "$work/w2" | grep -c '^\.aiocoap-upload-')"
+port=$mainport
 
 # ---- the walk without openat2, a read-only server, a port in use ----
 AIOCOAP_FILESERVER_NO_OPENAT2=1 "$fs" --bind "[::1]:0" "$root" 2>"$work/log2" &
