@@ -232,6 +232,15 @@ expect "If-Match with a list holding the ETag: 2.04" '^c:2.04$' \
 expect "written" '^fourth$' "$(cat "$root/sub/put.txt")"
 expect "If-Match with the old ETag now: 4.12" '^c:4.12$' \
   "$(code_of -m put -O "1,$etag" -e fifth "$B/sub/put.txt")"
+# The check and the rename happen under an flock on the current file: a
+# program (or another server) holding it makes the PUT wait its turn.
+flock -x "$root/sub/put.txt" sleep 2 &
+lockpid=$!
+sleep 0.3
+expect "PUT while another holds the file's lock: 5.03, nothing changed" \
+  '^c:5.03 fourth$' \
+  "$(code_of -m put -e locked "$B/sub/put.txt") $(cat "$root/sub/put.txt")"
+wait "$lockpid"
 expect "If-Match on an absent file: 4.12" '^c:4.12$' \
   "$(code_of -m put -O 1,0x0102 -e x "$B/sub/absent.txt")"
 expect "and nothing was created" '^absent$' \
