@@ -57,20 +57,23 @@ static bool segment_is_reserved(const uint8_t *v, size_t len) {
 int fs_path_parse(const coap_message *request, coap_message *response,
                   fs_path *out) {
   size_t count = coap_options_count_of(&request->opt, COAP_OPT_URI_PATH);
-  size_t used = 0;
+  size_t used = 0, seen = 0;
   out->n = 0;
   out->dir = count == 0;
   out->parent_len = 0;
   out->name_off = 0;
   out->rel[0] = '\0';
-  for (size_t i = 0; i < count; i++) {
-    const coap_option *o =
-        coap_options_get_nth(&request->opt, COAP_OPT_URI_PATH, i);
+  /* One pass over the options in order (Uri-Path keeps its order). */
+  for (size_t i = 0; seen < count; i++) {
+    const coap_option *o = coap_options_at(&request->opt, i);
+    if (o->number != COAP_OPT_URI_PATH)
+      continue;
+    seen++;
     if (o->len == 0) {
       /* RFC 7252 §6.5: a trailing slash is one empty last segment; an
        * empty one anywhere else ("//", a leading one) names nothing, and
        * must never make the path absolute. */
-      if (i + 1 == count) {
+      if (seen == count) {
         out->dir = true;
         break;
       }

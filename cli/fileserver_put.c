@@ -162,10 +162,12 @@ void fs_put_commit(fileserver *fs, const coap_message *request,
     answer_precondition_failed(response);
     goto fail;
   }
-  /* The file keeps its permissions; a new one has the umask's (the
-   * temporary file was made with 0666 & ~umask). */
+  /* The file keeps its permission bits; a new one has the umask's (the
+   * temporary file was made with 0666 & ~umask).  Never set-user-ID,
+   * set-group-ID or sticky: a body from the network must not become a
+   * set-user-ID program. */
   if (t.exists && t.fd >= 0)
-    fchmod(tmp_fd, t.st.st_mode & 07777);
+    fchmod(tmp_fd, t.st.st_mode & 0777);
   int rc;
   if (coap_options_has(&request->opt, COAP_OPT_IF_NONE_MATCH))
     rc = rename_noreplace(parent_fd, tmp_name, name);

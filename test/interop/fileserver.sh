@@ -221,6 +221,10 @@ chmod 604 "$root/sub/put.txt"
 cc -m put -e 'second body' "$B/sub/put.txt" >/dev/null
 expect "a PUT keeps an existing file's mode" '^604 second body$' \
   "$(stat -c %a "$root/sub/put.txt") $(cat "$root/sub/put.txt")"
+echo prog >"$root/sub/prog"; chmod 4755 "$root/sub/prog"
+cc -m put -e 'from the network' "$B/sub/prog" >/dev/null
+expect "but never set-user-ID: 4755 becomes 755" '^755$' "$(stat -c %a "$root/sub/prog")"
+rm -f "$root/sub/prog"
 expect "PUT answers 2.04 for an existing file, with an ETag" 'c:2.04 .*ETag:0x' \
   "$(coap-client-notls -B 5 -v 7 -m put -e third "$B/sub/put.txt" 2>&1 | grep 'c:2')"
 etag=$(etag_of "$B/sub/put.txt")
