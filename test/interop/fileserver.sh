@@ -135,13 +135,14 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   chmod 000 "$pub/locked"
 fi
-"${asnobody[@]}" "$fs" --bind "[::1]:0" "$pub" 2>"$work/log3" &
+"${asnobody[@]}" "$fs" --bind "[::1]:0" --etag-length 0 "$pub" 2>"$work/log3" &
 pubpid=$!
 pids+=("$pubpid")
 for _ in $(seq 50); do grep -q 'serving' "$work/log3" 2>/dev/null && break; sleep 0.1; done
 P="coap://[::1]:$(grep -Eo '\]:[0-9]+$' "$work/log3" | tr -d ']:')"
 wait_until 50 coap-client-notls -B 1 "$P/open" || true
 expect "a readable file next to it is served" '^open$' "$(cc "$P/open")"
+expect "--etag-length 0: no ETag" '^none$' "$(e=$(etag_of "$P/open"); echo "${e:-none}")"
 expect "an unreadable file: 4.03" '^4.03' "$(cc "$P/locked")"
 kill "$pubpid"; wait "$pubpid" 2>/dev/null
 
@@ -359,7 +360,7 @@ expect "SIGTERM with uploads open: exit 0, their temporary files removed" '^0 0$
 port=$mainport
 
 # ---- the walk without openat2, a read-only server, a port in use ----
-AIOCOAP_FILESERVER_NO_OPENAT2=1 "$fs" --bind "[::1]:0" "$root" 2>"$work/log2" &
+AIOCOAP_FILESERVER_NO_OPENAT2=1 "$fs" --bind "[::1]:0" --etag-length 3 "$root" 2>"$work/log2" &
 ropid=$!
 pids+=("$ropid")
 for _ in $(seq 50); do grep -q 'serving' "$work/log2" 2>/dev/null && break; sleep 0.1; done
@@ -367,6 +368,7 @@ rport=$(grep -Eo '\]:[0-9]+$' "$work/log2" | tr -d ']:')
 R="coap://[::1]:$rport"
 wait_until 50 coap-client-notls -B 1 "$R/a.txt" || true
 expect "read-only (walk): GET works" '^hello$' "$(cc "$R/a.txt")"
+expect "--etag-length 3: ETags of 3 bytes" '^0x[0-9a-f]{6}$' "$(etag_of "$R/a.txt")"
 expect "read-only (walk): a 1 MiB file intact" '^same$' \
   "$(coap-client-notls -B 30 "$R/big.bin" -o "$work/bigw" >/dev/null 2>&1; cmp -s "$root/big.bin" "$work/bigw" && echo same)"
 for t in out-file out-dir/deep out-dir/ sub/rel-out '%2e%2e/outside/secret'; do
