@@ -157,7 +157,7 @@ static int make_site(fileserver *fs, coap_site **out) {
   if (wkc != NULL)
     coap_resource_unref(wkc);
   if (rc < 0) {
-    coap_site_free(site);
+    coap_site_unref(site);
     return rc;
   }
   *out = site;
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
             coap_strerror(rc));
     fs_uploads_close(server.uploads);
     fs_watches_close(server.watches);
-    coap_site_free(site);
+    coap_site_unref(site);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     close(server.root_fd);
@@ -239,7 +239,7 @@ int main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   print_bound(o.bind);
   uv_run(loop, UV_RUN_DEFAULT);
-  coap_site_free(site);
+  coap_site_unref(site);
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
   close(server.root_fd);
