@@ -322,7 +322,7 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   /* The context's own reference: a callback that lets go of the site
    * while a request is being served frees nothing under it. */
   if (site != NULL)
-    ctx->site = (coap_site *)coap_resource_ref(coap_site_as_resource(site));
+    ctx->site = coap_site_ref(site);
   if (config != NULL)
     ctx->config = *config;
   else

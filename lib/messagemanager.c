@@ -44,9 +44,13 @@ uint64_t coap__mm_random(coap__mm *mm, uint64_t bound) {
 int coap__mm_buf_reserve(uint8_t **buf, size_t *cap, size_t len) {
   if (*buf != NULL && *cap >= len)
     return 0;
-  size_t size = 64;
-  while (size < len)
-    size *= 2;
+  /* Rounded up to 64 bytes, not to a power of two: these buffers are
+   * recycled with their records, so a doubling saves few reallocations but
+   * would make a 1,040-byte Block2 reply, kept for EXCHANGE_LIFETIME in
+   * the deduplication cache, cost 2,048 bytes. */
+  size_t size = (len + 63) & ~(size_t)63;
+  if (size == 0)
+    size = 64;
   uint8_t *fresh = coap__malloc(size);
   if (fresh == NULL)
     return COAP_ENOMEM;

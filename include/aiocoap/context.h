@@ -212,8 +212,9 @@ AIOCOAP_EXTERN int coap_context_create_client_context(
     uv_loop_t *loop, const coap_context_config *config, coap_context **out);
 
 /*
- * aiocoap's Context.create_server_context: a context serving site (borrowed:
- * keep it alive until the context is shut down) on bind, "HOST:PORT" as
+ * aiocoap's Context.create_server_context: a context serving site (it takes
+ * a reference of its own, dropped when it is freed, so the caller may
+ * coap_site_unref its own at once) on bind, "HOST:PORT" as
  * coap_hostportsplit reads it ("[::]:5683" when NULL; port 0 picks one).  It
  * can send requests too.  Returns as the client variant, plus
  * COAP_EADDRINUSE.

@@ -16,6 +16,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 server=$1
 client=$2
+# A root that is not a mount point of its own (a bare chroot) cannot get a
+# private mount namespace: that is the machine, not the client.
+if ! unshare -m true 2>/dev/null; then
+  echo "SKIP $(basename "$0"): cannot make a mount namespace here: $(unshare -m true 2>&1 | head -n 1)"
+  exit 77
+fi
 port=$(free_udp_port)
 "$server" --bind "[::]:$port" 2>/dev/null &
 pid=$!

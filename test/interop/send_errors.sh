@@ -15,17 +15,22 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 client=$1
-ns=acns$$
-ip netns add "$ns" || { echo "FAIL cannot create a network namespace (need root and iproute2)"; exit 1; }
-trap 'ip netns del "$ns" 2>/dev/null' EXIT
-ip -n "$ns" link set lo up
+# A network namespace of the client's own (unshare -n), not `ip netns
+# exec`: that one also remounts / and /sys, which a chroot cannot do.
+in_netns() {
+  unshare -n sh -c 'ip link set lo up && exec "$@"' sh "$@"
+}
+if ! in_netns true 2>/dev/null; then
+  echo "SKIP $(basename "$0"): cannot make a network namespace here: $(in_netns true 2>&1 | head -n 1)"
+  exit 77
+fi
 
 # 2001:db8::/32 and 192.0.2.0/24 are documentation ranges (RFC 3849,
 # RFC 5737); inside the namespace there is no route to them at all, so no
 # datagram leaves it.
 for uri in "coap://[2001:db8::1]/x" "coap://192.0.2.1/x"; do
   start=$(date +%s%N)
-  err=$(ip netns exec "$ns" "$client" "$uri" 2>&1 >/dev/null); rc=$?
+  err=$(in_netns "$client" "$uri" 2>&1 >/dev/null); rc=$?
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   expect "$uri fails" '^[1-9]' "$rc"
   expect "$uri says why" 'network unreachable' "$err"
