@@ -5,12 +5,14 @@
 # with exit 1, failures in one line with exit 1 (a closed port at once),
 # bodies of every size intact through files and pipes, -v, --help and
 # --version.
-# Usage: client_output.sh PATH/TO/aiocoap-server PATH/TO/aiocoap-client
+# Usage: client_output.sh PATH/TO/aiocoap-server PATH/TO/aiocoap-client \
+#          PATH/TO/aiocoap-fileserver
 set -u
 here=$(dirname "$0")
 . "$here/lib.sh"
 server=$1
 client=$2
+fileserver=$3
 command -v coap-server-notls >/dev/null || { echo "FAIL coap-server-notls not installed (libcoap3-bin)"; exit 1; }
 
 dir=$(mktemp -d)
@@ -119,6 +121,24 @@ head -c 2097152 /dev/urandom >"$dir/2m"
 "$client" "$lbase/example_data" >"$dir/2m.back" 2>/dev/null
 expect "2 MiB download is byte-identical" '^same$' \
   "$(cmp -s "$dir/2m" "$dir/2m.back" && echo same || echo "differs: $(wc -c <"$dir/2m.back") bytes")"
+# 32 MiB from aiocoap-fileserver: streamed to the file, so the client's
+# memory does not grow with the body (compared with a GET of /time).
+mkdir "$dir/root"
+head -c 33554432 /dev/urandom >"$dir/root/big"
+fport=$(free_udp_port)
+"$fileserver" --bind "[::1]:$fport" "$dir/root" 2>/dev/null &
+fpid=$!
+wait_until 50 "$client" "coap://[::1]:$fport/" || true
+/usr/bin/time -o "$dir/rss" -f '%M' "$client" "$base/time" >/dev/null 2>&1
+small=$(tail -1 "$dir/rss")
+/usr/bin/time -o "$dir/rss" -f '%M' "$client" "coap://[::1]:$fport/big" >"$dir/big.back" 2>/dev/null
+big=$(tail -1 "$dir/rss")
+kill "$fpid"; wait "$fpid" 2>/dev/null
+expect "a 32 MiB download is byte-identical" '^same$' \
+  "$(cmp -s "$dir/root/big" "$dir/big.back" && echo same || echo "differs: $(wc -c <"$dir/big.back") bytes")"
+expect "and takes no more memory than a small one (${small} kB, ${big} kB)" '^ok$' \
+  "$([ -n "$small" ] && [ -n "$big" ] && [ $((big - small)) -lt 4096 ] && echo ok)"
+rm -f "$dir/root/big" "$dir/big.back"
 head -c 102400 /dev/urandom >"$dir/100k"
 expect_empty "PUT --payload @file of 100 KiB" \
   "$("$client" -m PUT --payload "@$dir/100k" "$lbase/example_data" 2>&1)"
