@@ -108,6 +108,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
 }
 
 static void read_file_chunk(client_lines *l);
+static void free_on_close(uv_handle_t *handle);
 
 static void on_fs_read(uv_fs_t *req) {
   client_lines *l = req->data;
@@ -164,23 +165,30 @@ int client_lines_start(uv_loop_t *loop, const char *prompt, client_line_cb cb,
     rc = uv_tty_init(loop, &l->stream.tty, STDIN_FILENO, 1);
   } else if (type == UV_NAMED_PIPE) {
     rc = uv_pipe_init(loop, &l->stream.pipe, 0);
-    if (rc == 0 && (rc = uv_pipe_open(&l->stream.pipe, STDIN_FILENO)) < 0)
-      uv_close((uv_handle_t *)&l->stream.pipe, NULL);
   } else {
     l->is_file = true;
     read_file_chunk(l);
     return 0;
   }
-  if (rc < 0) {
+  if (rc < 0) { /* no handle was made */
     free(l);
     return rc;
   }
   l->stream.pipe.data = l;
+  if (type == UV_NAMED_PIPE)
+    rc = uv_pipe_open(&l->stream.pipe, STDIN_FILENO);
+  if (rc == 0)
+    rc = uv_read_start((uv_stream_t *)&l->stream.pipe, alloc_chunk, on_read);
+  if (rc < 0) {
+    l->stopped = l->closing = true;
+    uv_close((uv_handle_t *)&l->stream.pipe, free_on_close);
+    return rc;
+  }
   if (type == UV_TTY) {
     fputs(prompt, stdout);
     fflush(stdout);
   }
-  return uv_read_start((uv_stream_t *)&l->stream.pipe, alloc_chunk, on_read);
+  return 0;
 }
 
 void client_lines_redisplay(client_lines *l) {
