@@ -3,7 +3,8 @@
 # does not judge):
 #  - peak RSS (VmHWM) of the server across a 100 MiB PUT in 1024-byte
 #    blocks from coap-client-notls, which it streams to a temporary file;
-#  - the time coap-client-notls -b 1024 takes to fetch a 10 MiB file;
+#  - the time coap-client-notls -b 1024 and aiocoap-client take to fetch a
+#    10 MiB file from it, one after the other;
 #  - the latency from a file's change to its Observe notification, as a
 #    hand-made observer sees it (inotify, coalesced for 10 ms).
 # Usage: cli/bench-fileserver.sh [BUILD-DIR]   (default: build)
@@ -42,6 +43,16 @@ for run in 1 2 3; do
   cmp -s "$work/root/get10.bin" "$work/back" && ok=intact || ok=DIFFERS
   echo "GET 10 MiB, 1024-byte blocks (run $run): $(awk "BEGIN {printf \"%.2f\", $end - $start}") s, $ok"
 done
+client="$build/cli/aiocoap-client"
+if [ -x "$client" ]; then
+  for run in 1 2 3; do
+    start=$(date +%s.%N)
+    "$client" "$B/get10.bin" >"$work/back" 2>/dev/null
+    end=$(date +%s.%N)
+    cmp -s "$work/root/get10.bin" "$work/back" && ok=intact || ok=DIFFERS
+    echo "GET 10 MiB with aiocoap-client (run $run): $(awk "BEGIN {printf \"%.2f\", $end - $start}") s, $ok"
+  done
+fi
 echo "server peak RSS after the GETs: $(hwm)"
 
 echo start >"$work/root/watched.txt"
