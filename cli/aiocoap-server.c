@@ -67,6 +67,7 @@ static const char usage_text[] =
     "                       (RFC 7252 §11.3; default 3, 0: no limit)\n"
     "  --echo               answer a large first response to an unvalidated\n"
     "                       peer with 4.01 and Echo (RFC 9175 §2.4)\n"
+    "  --version            print the version and exit\n"
     "  -h, --help           this text\n"
     "\n"
     "Runs until SIGINT or SIGTERM, then shuts down cleanly.  Exit status:\n"
@@ -88,6 +89,9 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(usage_text, stdout);
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("aiocoap-server (aiocoap-c) %s\n", coap_version_string());
       return 0;
     } else if (strcmp(a, "--echo") == 0) {
       echo = true;

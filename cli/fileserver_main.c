@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  --upload-timeout SECONDS  abandon an upload idle this long, 1..3600\n"
     "                       (default 30)\n"
     "  -v, --verbose        log requests to standard error (twice: more)\n"
+    "  --version            print the version and exit\n"
     "  -h, --help           this text\n"
     "\n"
     "Runs until SIGINT or SIGTERM, then shuts down cleanly.  Exit status:\n"
@@ -64,6 +65,10 @@ static int parse_args(int argc, char **argv, options *o, bool *done) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(usage_text, stdout);
+      *done = true;
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("aiocoap-fileserver (aiocoap-c) %s\n", coap_version_string());
       *done = true;
       return 0;
     } else if (strcmp(a, "--write") == 0) {

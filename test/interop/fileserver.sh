@@ -47,6 +47,9 @@ etag_of() { coap-client-notls -B 5 -v 7 "$1" 2>&1 | grep -Eo 'ETag:0x[0-9a-f]+' 
 out=$("$fs" --help 2>/dev/null); st=$?
 expect "--help prints the usage on stdout and exits 0 ($st)" \
   '^0 usage: aiocoap-fileserver \[--bind HOST:PORT\] \[--write\]' "$st $out"
+out=$("$fs" --version); st=$?
+expect "--version names the program and the version, exit 0" \
+  '^0 aiocoap-fileserver \(aiocoap-c\) [0-9]+\.[0-9]+\.[0-9]+$' "$st $out"
 err=$("$fs" --frobnicate 2>&1 >/dev/null); st=$?
 expect "an unknown flag: exit 2, named, usage on stderr" \
   '^2 .*unknown option --frobnicate.*usage: aiocoap-fileserver' "$st $(echo $err)"

@@ -23,6 +23,9 @@ for bad in abc -1 4294967296 ""; do
   expect "--amplification-factor '$bad' is named on stderr" \
     'amplification-factor' "$err"
 done
+out=$("$server" --version); rc=$?
+expect "--version names the program and the version, exit 0" \
+  '^0 aiocoap-server \(aiocoap-c\) [0-9]+\.[0-9]+\.[0-9]+$' "$rc $out"
 err=$("$server" --frobnicate 2>&1 >/dev/null); rc=$?
 expect "an unknown flag is a usage error" '^2$' "$rc"
 expect "an unknown flag is named" 'frobnicate' "$err"
