@@ -96,7 +96,8 @@ static coap_redirector *rule(const char *flag, const char *arg, int *status) {
   const char *dest = arg;
   char name[300] = "";
   bool named = strcmp(flag, "--unconditional") != 0;
-  *status = 2;
+  int ok = *status;
+  *status = 2; /* until the rule is known to be good */
   if (named) {
     const char *colon = strchr(arg, ':');
     if (colon == NULL || colon == arg || colon[1] == '\0' ||
@@ -149,6 +150,7 @@ static coap_redirector *rule(const char *flag, const char *arg, int *status) {
             usage_text);
     return NULL;
   }
+  *status = ok;
   return r;
 }
 
@@ -181,8 +183,14 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--bind") == 0 || is_rule(a)) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
-      if (strcmp(a, "--bind") == 0)
+      if (strcmp(a, "--bind") == 0) {
+        char host[256];
+        int port;
         bind = argv[i + 1];
+        if (coap_hostportsplit(bind, host, sizeof host, &port) < 0 ||
+            port < 0)
+          return usage_error("--bind needs HOST:PORT, got \"%s\"", bind);
+      }
       i++;
     } else {
       return usage_error("unknown argument %s", a);
