@@ -504,6 +504,11 @@ COAP_TEST(proxy_forward, adds_and_decrements_hop_limit) {
   payload_is(resp, "host=- hop=4");
   coap_message_free(resp);
   msg = with_proxy_uri(&p, uri);
+  coap_options_add(&msg->opt, COAP_OPT_HOP_LIMIT, "\0", 1);
+  resp = ask(&p, msg);
+  cr_expect_eq(resp->code, COAP_CODE_BAD_REQUEST, "Hop-Limit 0");
+  coap_message_free(resp);
+  msg = with_proxy_uri(&p, uri);
   coap_options_set_uint(&msg->opt, COAP_OPT_HOP_LIMIT, 1);
   resp = ask(&p, msg);
   cr_expect_eq(resp->code, COAP_CODE_HOP_LIMIT_REACHED);
@@ -732,6 +737,43 @@ COAP_TEST(proxy_blockwise, body_of_256_kib_both_ways) {
   cr_expect_eq(resp->payload_len, BIG);
   if (resp->payload_len == BIG)
     cr_expect(memcmp(resp->payload, body, BIG) == 0, "the client got it");
+  coap_message_free(resp);
+  free(body);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_blockwise, bodies_beyond_max_body_size_at_each_side) {
+  coap_context_config pconfig;
+  coap_context_config_default(&pconfig);
+  pconfig.max_body_size = 16 * 1024;
+  pfx p;
+  pfx_start_with(&p, COAP_PROXY_FORWARD, false, &pconfig);
+  char uri[128];
+  snprintf(uri, sizeof uri, "coap://%s/big", p.origin);
+  uint8_t *body = calloc(1, BIG);
+  /* At the limit: passes. */
+  coap_message *msg = with_proxy_uri(&p, uri);
+  msg->code = COAP_CODE_PUT;
+  cr_assert_eq(coap_message_set_payload(msg, body, 16 * 1024), 0);
+  coap_message *resp = ask(&p, msg);
+  cr_expect_eq(resp->code, COAP_CODE_CHANGED);
+  coap_message_free(resp);
+  resp = ask(&p, with_proxy_uri(&p, uri));
+  cr_expect_eq(resp->code, COAP_CODE_CONTENT);
+  cr_expect_eq(resp->payload_len, 16u * 1024);
+  coap_message_free(resp);
+  /* One byte beyond: the proxy's server side refuses it (RFC 7959 §2.9.3). */
+  msg = with_proxy_uri(&p, uri);
+  msg->code = COAP_CODE_PUT;
+  cr_assert_eq(coap_message_set_payload(msg, body, 16 * 1024 + 1), 0);
+  resp = ask(&p, msg);
+  cr_expect_eq(resp->code, COAP_CODE_REQUEST_ENTITY_TOO_LARGE);
+  coap_message_free(resp);
+  /* A response beyond the outgoing context's limit: 5.02. */
+  big_len = 16 * 1024 + 1;
+  resp = ask(&p, with_proxy_uri(&p, uri));
+  cr_expect_eq(resp->code, COAP_CODE_BAD_GATEWAY);
+  cr_expect_gt(resp->payload_len, 0u);
   coap_message_free(resp);
   free(body);
   pfx_stop(&p);
