@@ -160,6 +160,7 @@ static pool_entry *find(coap__proxy_pool *pool, const uint8_t *key,
 static int upstream_for(coap_proxy *proxy, const coap_message *request,
                         coap_message **msg, uint8_t **key, size_t *len) {
   const char *diag;
+  *msg = NULL;
   int rc = coap_message_new(msg);
   if (rc == 0)
     rc = coap_message_copy(*msg, request);
@@ -179,7 +180,7 @@ static int upstream_for(coap_proxy *proxy, const coap_message *request,
 
 /* A copy for one client (notifications are copied by trigger). */
 static coap_message *copy_of(const coap_message *m) {
-  coap_message *c;
+  coap_message *c = NULL;
   if (coap_message_new(&c) < 0)
     return NULL;
   if (coap_message_copy(c, m) < 0) {
@@ -353,8 +354,10 @@ void coap__proxy_pool_add_observation(coap_proxy *proxy,
   return;
 unused:
   if (e->n_clients == 0) {
+    /* Nobody to serve: the upstream registration goes too. */
     e->refs++;
     entry_leave_pool(e);
+    coap_observation_cancel(e->obs);
     entry_unref(e);
   }
 }

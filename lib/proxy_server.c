@@ -551,7 +551,10 @@ static int forward(coap_proxy *proxy, coap_message *msg,
   if (coap_future_add_done_callback(ex->later, on_later, ex) < 0)
     ex->refs--;
   if (ex->refs < 2) {
+    /* Whichever callback was registered fires for these and drops its
+     * reference; nobody else would ever complete the render future. */
     coap_request_cancel(ex->upstream);
+    coap_future_cancel(ex->later);
     if (ex->refs == 0) {
       ex->refs = 1;
       exchange_unref(ex);
@@ -570,7 +573,7 @@ static int proxy_render(coap_resource *self, coap_message *request,
       coap_options_get_observe(&request->opt, &observe) == 0 && observe == 0 &&
       coap__proxy_pool_render(proxy, request, later) == 0)
     return 0;
-  coap_message *msg;
+  coap_message *msg = NULL;
   int rc = coap_message_new(&msg);
   if (rc == 0)
     rc = coap_message_copy(msg, request);
