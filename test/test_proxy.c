@@ -42,6 +42,30 @@ static int render_unsafe(coap_resource *res, coap_message *req,
   return coap_message_set_payload_string(resp, "unsafe");
 }
 
+/* An elective-unknown is ignored by clients; a critical one (odd number,
+ * RFC 7252 §5.4.6) must be rejected by the client (§5.4.1). */
+#define OPT_UNKNOWN_CRITICAL 2049
+
+static int render_critical(coap_resource *res, coap_message *req,
+                           coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  coap_options_add(&resp->opt, OPT_UNKNOWN_CRITICAL, "x", 1);
+  return coap_message_set_payload_string(resp, "critical");
+}
+
+static int render_create(coap_resource *res, coap_message *req,
+                         coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  resp->code = COAP_CODE_CREATED;
+  coap_options_add_string(&resp->opt, COAP_OPT_LOCATION_PATH, "made");
+  coap_options_add_string(&resp->opt, COAP_OPT_LOCATION_PATH, "1");
+  return 0;
+}
+
 static int render_forbidden(coap_resource *res, coap_message *req,
                             coap_message *resp, coap_future **later) {
   (void)res;
@@ -108,6 +132,10 @@ static int render_slow(coap_resource *res, coap_message *req,
 static const coap_resource_methods hello_methods = {.render_get = render_hello};
 static const coap_resource_methods unsafe_methods = {.render_get =
                                                          render_unsafe};
+static const coap_resource_methods critical_methods = {.render_get =
+                                                           render_critical};
+static const coap_resource_methods create_methods = {.render_post =
+                                                         render_create};
 static const coap_resource_methods forbidden_methods = {
     .render_get = render_forbidden};
 static const coap_resource_methods host_methods = {.render_get = render_host};
@@ -172,6 +200,8 @@ static void pfx_start_with(pfx *p, coap_proxy_kind kind, bool pooled,
   fixture_add(&p->fx, "hello", &hello_methods, NULL);
   fixture_add(&p->fx, "unsafe", &unsafe_methods, NULL);
   fixture_add(&p->fx, "forbidden", &forbidden_methods, NULL);
+  fixture_add(&p->fx, "critical", &critical_methods, NULL);
+  fixture_add(&p->fx, "create", &create_methods, NULL);
   fixture_add(&p->fx, "host", &host_methods, NULL);
   fixture_add(&p->fx, "big", &big_methods, NULL);
   fixture_add(&p->fx, "slow", &slow_methods, &p->fx.loop);
@@ -436,6 +466,50 @@ COAP_TEST(proxy_forward, unknown_unsafe_option_in_response_is_5_02) {
   cr_expect_eq(resp->code, COAP_CODE_BAD_GATEWAY);
   cr_expect(!coap_options_has(&resp->opt, OPT_UNKNOWN_UNSAFE));
   cr_expect_gt(resp->payload_len, 0u);
+  coap_message_free(resp);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_forward, unknown_critical_option_in_response_is_5_02) {
+  pfx p;
+  pfx_start(&p, COAP_PROXY_FORWARD, false);
+  char uri[128];
+  snprintf(uri, sizeof uri, "coap://%s/critical", p.origin);
+  coap_message *resp = ask(&p, with_proxy_uri(&p, uri));
+  cr_expect_eq(resp->code, COAP_CODE_BAD_GATEWAY);
+  cr_expect(!coap_options_has(&resp->opt, OPT_UNKNOWN_CRITICAL));
+  cr_expect_gt(resp->payload_len, 0u);
+  coap_message_free(resp);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_forward, location_options_come_back) {
+  pfx p;
+  pfx_start(&p, COAP_PROXY_FORWARD, false);
+  char uri[128];
+  snprintf(uri, sizeof uri, "coap://%s/create", p.origin);
+  coap_message *msg = with_proxy_uri(&p, uri);
+  msg->code = COAP_CODE_POST;
+  coap_message *resp = ask(&p, msg);
+  cr_expect_eq(resp->code, COAP_CODE_CREATED);
+  char path[64] = "";
+  cr_expect_geq(coap_options_join_segments(&resp->opt, COAP_OPT_LOCATION_PATH,
+                                           '/', path, sizeof path),
+                0);
+  cr_expect_str_eq(path, "made/1");
+  coap_message_free(resp);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_forward, name_that_does_not_resolve_is_5_02) {
+  pfx p;
+  pfx_start(&p, COAP_PROXY_FORWARD, false);
+  /* RFC 6761 §6.4: .invalid never resolves. */
+  coap_message *resp =
+      ask(&p, with_proxy_uri(&p, "coap://no-such-host.invalid/x"));
+  cr_expect_eq(resp->code, COAP_CODE_BAD_GATEWAY);
+  cr_expect(payload_starts(resp, "upstream unreachable"), "payload %.*s",
+            (int)resp->payload_len, (const char *)resp->payload);
   coap_message_free(resp);
   pfx_stop(&p);
 }
