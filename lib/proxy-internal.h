@@ -15,6 +15,7 @@
 #define COAP__PROXY_TARGET_MAX 280
 
 typedef struct coap__proxy_pool coap__proxy_pool;
+typedef struct coap__proxy_cache coap__proxy_cache;
 
 struct coap_proxy {
   coap_resource resource; /* first: its last unref frees the proxy */
@@ -23,7 +24,15 @@ struct coap_proxy {
   coap_redirector **redirectors;
   size_t n_redirectors;
   coap__proxy_pool *pool; /* NULL unless pooled_observations */
+  coap__proxy_cache *cache; /* NULL unless cache_entries */
+  uv_loop_t *loop;          /* the outgoing context's, for the cache clock */
 };
+
+/* What identifies an upstream resource's representation: the outgoing
+ * request's destination, a NUL, and its cache key (RFC 7252 §5.6, Observe,
+ * Hop-Limit and the Block and Size options left out).  The caller frees
+ * *key.  0 or COAP_ENOMEM. */
+int coap__proxy_key(const coap_message *msg, uint8_t **key, size_t *len);
 
 /*
  * Turns a copy of an incoming request into the request to send upstream:
@@ -54,15 +63,19 @@ coap_message *coap__proxy_error_response(uint8_t code, const char *diagnostic);
 void coap__proxy_outgoing_gone(coap_proxy *proxy, coap_context *ctx);
 
 /*
- * The seam for the RFC 7252 §5.6 cache (a later change): lookup is asked
- * before a request goes upstream (0 with a fresh heap response in *out, or
- * COAP_ENOENT); store is told every upstream response as it comes back.
- * Today no response is stored and every lookup misses.
+ * The RFC 7252 §5.6 cache (proxy_cache.c).  lookup is asked before a
+ * request goes upstream: 0 with a fresh heap response in *out (Max-Age set
+ * to what is left of its freshness), or COAP_ENOENT.  store is told every
+ * upstream response as it comes back, with the request as prepared
+ * (borrowed).  Both do nothing without a cache.
  */
+int coap__proxy_cache_new(size_t entries, coap__proxy_cache **out);
+void coap__proxy_cache_free(coap__proxy_cache *cache);
 int coap__proxy_cache_lookup(coap_proxy *proxy, const coap_message *outgoing,
                              coap_message **out);
 void coap__proxy_cache_store(coap_proxy *proxy, const coap_message *outgoing,
                              const coap_message *response);
+size_t coap__proxy_cache_count(const coap__proxy_cache *cache);
 
 /* Redirectors (proxy_redirect.c). */
 int coap__proxy_redirect(const coap_proxy *proxy, coap_message *msg);

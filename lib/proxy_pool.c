@@ -115,14 +115,16 @@ size_t coap__proxy_pool_clients(const coap__proxy_pool *pool) {
   return pool->n_clients;
 }
 
-/* Options that differ between clients of one upstream observation. */
-static const uint16_t key_ignored[] = {COAP_OPT_OBSERVE, COAP_OPT_HOP_LIMIT};
+/* Options that differ between clients of one upstream resource, or that
+ * the contexts make hop by hop. */
+static const uint16_t key_ignored[] = {COAP_OPT_OBSERVE, COAP_OPT_HOP_LIMIT,
+                                       COAP_OPT_BLOCK1,  COAP_OPT_BLOCK2,
+                                       COAP_OPT_SIZE1,   COAP_OPT_SIZE2};
+#define N_KEY_IGNORED (sizeof key_ignored / sizeof key_ignored[0])
 
-/* The key of an outgoing request: its destination, a NUL, its cache key. */
-static int make_key(const coap_message *msg, uint8_t **key, size_t *len) {
+int coap__proxy_key(const coap_message *msg, uint8_t **key, size_t *len) {
   const char *remote = coap_message_get_unresolved_remote(msg);
   size_t rlen = remote != NULL ? strlen(remote) : 0;
-  int n = coap_message_get_cache_key(msg, key_ignored, 2, NULL, 0);
   size_t cap = rlen + 1 + 64;
   for (;;) {
     uint8_t *buf = coap__malloc(cap);
@@ -131,8 +133,8 @@ static int make_key(const coap_message *msg, uint8_t **key, size_t *len) {
     if (rlen > 0)
       memcpy(buf, remote, rlen);
     buf[rlen] = 0;
-    n = coap_message_get_cache_key(msg, key_ignored, 2, buf + rlen + 1,
-                                   cap - rlen - 1);
+    int n = coap_message_get_cache_key(msg, key_ignored, N_KEY_IGNORED,
+                                       buf + rlen + 1, cap - rlen - 1);
     if (n >= 0) {
       *key = buf;
       *len = rlen + 1 + (size_t)n;
@@ -167,7 +169,7 @@ static int upstream_for(coap_proxy *proxy, const coap_message *request,
   if (rc == 0)
     rc = coap__proxy_prepare(proxy, *msg, &diag);
   if (rc == 0)
-    rc = make_key(*msg, key, len);
+    rc = coap__proxy_key(*msg, key, len);
   if (rc == 0)
     rc = coap_options_set_observe(&(*msg)->opt, 0);
   if (rc != 0) {

@@ -69,10 +69,14 @@ int coap_proxy_new(coap_context *outgoing, const coap_proxy_config *config,
   coap_proxy *proxy = coap__calloc(1, sizeof *proxy);
   if (proxy == NULL)
     return COAP_ENOMEM;
-  if (c.pooled_observations && coap__proxy_pool_new(&proxy->pool) < 0) {
+  if ((c.pooled_observations && coap__proxy_pool_new(&proxy->pool) < 0) ||
+      (c.cache_entries > 0 &&
+       coap__proxy_cache_new(c.cache_entries, &proxy->cache) < 0)) {
+    coap__proxy_pool_free(proxy->pool);
     coap__free(proxy);
     return COAP_ENOMEM;
   }
+  proxy->loop = coap_context_loop(outgoing);
   coap__resource_init(&proxy->resource,
                       c.pooled_observations ? &pooled_vtable : &proxy_vtable,
                       NULL);
@@ -128,6 +132,7 @@ static void proxy_destroy(coap_resource *self) {
     coap_redirector_free(proxy->redirectors[i]);
   coap__free(proxy->redirectors);
   coap__proxy_pool_free(proxy->pool);
+  coap__proxy_cache_free(proxy->cache);
 }
 
 int coap_proxy_add_redirector(coap_proxy *proxy, coap_redirector *redirector) {
@@ -171,6 +176,10 @@ size_t coap_proxy_pooled_observation_count(const coap_proxy *proxy) {
   return proxy != NULL && proxy->pool != NULL
              ? coap__proxy_pool_observations(proxy->pool)
              : 0;
+}
+
+size_t coap_proxy_cached_response_count(const coap_proxy *proxy) {
+  return proxy != NULL ? coap__proxy_cache_count(proxy->cache) : 0;
 }
 
 size_t coap_proxy_pooled_client_count(const coap_proxy *proxy) {
@@ -434,21 +443,6 @@ coap_message *coap__proxy_translate(const coap_message *upstream, int err) {
   return m;
 }
 
-int coap__proxy_cache_lookup(coap_proxy *proxy, const coap_message *outgoing,
-                             coap_message **out) {
-  (void)proxy;
-  (void)outgoing;
-  *out = NULL;
-  return COAP_ENOENT;
-}
-
-void coap__proxy_cache_store(coap_proxy *proxy, const coap_message *outgoing,
-                             const coap_message *response) {
-  (void)proxy;
-  (void)outgoing;
-  (void)response;
-}
-
 /* ---- Forwarding ---- */
 
 typedef struct exchange {
@@ -457,6 +451,7 @@ typedef struct exchange {
   coap_context *ctx; /* the outgoing context it went through */
   coap_request *upstream;
   coap_future *later; /* what the server context waits on */
+  coap_message *prepared; /* for the cache: the request as prepared */
 } exchange;
 
 static void exchange_unref(exchange *ex) {
@@ -464,6 +459,7 @@ static void exchange_unref(exchange *ex) {
     return;
   coap_request_unref(ex->upstream);
   coap_future_unref(ex->later);
+  coap_message_free(ex->prepared);
   coap_proxy_unref(ex->proxy);
   coap__free(ex);
 }
@@ -474,9 +470,8 @@ static void on_upstream(coap_future *f, void *user_data) {
   const coap_message *resp = coap_future_result(f);
   if (err == COAP_ESHUTDOWN)
     coap__proxy_outgoing_gone(ex->proxy, ex->ctx);
-  if (err == 0 && resp != NULL)
-    coap__proxy_cache_store(ex->proxy, coap_request_message(ex->upstream),
-                            resp);
+  if (err == 0 && resp != NULL && ex->prepared != NULL)
+    coap__proxy_cache_store(ex->proxy, ex->prepared, resp);
   if (!coap_future_done(ex->later)) {
     coap_message *m = coap__proxy_translate(resp, err);
     if (m != NULL)
@@ -528,9 +523,16 @@ static int forward(coap_proxy *proxy, coap_message *msg,
     coap_message_free(msg);
     return rc;
   }
+  /* Without memory for it the response is only not stored. */
+  if (proxy->cache != NULL && coap_message_new(&ex->prepared) == 0 &&
+      coap_message_copy(ex->prepared, msg) < 0) {
+    coap_message_free(ex->prepared);
+    ex->prepared = NULL;
+  }
   rc = coap_context_request(ctx, msg, NULL, &ex->upstream);
   if (rc < 0) {
     coap_future_unref(ex->later);
+    coap_message_free(ex->prepared);
     coap__free(ex);
     if (rc == COAP_ESHUTDOWN)
       coap__proxy_outgoing_gone(proxy, ctx);

@@ -66,6 +66,51 @@ static int render_create(coap_resource *res, coap_message *req,
   return 0;
 }
 
+/* Counts its renders; Max-Age from the first path segment's resource. */
+static int renders;
+static int render_counted(coap_message *resp, uint32_t max_age) {
+  renders++;
+  coap_options_set_max_age(&resp->opt, max_age);
+  char text[32];
+  snprintf(text, sizeof text, "render %d", renders);
+  return coap_message_set_payload_string(resp, text);
+}
+static int render_count(coap_resource *res, coap_message *req,
+                        coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  return render_counted(resp, 30);
+}
+static int render_short(coap_resource *res, coap_message *req,
+                        coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  return render_counted(resp, 1);
+}
+static int render_nocache(coap_resource *res, coap_message *req,
+                          coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)later;
+  return render_counted(resp, 0);
+}
+static int render_count_put(coap_resource *res, coap_message *req,
+                            coap_message *resp, coap_future **later) {
+  (void)res;
+  (void)req;
+  (void)resp;
+  (void)later;
+  return 0;
+}
+static const coap_resource_methods count_methods = {
+    .render_get = render_count, .render_put = render_count_put};
+static const coap_resource_methods short_methods = {.render_get =
+                                                        render_short};
+static const coap_resource_methods nocache_methods = {.render_get =
+                                                          render_nocache};
+
 static int render_forbidden(coap_resource *res, coap_message *req,
                             coap_message *resp, coap_future **later) {
   (void)res;
@@ -187,6 +232,9 @@ static void start_proxy_contexts(pfx *p, const coap_context_config *config,
 /* The origin's and the client's config (NULL: defaults). */
 static const coap_context_config *fixture_config;
 
+/* cache_entries for the next proxy started. */
+static size_t cache_entries;
+
 static void pfx_start_with(pfx *p, coap_proxy_kind kind, bool pooled,
                            const coap_context_config *pconfig) {
   memset(p, 0, sizeof *p);
@@ -201,6 +249,10 @@ static void pfx_start_with(pfx *p, coap_proxy_kind kind, bool pooled,
   fixture_add(&p->fx, "unsafe", &unsafe_methods, NULL);
   fixture_add(&p->fx, "forbidden", &forbidden_methods, NULL);
   fixture_add(&p->fx, "critical", &critical_methods, NULL);
+  fixture_add(&p->fx, "count", &count_methods, NULL);
+  fixture_add(&p->fx, "short", &short_methods, NULL);
+  fixture_add(&p->fx, "nocache", &nocache_methods, NULL);
+  renders = 0;
   fixture_add(&p->fx, "create", &create_methods, NULL);
   fixture_add(&p->fx, "host", &host_methods, NULL);
   fixture_add(&p->fx, "big", &big_methods, NULL);
@@ -216,6 +268,7 @@ static void pfx_start_with(pfx *p, coap_proxy_kind kind, bool pooled,
   coap_proxy_config_default(&c);
   c.kind = kind;
   c.pooled_observations = pooled;
+  c.cache_entries = cache_entries;
   cr_assert_eq(coap_proxy_new(p->pout, &c, &p->proxy), 0);
   cr_assert_eq(coap_proxy_serve(p->proxy, p->psite), 0);
 }
@@ -984,6 +1037,108 @@ COAP_TEST(proxy_forward, without_pooling_a_registration_is_served_plain) {
   pfx_stop(&p);
 }
 
+/* ---- The cache (RFC 7252 §5.6) ---- */
+
+static coap_message *get_via(pfx *p, const char *path) {
+  char uri[160];
+  snprintf(uri, sizeof uri, "coap://%s%s", p->origin, path);
+  return ask(p, with_proxy_uri(p, uri));
+}
+
+static void pfx_start_cached(pfx *p, size_t entries) {
+  cache_entries = entries;
+  pfx_start(p, COAP_PROXY_FORWARD, false);
+  cache_entries = 0;
+}
+
+COAP_TEST(proxy_cache, off_by_default) {
+  pfx p;
+  pfx_start(&p, COAP_PROXY_FORWARD, false);
+  coap_message_free(get_via(&p, "/count"));
+  coap_message *resp = get_via(&p, "/count");
+  payload_is(resp, "render 2");
+  coap_message_free(resp);
+  cr_expect_eq(coap_proxy_cached_response_count(p.proxy), 0u);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_cache, fresh_response_served_with_remaining_max_age) {
+  pfx p;
+  pfx_start_cached(&p, 4);
+  coap_message *resp = get_via(&p, "/count");
+  payload_is(resp, "render 1");
+  coap_message_free(resp);
+  resp = get_via(&p, "/count");
+  payload_is(resp, "render 1");
+  uint32_t max_age = 99;
+  cr_expect_eq(coap_options_get_max_age(&resp->opt, &max_age), 0);
+  cr_expect_leq(max_age, 30u, "RFC 7252 §5.6.1: what is left");
+  cr_expect_geq(max_age, 28u);
+  coap_message_free(resp);
+  cr_expect_eq(renders, 1, "the origin was asked once");
+  /* A client validating its own copy (ETag) goes upstream. */
+  coap_message *msg;
+  char uri[160];
+  snprintf(uri, sizeof uri, "coap://%s/count", p.origin);
+  msg = with_proxy_uri(&p, uri);
+  coap_options_add(&msg->opt, COAP_OPT_ETAG, "\x09", 1);
+  coap_message_free(ask(&p, msg));
+  cr_expect_eq(renders, 2);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_cache, put_makes_the_entry_not_fresh) {
+  pfx p;
+  pfx_start_cached(&p, 4);
+  coap_message_free(get_via(&p, "/count"));
+  cr_expect_eq(coap_proxy_cached_response_count(p.proxy), 1u);
+  char uri[160];
+  snprintf(uri, sizeof uri, "coap://%s/count", p.origin);
+  coap_message *msg = with_proxy_uri(&p, uri);
+  msg->code = COAP_CODE_PUT;
+  coap_message *resp = ask(&p, msg);
+  cr_expect_eq(resp->code, COAP_CODE_CHANGED);
+  coap_message_free(resp);
+  cr_expect_eq(coap_proxy_cached_response_count(p.proxy), 0u);
+  resp = get_via(&p, "/count");
+  payload_is(resp, "render 2");
+  coap_message_free(resp);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_cache, stale_and_max_age_0_go_upstream) {
+  pfx p;
+  pfx_start_cached(&p, 4);
+  coap_message_free(get_via(&p, "/nocache"));
+  coap_message_free(get_via(&p, "/nocache"));
+  cr_expect_eq(renders, 2, "Max-Age 0 is not stored");
+  coap_message_free(get_via(&p, "/short"));
+  coap_message_free(get_via(&p, "/short"));
+  cr_expect_eq(renders, 3, "fresh for a second");
+  bool never = false;
+  fixture_run_for_or_until(&p.fx, &never, 1100);
+  coap_message *resp = get_via(&p, "/short");
+  payload_is(resp, "render 4");
+  coap_message_free(resp);
+  pfx_stop(&p);
+}
+
+COAP_TEST(proxy_cache, at_cache_entries_the_least_recently_used_goes) {
+  pfx p;
+  pfx_start_cached(&p, 2);
+  coap_message_free(get_via(&p, "/count?a"));
+  coap_message_free(get_via(&p, "/count?b"));
+  coap_message_free(get_via(&p, "/count?a")); /* a is now the newest */
+  cr_expect_eq(renders, 2);
+  coap_message_free(get_via(&p, "/count?c")); /* b goes */
+  cr_expect_eq(coap_proxy_cached_response_count(p.proxy), 2u);
+  coap_message_free(get_via(&p, "/count?a"));
+  cr_expect_eq(renders, 3, "a was kept");
+  coap_message_free(get_via(&p, "/count?b"));
+  cr_expect_eq(renders, 4, "b was not");
+  pfx_stop(&p);
+}
+
 /* ---- Allocation failures ---- */
 
 /* nghttp2's failmalloc idea over a proxied exchange: every allocation
@@ -1037,6 +1192,12 @@ COAP_TEST(proxy_failmalloc, forwarded_get_ends_cleanly, .timeout = 120) {
 
 COAP_TEST(proxy_failmalloc, pooled_registration_ends_cleanly, .timeout = 120) {
   failmalloc_over(true);
+}
+
+COAP_TEST(proxy_failmalloc, cached_get_ends_cleanly, .timeout = 120) {
+  cache_entries = 4;
+  failmalloc_over(false);
+  cache_entries = 0;
 }
 
 /* ---- Shutting down in the middle ---- */

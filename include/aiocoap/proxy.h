@@ -51,6 +51,9 @@
  *    that does not resolve) 5.02.  Each of these carries a diagnostic
  *    payload.
  *
+ * With coap_proxy_config.cache_entries, fresh responses are served from
+ * an RFC 7252 §5.6 cache (see there) instead of going upstream.
+ *
  * Pooled observations (the "WithPooledObservations" forms): observe
  * registrations that lead to the same upstream request (destination and
  * cache key, RFC 7252 §5.6, Observe ignored) share one upstream
@@ -203,6 +206,13 @@ typedef struct coap_proxy_config {
   bool pooled_observations;
   /* Hop-Limit added to requests that carry none, 1..255 (default 16). */
   uint8_t hop_limit;
+  /* RFC 7252 §5.6 response cache: how many responses are kept (default 0,
+   * none, as aiocoap's proxy keeps none).  Fresh 2.05 responses to GET
+   * requests without ETag or Observe are served again with Max-Age set to
+   * what is left of their freshness; a 2.01, 2.02 or 2.04 for a URI drops
+   * its entries; stale entries are dropped, not revalidated; the least
+   * recently used goes first when all are taken. */
+  size_t cache_entries;
 } coap_proxy_config;
 
 /* Fills config with the defaults: reverse, not pooled, hop_limit 16. */
@@ -260,6 +270,9 @@ AIOCOAP_EXTERN int coap_proxy_serve(coap_proxy *proxy, coap_site *site);
  */
 AIOCOAP_EXTERN void coap_proxy_set_outgoing_context(coap_proxy *proxy,
                                                     coap_context *outgoing);
+
+/* Responses in the cache (coap_proxy_config.cache_entries). */
+AIOCOAP_EXTERN size_t coap_proxy_cached_response_count(const coap_proxy *proxy);
 
 /* Upstream observations the proxy holds for pooled clients, and the
  * clients they serve (for tests and tools). */
