@@ -18,7 +18,8 @@ static int contexts_open;
 
 static const char usage_text[] =
     "usage: aiocoap-proxy (--forward | --reverse) [--bind HOST:PORT]\n"
-    "                     [--namebased NAME:DEST] [--subdomainbased NAME:DEST]\n"
+    "                     [--namebased NAME:DEST] [--subdomainbased "
+    "NAME:DEST]\n"
     "                     [--pathbased PATH:DEST] [--unconditional DEST] [-v]\n"
     "\n"
     "A plain CoAP proxy that works as forward or as reverse proxy\n"
@@ -40,7 +41,8 @@ static const char usage_text[] =
     "rules, tried in the order given; the first that matches a request\n"
     "decides where it goes:\n"
     "  --namebased NAME:DEST       if Uri-Host is NAME, route to DEST\n"
-    "  --subdomainbased NAME:DEST  if Uri-Host is anything.NAME, route to DEST\n"
+    "  --subdomainbased NAME:DEST  if Uri-Host is anything.NAME, route to "
+    "DEST\n"
     "  --pathbased PATH:DEST       if the path starts with PATH, split that\n"
     "                              part off and route to DEST\n"
     "  --unconditional DEST        route every request not matched before to\n"
@@ -113,15 +115,17 @@ static coap_redirector *rule(const char *flag, const char *arg, int *status) {
   }
   if (coap_proxy_parse_destination(dest, target, sizeof target, &rewrite,
                                    &as_proxy) < 0) {
-    fprintf(stderr, "aiocoap-proxy: %s: not a destination (host[:port] or "
-                    "coap://host[:port]): \"%s\"\n%s",
+    fprintf(stderr,
+            "aiocoap-proxy: %s: not a destination (host[:port] or "
+            "coap://host[:port]): \"%s\"\n%s",
             flag, dest, usage_text);
     return NULL;
   }
   if (rewrite && (strcmp(flag, "--subdomainbased") == 0 ||
                   strcmp(flag, "--unconditional") == 0)) {
-    fprintf(stderr, "aiocoap-proxy: %s: the flag '!' makes no sense here, "
-                    "the host name would be lost\n%s",
+    fprintf(stderr,
+            "aiocoap-proxy: %s: the flag '!' makes no sense here, "
+            "the host name would be lost\n%s",
             flag, usage_text);
     return NULL;
   }
@@ -132,9 +136,9 @@ static coap_redirector *rule(const char *flag, const char *arg, int *status) {
   else if (strcmp(flag, "--subdomainbased") == 0)
     rc = coap_subdomain_virtual_host_new(name, target, as_proxy, &r);
   else if (strcmp(flag, "--pathbased") == 0)
-    rc = rewrite || as_proxy ? COAP_EINVAL
-                             : coap_subresource_virtual_host_new(name, target,
-                                                                 &r);
+    rc = rewrite || as_proxy
+             ? COAP_EINVAL
+             : coap_subresource_virtual_host_new(name, target, &r);
   else
     rc = coap_unconditional_redirector_new(target, as_proxy, &r);
   if (rc == COAP_ENOMEM) {
@@ -187,8 +191,7 @@ int main(int argc, char **argv) {
         char host[256];
         int port;
         bind = argv[i + 1];
-        if (coap_hostportsplit(bind, host, sizeof host, &port) < 0 ||
-            port < 0)
+        if (coap_hostportsplit(bind, host, sizeof host, &port) < 0 || port < 0)
           return usage_error("--bind needs HOST:PORT, got \"%s\"", bind);
       }
       i++;

@@ -96,8 +96,7 @@ static void issue(run *r) {
   r->outstanding++;
   /* The request is kept until its response came: its last reference
    * would take the callback with it. */
-  coap_future_add_done_callback(coap_request_response(p->req), on_response,
-                                p);
+  coap_future_add_done_callback(coap_request_response(p->req), on_response, p);
 }
 
 static double measure(run *r, unsigned n, double seconds) {
@@ -173,8 +172,8 @@ static double observe_cost(run *r, coap_resource *res, coap_proxy *proxy,
   printf("  %u observers %s: %.0f bytes each (client and server sides "
          "together), %u of %u notified, %zu upstream observation(s) at the "
          "proxy\n",
-         n, via_proxy ? "through the pooled proxy" : "directly", per,
-         notified, n, coap_proxy_pooled_observation_count(proxy));
+         n, via_proxy ? "through the pooled proxy" : "directly", per, notified,
+         n, coap_proxy_pooled_observation_count(proxy));
   for (unsigned i = 0; i < n; i++) {
     coap_observation_cancel(coap_request_observation(reqs[i]));
     coap_request_unref(reqs[i]);
@@ -208,8 +207,7 @@ int main(int argc, char **argv) {
   }
   if (n == 0 || observers == 0)
     return 2;
-  coap_replace_allocator(count_malloc, count_realloc, count_calloc,
-                         count_free);
+  coap_replace_allocator(count_malloc, count_realloc, count_calloc, count_free);
   run r = {.loop = uv_default_loop()};
   coap_context_config config;
   coap_context_config_default(&config);
@@ -227,8 +225,8 @@ int main(int argc, char **argv) {
   coap_site_new(&proxy_site);
   if (coap_context_create_server_context(r.loop, origin_site, "[::1]:0",
                                          &config, &origin) < 0 ||
-      coap_context_create_server_context(r.loop, proxy_site, "[::1]:0",
-                                         &config, &pserver) < 0 ||
+      coap_context_create_server_context(r.loop, proxy_site, "[::1]:0", &config,
+                                         &pserver) < 0 ||
       coap_context_create_client_context(r.loop, &config, &pout) < 0 ||
       coap_context_create_client_context(r.loop, &config, &r.client) < 0)
     return 1;

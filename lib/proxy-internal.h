@@ -23,7 +23,7 @@ struct coap_proxy {
   coap_context *outgoing; /* borrowed; NULL once it shut down */
   coap_redirector **redirectors;
   size_t n_redirectors;
-  coap__proxy_pool *pool; /* NULL unless pooled_observations */
+  coap__proxy_pool *pool;   /* NULL unless pooled_observations */
   coap__proxy_cache *cache; /* NULL unless cache_entries */
   uv_loop_t *loop;          /* the outgoing context's, for the cache clock */
 };

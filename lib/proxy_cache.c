@@ -59,8 +59,8 @@ void coap__proxy_cache_free(coap__proxy_cache *c) {
   if (c == NULL)
     return;
   while (!coap__queue_empty(&c->entries))
-    entry_drop(c, coap__queue_data(coap__queue_head(&c->entries), cache_entry,
-                                   link));
+    entry_drop(
+        c, coap__queue_data(coap__queue_head(&c->entries), cache_entry, link));
   coap__free(c);
 }
 
@@ -68,8 +68,7 @@ size_t coap__proxy_cache_count(const coap__proxy_cache *c) {
   return c != NULL ? c->count : 0;
 }
 
-static cache_entry *find(coap__proxy_cache *c, const uint8_t *key,
-                         size_t len) {
+static cache_entry *find(coap__proxy_cache *c, const uint8_t *key, size_t len) {
   for (coap__queue *q = c->entries.next; q != &c->entries; q = q->next) {
     cache_entry *e = coap__queue_data(q, cache_entry, link);
     if (e->key_len == len && memcmp(e->key, key, len) == 0)
@@ -112,8 +111,8 @@ int coap__proxy_cache_lookup(coap_proxy *proxy, const coap_message *outgoing,
     return COAP_ENOENT;
   }
   /* RFC 7252 §5.6.1: what is left of its freshness, in whole seconds. */
-  if (coap_options_set_max_age(&m->opt, (uint32_t)((e->expires_ms - now) /
-                                                   1000)) < 0) {
+  if (coap_options_set_max_age(&m->opt,
+                               (uint32_t)((e->expires_ms - now) / 1000)) < 0) {
     coap_message_free(m);
     return COAP_ENOENT;
   }
@@ -171,8 +170,8 @@ void coap__proxy_cache_store(coap_proxy *proxy, const coap_message *outgoing,
   if (old != NULL)
     entry_drop(c, old);
   if (c->count >= c->cap)
-    entry_drop(c, coap__queue_data(coap__queue_head(&c->entries), cache_entry,
-                                   link));
+    entry_drop(
+        c, coap__queue_data(coap__queue_head(&c->entries), cache_entry, link));
   coap__queue_insert_tail(&c->entries, &e->link);
   c->count++;
 }

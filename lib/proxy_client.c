@@ -57,10 +57,11 @@ int coap_proxy_forwarder_new(coap_context *ctx, const char *proxy_address,
   return 0;
 }
 
-void coap_proxy_forwarder_free(coap_proxy_forwarder *fw) { coap__free(fw); }
+void coap_proxy_forwarder_free(coap_proxy_forwarder *fw) {
+  coap__free(fw);
+}
 
-void coap_proxy_forwarder_set_use_proxy_uri(coap_proxy_forwarder *fw,
-                                            bool on) {
+void coap_proxy_forwarder_set_use_proxy_uri(coap_proxy_forwarder *fw, bool on) {
   if (fw != NULL)
     fw->use_proxy_uri = on;
 }

@@ -52,8 +52,8 @@ int coap__proxy_pool_new(coap__proxy_pool **out) {
  * never came): 5.02, as for any upstream that gave no answer. */
 static void fail_waiters(pool_entry *e) {
   for (size_t i = 0; i < e->n_waiters; i++) {
-    coap_message *m = coap__proxy_error_response(
-        COAP_CODE_BAD_GATEWAY, "upstream observation ended");
+    coap_message *m = coap__proxy_error_response(COAP_CODE_BAD_GATEWAY,
+                                                 "upstream observation ended");
     if (m != NULL)
       coap_future_resolve(e->waiters[i], m, coap_message_free_result);
     else
@@ -198,8 +198,7 @@ static void tell_clients(pool_entry *e, const coap_message *m) {
 }
 
 static void on_notification(coap_observation *obs,
-                            const coap_message *notification,
-                            void *user_data) {
+                            const coap_message *notification, void *user_data) {
   (void)obs;
   pool_entry *e = user_data;
   coap_message *m = coap__proxy_translate(notification, 0);
@@ -283,8 +282,8 @@ static void on_client_gone(coap_server_observation *observation,
 
 /* A new entry for msg (taken), in the pool with its upstream request sent;
  * NULL when that fails. */
-static pool_entry *entry_new(coap_proxy *proxy, coap_message *msg,
-                             uint8_t *key, size_t key_len) {
+static pool_entry *entry_new(coap_proxy *proxy, coap_message *msg, uint8_t *key,
+                             size_t key_len) {
   coap_context *ctx = proxy->outgoing;
   pool_entry *e = coap__calloc(1, sizeof *e);
   if (e == NULL || ctx == NULL) {

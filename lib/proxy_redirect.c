@@ -77,18 +77,17 @@ static int make(redirector_kind kind, const char *match, const char *target,
   return 0;
 }
 
-int coap_name_based_virtual_host_new(const char *match_name,
-                                     const char *target, bool rewrite_uri_host,
-                                     bool use_as_proxy, coap_redirector **out) {
+int coap_name_based_virtual_host_new(const char *match_name, const char *target,
+                                     bool rewrite_uri_host, bool use_as_proxy,
+                                     coap_redirector **out) {
   if (match_name == NULL || match_name[0] == '\0')
     return COAP_EINVAL;
   return make(NAME_BASED, match_name, target, rewrite_uri_host, use_as_proxy,
               out);
 }
 
-int coap_subdomain_virtual_host_new(const char *match_name,
-                                    const char *target, bool use_as_proxy,
-                                    coap_redirector **out) {
+int coap_subdomain_virtual_host_new(const char *match_name, const char *target,
+                                    bool use_as_proxy, coap_redirector **out) {
   if (match_name == NULL || match_name[0] == '\0')
     return COAP_EINVAL;
   return make(SUBDOMAIN, match_name, target, false, use_as_proxy, out);
@@ -148,7 +147,8 @@ static bool host_matches(const coap_redirector *r, const coap_message *msg) {
 static bool path_matches(const coap_redirector *r, const coap_message *msg) {
   const char *p = r->match;
   for (size_t i = 0; i < r->n_segments; i++) {
-    const coap_option *o = coap_options_get_nth(&msg->opt, COAP_OPT_URI_PATH, i);
+    const coap_option *o =
+        coap_options_get_nth(&msg->opt, COAP_OPT_URI_PATH, i);
     if (o == NULL)
       return false;
     const char *slash = strchr(p, '/');

@@ -197,9 +197,9 @@ size_t coap_proxy_pooled_client_count(const coap_proxy *proxy) {
  * and Max-Age, which it passes on as §5.7.1 says.
  */
 static const uint16_t unsafe_known[] = {
-    COAP_OPT_URI_HOST, COAP_OPT_OBSERVE,   COAP_OPT_URI_PORT,
-    COAP_OPT_URI_PATH, COAP_OPT_MAX_AGE,   COAP_OPT_URI_QUERY,
-    COAP_OPT_BLOCK2,   COAP_OPT_BLOCK1,    COAP_OPT_PROXY_URI,
+    COAP_OPT_URI_HOST,     COAP_OPT_OBSERVE, COAP_OPT_URI_PORT,
+    COAP_OPT_URI_PATH,     COAP_OPT_MAX_AGE, COAP_OPT_URI_QUERY,
+    COAP_OPT_BLOCK2,       COAP_OPT_BLOCK1,  COAP_OPT_PROXY_URI,
     COAP_OPT_PROXY_SCHEME,
 };
 
@@ -269,8 +269,8 @@ static int destination_from_proxy_scheme(coap_message *msg, const char **diag) {
     return COAP_EPROXYING_NOT_SUPPORTED;
   }
   char host[258];
-  if (coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host,
-                              sizeof host) < 0 ||
+  if (coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host, sizeof host) <
+          0 ||
       host[0] == '\0') {
     *diag = "Proxy-Scheme without Uri-Host";
     return COAP_EBAD_REQUEST;
@@ -404,8 +404,7 @@ static coap_message *from_error(int err) {
   case COAP_ENETUNREACH:
   case COAP_ERESET:
   case COAP_ERESOLVE:
-    snprintf(text, sizeof text, "upstream unreachable: %s",
-             coap_strerror(err));
+    snprintf(text, sizeof text, "upstream unreachable: %s", coap_strerror(err));
     break;
   default:
     snprintf(text, sizeof text, "upstream request failed: %s",
@@ -446,11 +445,11 @@ coap_message *coap__proxy_translate(const coap_message *upstream, int err) {
 /* ---- Forwarding ---- */
 
 typedef struct exchange {
-  unsigned refs; /* one per done callback still to come */
+  unsigned refs;     /* one per done callback still to come */
   coap_proxy *proxy; /* a reference */
   coap_context *ctx; /* the outgoing context it went through */
   coap_request *upstream;
-  coap_future *later; /* what the server context waits on */
+  coap_future *later;     /* what the server context waits on */
   coap_message *prepared; /* for the cache: the request as prepared */
 } exchange;
 
@@ -497,8 +496,8 @@ static int answer(coap_message *response, uint8_t code, const char *text) {
 }
 
 /* Sends msg (taken) upstream; *later resolves with the response. */
-static int forward(coap_proxy *proxy, coap_message *msg,
-                   coap_message *response, coap_future **later) {
+static int forward(coap_proxy *proxy, coap_message *msg, coap_message *response,
+                   coap_future **later) {
   coap_message *cached;
   if (coap__proxy_cache_lookup(proxy, msg, &cached) == 0) {
     coap_message_free(msg);

@@ -106,8 +106,7 @@ static int render_count_put(coap_resource *res, coap_message *req,
 }
 static const coap_resource_methods count_methods = {
     .render_get = render_count, .render_put = render_count_put};
-static const coap_resource_methods short_methods = {.render_get =
-                                                        render_short};
+static const coap_resource_methods short_methods = {.render_get = render_short};
 static const coap_resource_methods nocache_methods = {.render_get =
                                                           render_nocache};
 
@@ -181,16 +180,16 @@ static const coap_resource_methods critical_methods = {.render_get =
                                                            render_critical};
 static const coap_resource_methods create_methods = {.render_post =
                                                          render_create};
-static const coap_resource_methods forbidden_methods = {
-    .render_get = render_forbidden};
+static const coap_resource_methods forbidden_methods = {.render_get =
+                                                            render_forbidden};
 static const coap_resource_methods host_methods = {.render_get = render_host};
 static const coap_resource_methods big_methods = {.render_get = render_big_get,
                                                   .render_put = render_big_put};
 static const coap_resource_methods slow_methods = {.render_get = render_slow};
 
 static int obs_counter;
-static int render_obs(coap_resource *res, coap_message *req,
-                      coap_message *resp, coap_future **later) {
+static int render_obs(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
   (void)res;
   (void)req;
   (void)later;
@@ -209,7 +208,7 @@ typedef struct pfx {
   coap_context *pout;
   coap_proxy *proxy;
   char pbase[64];
-  char paddr[64]; /* "[::1]:PORT" */
+  char paddr[64];  /* "[::1]:PORT" */
   char origin[64]; /* "[::1]:PORT" of the origin */
   coap_resource *obs_resource;
 } pfx;
@@ -218,11 +217,10 @@ static void start_proxy_contexts(pfx *p, const coap_context_config *config,
                                  coap_site **site, coap_context **server,
                                  coap_context **out, char *base, char *addr) {
   cr_assert_eq(coap_site_new(site), 0);
-  cr_assert_eq(coap_context_create_server_context(&p->fx.loop, *site,
-                                                  "[::1]:0", config, server),
+  cr_assert_eq(coap_context_create_server_context(&p->fx.loop, *site, "[::1]:0",
+                                                  config, server),
                0);
-  cr_assert_eq(coap_context_create_client_context(&p->fx.loop, config, out),
-               0);
+  cr_assert_eq(coap_context_create_client_context(&p->fx.loop, config, out), 0);
   struct sockaddr_in6 a;
   cr_assert_eq(coap_context_local_address(*server, &a), 0);
   snprintf(addr, 64, "[::1]:%u", ntohs(a.sin6_port));
@@ -384,8 +382,8 @@ COAP_TEST(proxy_forward, proxy_uri_reaches_origin_with_options_both_ways) {
   size_t len;
   cr_expect_eq(coap_options_get_opaque(&resp->opt, COAP_OPT_ETAG, &v, &len), 0);
   cr_expect_eq(len, 2u);
-  cr_expect_eq(
-      coap_options_get_opaque(&resp->opt, OPT_UNKNOWN_SAFE, &v, &len), 0);
+  cr_expect_eq(coap_options_get_opaque(&resp->opt, OPT_UNKNOWN_SAFE, &v, &len),
+               0);
   cr_expect_eq(len, 4u);
   uint16_t cf = 99;
   cr_expect_eq(coap_options_get_content_format(&resp->opt, &cf), 0);
@@ -405,8 +403,7 @@ COAP_TEST(proxy_forward, forwarder_with_proxy_scheme_looks_direct) {
     coap_request *req;
     cr_assert_eq(coap_proxy_forwarder_request(fw, msg, NULL, &req), 0);
     const coap_message *sent = coap_request_message(req);
-    cr_expect_eq(coap_options_has(&sent->opt, COAP_OPT_PROXY_SCHEME),
-                 !use_uri);
+    cr_expect_eq(coap_options_has(&sent->opt, COAP_OPT_PROXY_SCHEME), !use_uri);
     cr_expect_eq(coap_options_has(&sent->opt, COAP_OPT_PROXY_URI), use_uri);
     coap_message *resp = wait_response(&p, req);
     cr_expect_eq(resp->code, COAP_CODE_CONTENT);
@@ -440,8 +437,7 @@ COAP_TEST(proxy_forward, forwarder_refuses_bad_addresses) {
   msg->code = COAP_CODE_GET;
   coap_request *req;
   /* No destination to name to the proxy. */
-  cr_expect_eq(coap_proxy_forwarder_request(fw, msg, NULL, &req),
-               COAP_EINVAL);
+  cr_expect_eq(coap_proxy_forwarder_request(fw, msg, NULL, &req), COAP_EINVAL);
   coap_proxy_forwarder_free(fw);
   coap_context_shutdown(ctx, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -714,17 +710,15 @@ COAP_TEST(proxy_reverse, name_based_keeps_or_rewrites_uri_host) {
   pfx p;
   pfx_start(&p, COAP_PROXY_REVERSE, false);
   coap_redirector *r;
-  cr_assert_eq(
-      coap_name_based_virtual_host_new("keep.example", p.origin, false, false,
-                                       &r),
-      0);
+  cr_assert_eq(coap_name_based_virtual_host_new("keep.example", p.origin, false,
+                                                false, &r),
+               0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
   char dest[80];
   snprintf(dest, sizeof dest, "coap://%s", p.origin);
-  cr_assert_eq(
-      coap_name_based_virtual_host_new("rewrite.example", dest, true, false,
-                                       &r),
-      0);
+  cr_assert_eq(coap_name_based_virtual_host_new("rewrite.example", dest, true,
+                                                false, &r),
+               0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
   coap_message *resp = ask(&p, with_host(&p, "/host", "keep.example"));
   payload_is(resp, "host=keep.example hop=16");
@@ -763,10 +757,9 @@ COAP_TEST(proxy_reverse, redirectors_are_tried_in_the_order_added) {
   char dead[64];
   snprintf(dead, sizeof dead, "[::1]:%u", dead_port(&p.fx.loop));
   coap_redirector *r;
-  cr_assert_eq(
-      coap_name_based_virtual_host_new("one.example", p.origin, false, false,
-                                       &r),
-      0);
+  cr_assert_eq(coap_name_based_virtual_host_new("one.example", p.origin, false,
+                                                false, &r),
+               0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
   cr_assert_eq(coap_unconditional_redirector_new(dead, false, &r), 0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
@@ -788,10 +781,9 @@ COAP_TEST(proxy_reverse, redirectors_are_tried_in_the_order_added) {
   snprintf(dead, sizeof dead, "[::1]:%u", dead_port(&p.fx.loop));
   cr_assert_eq(coap_unconditional_redirector_new(dead, false, &r), 0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
-  cr_assert_eq(
-      coap_name_based_virtual_host_new("one.example", p.origin, false, false,
-                                       &r),
-      0);
+  cr_assert_eq(coap_name_based_virtual_host_new("one.example", p.origin, false,
+                                                false, &r),
+               0);
   cr_assert_eq(coap_proxy_add_redirector(p.proxy, r), 0);
   resp = ask(&p, with_host(&p, "/hello", "one.example"));
   cr_expect_eq(resp->code, COAP_CODE_BAD_GATEWAY);
@@ -946,9 +938,8 @@ COAP_TEST(proxy_pooled, three_clients_share_one_upstream_observation) {
     cr_assert_eq(coap_proxy_forwarder_request(fw, msg, NULL, &w[i].req), 0);
     coap_observation *obs = coap_request_observation(w[i].req);
     cr_assert_not_null(obs);
-    cr_assert_eq(coap_observation_register_callback(obs, on_notification,
-                                                    &w[i]),
-                 0);
+    cr_assert_eq(
+        coap_observation_register_callback(obs, on_notification, &w[i]), 0);
     coap_message *resp = wait_response(&p, w[i].req);
     cr_expect_eq(resp->code, COAP_CODE_CONTENT);
     payload_is(resp, "state 0");
@@ -984,9 +975,8 @@ COAP_TEST(proxy_pooled, three_clients_share_one_upstream_observation) {
     bool never = false;
     fixture_run_for_or_until(&p.fx, &never, 300);
     if (i < 2)
-      cr_expect_eq(
-          coap_observable_resource_observation_count(p.obs_resource), 1u,
-          "upstream kept while a client is left");
+      cr_expect_eq(coap_observable_resource_observation_count(p.obs_resource),
+                   1u, "upstream kept while a client is left");
   }
   cr_expect_eq(coap_proxy_pooled_client_count(p.proxy), 0u);
   cr_expect_eq(coap_proxy_pooled_observation_count(p.proxy), 0u);
@@ -1208,9 +1198,9 @@ COAP_TEST(proxy_shutdown, server_context_mid_request) {
   char uri[128];
   snprintf(uri, sizeof uri, "coap://%s/slow", p.origin);
   coap_request *req;
-  cr_assert_eq(coap_context_request(p.fx.client, with_proxy_uri(&p, uri), NULL,
-                                    &req),
-               0);
+  cr_assert_eq(
+      coap_context_request(p.fx.client, with_proxy_uri(&p, uri), NULL, &req),
+      0);
   fixture_run_until(&p.fx, &slow_reached, 5000);
   cr_assert(slow_reached);
   int closed = 0;
@@ -1230,9 +1220,9 @@ COAP_TEST(proxy_shutdown, outgoing_context_mid_request) {
   char uri[128];
   snprintf(uri, sizeof uri, "coap://%s/slow", p.origin);
   coap_request *req;
-  cr_assert_eq(coap_context_request(p.fx.client, with_proxy_uri(&p, uri), NULL,
-                                    &req),
-               0);
+  cr_assert_eq(
+      coap_context_request(p.fx.client, with_proxy_uri(&p, uri), NULL, &req),
+      0);
   fixture_run_until(&p.fx, &slow_reached, 5000);
   cr_assert(slow_reached);
   int closed = 0;

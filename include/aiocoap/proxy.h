@@ -120,10 +120,10 @@ coap_proxy_forwarder_set_use_proxy_uri(coap_proxy_forwarder *fw, bool on);
  * without the proxy.  COAP_EINVAL also when msg has no unresolved remote
  * or names a scheme other than coap.
  */
-AIOCOAP_EXTERN int coap_proxy_forwarder_request(coap_proxy_forwarder *fw,
-                                                coap_message *msg,
-                                                const coap_request_params *params,
-                                                coap_request **out);
+AIOCOAP_EXTERN int
+coap_proxy_forwarder_request(coap_proxy_forwarder *fw, coap_message *msg,
+                             const coap_request_params *params,
+                             coap_request **out);
 
 /* ---- Server: redirectors ---- */
 
@@ -179,8 +179,8 @@ AIOCOAP_EXTERN int coap_redirector_apply(const coap_redirector *redirector,
  * the flags into *rewrite_uri_host ('!') and *use_as_proxy ('@').
  * 0, COAP_EINVAL (empty or malformed) or COAP_ENOSPC.
  */
-AIOCOAP_EXTERN int coap_proxy_parse_destination(const char *dest,
-                                                char *target, size_t cap,
+AIOCOAP_EXTERN int coap_proxy_parse_destination(const char *dest, char *target,
+                                                size_t cap,
                                                 bool *rewrite_uri_host,
                                                 bool *use_as_proxy);
 
