@@ -52,6 +52,18 @@ struct coap__call {
 int coap__scheduler_call_soon(coap__scheduler *scheduler,
                               const coap__call *call);
 
+/*
+ * For an event that must not be missed (a callback the API promises to
+ * fire): reserve a record for it beforehand, when failing is still
+ * possible, and queue the call with it later, which cannot fail.  An
+ * unused reservation is given back with coap__scheduler_unreserve (plain
+ * memory: it needs no scheduler).  reserve returns NULL on COAP_ENOMEM.
+ */
+void *coap__scheduler_reserve(coap__scheduler *scheduler);
+void coap__scheduler_call_reserved(coap__scheduler *scheduler, void *record,
+                                   const coap__call *call);
+void coap__scheduler_unreserve(void *record);
+
 /* Cancels future from the loop (its cancel hook may be application code,
  * which must not run on the library's stack).  0 or COAP_ENOMEM. */
 int coap__future_cancel_soon(coap__scheduler *scheduler, coap_future *future);

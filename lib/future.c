@@ -344,23 +344,35 @@ void coap__scheduler_release(coap__scheduler *s) {
   uv_close((uv_handle_t *)&s->idle, scheduler_closed);
 }
 
-int coap__scheduler_call_soon(coap__scheduler *s, const coap__call *call) {
+void *coap__scheduler_reserve(coap__scheduler *s) {
   call_record *rec = s->free_calls;
   if (rec != NULL) {
     s->free_calls = rec->next_free;
     s->free_calls_count--;
-  } else {
-    rec = coap__malloc(sizeof *rec);
-    if (rec == NULL) {
-      coap__call copy = *call;
-      if (copy.release != NULL)
-        copy.release(&copy);
-      return COAP_ENOMEM;
-    }
+    return rec;
   }
+  return coap__malloc(sizeof *rec);
+}
+
+void coap__scheduler_call_reserved(coap__scheduler *s, void *record,
+                                   const coap__call *call) {
+  call_record *rec = record;
   rec->call = *call;
   s->refcount++;
   fifo_push(s, &rec->node, SOON_CALL);
+}
+
+void coap__scheduler_unreserve(void *record) { coap__free(record); }
+
+int coap__scheduler_call_soon(coap__scheduler *s, const coap__call *call) {
+  call_record *rec = coap__scheduler_reserve(s);
+  if (rec == NULL) {
+    coap__call copy = *call;
+    if (copy.release != NULL)
+      copy.release(&copy);
+    return COAP_ENOMEM;
+  }
+  coap__scheduler_call_reserved(s, rec, call);
   return 0;
 }
 

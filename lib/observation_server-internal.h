@@ -25,6 +25,7 @@ struct coap_server_observation {
   struct notification_render *rendering;
   coap_server_observation_cancel_cb cancel_cb;
   void *cancel_data;
+  void *cancel_record; /* reserved at accept, so that cancel_cb fires */
   coap_remote remote;
   uint64_t last_con_at;
   uint64_t last_heard;  /* its registration or the last ACK it sent */

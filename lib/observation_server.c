@@ -127,6 +127,7 @@ static void release_observation(coap__call *call) {
 static void obs_unref(coap_server_observation *obs) {
   if (--obs->refs > 0)
     return;
+  coap__scheduler_unreserve(obs->cancel_record);
   coap__free(obs->request);
   coap__free(obs);
 }
@@ -551,7 +552,9 @@ static void end(coap_server_observation *obs, int reason, bool shutdown) {
                        .fn = (void (*)(void))obs->cancel_cb,
                        .user_data = obs->cancel_data};
     coap_resource_unref(resource);
-    coap__scheduler_call_soon(ctx->scheduler, &call);
+    void *record = obs->cancel_record;
+    obs->cancel_record = NULL;
+    coap__scheduler_call_reserved(ctx->scheduler, record, &call);
     return;
   }
   coap_resource_unref(resource);
@@ -758,6 +761,13 @@ int coap_server_observation_accept(coap_server_observation *obs,
           ctx->config.max_observers_per_peer) {
     ctx->stats.peer_observers_refused++;
     return COAP_ELIMIT;
+  }
+  /* The callback is promised to fire: what queues it is taken now, when
+   * failing can still be reported. */
+  if (cb != NULL && obs->cancel_record == NULL) {
+    obs->cancel_record = coap__scheduler_reserve(ctx->scheduler);
+    if (obs->cancel_record == NULL)
+      return COAP_ENOMEM;
   }
   obs->accepted = true;
   o->accepted++;

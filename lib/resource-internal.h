@@ -26,6 +26,9 @@ int coap__resource_current_etag(coap_resource *resource,
                                 const coap_message *request, uint8_t *etag,
                                 size_t *len);
 
+/* The site's proxy handler (coap_site_set_proxy), or NULL; borrowed. */
+coap_resource *coap__site_proxy(const coap_site *site);
+
 /* The site whose resource this is, or NULL for any other resource. */
 coap_site *coap__site_from_resource(coap_resource *resource);
 

@@ -11,6 +11,7 @@
 #include "context-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
+#include "resource-internal.h"
 #include "responder-internal.h"
 
 #include <string.h>
@@ -74,7 +75,8 @@ static void responder_put(coap__responder *r) {
  *   ETag (resource.c, §5.10.8), otherwise handed to the resource.
  * - Block2, Block1: responder_blockwise.c, or the resource that asked for
  *   raw blocks (RFC 7959 §2).
- * - Proxy-Uri, Proxy-Scheme: answered 5.05 below (§5.7.2, §5.10.2).
+ * - Proxy-Uri, Proxy-Scheme: for the site's proxy handler
+ *   (coap_site_set_proxy), or answered 5.05 below (§5.7.2, §5.10.2).
  *
  * OSCORE (RFC 8613 §2) is registered but not implemented, so it is not
  * here: a protected request must not be answered in plaintext.  Observe,
@@ -247,8 +249,9 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
   }
   if (bad != 0) {
     error_response(resp, COAP_CODE_BAD_OPTION, "unrecognised critical option");
-  } else if (coap_options_has(&req->opt, COAP_OPT_PROXY_URI) ||
-             coap_options_has(&req->opt, COAP_OPT_PROXY_SCHEME)) {
+  } else if ((coap_options_has(&req->opt, COAP_OPT_PROXY_URI) ||
+              coap_options_has(&req->opt, COAP_OPT_PROXY_SCHEME)) &&
+             coap__site_proxy(ctx->site) == NULL) {
     /* RFC 7252 §5.7.2: not a proxy. */
     error_response(resp, COAP_CODE_PROXYING_NOT_SUPPORTED,
                    "proxying not supported");

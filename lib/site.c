@@ -30,6 +30,7 @@ typedef struct site_node {
 struct coap_site {
   coap_resource resource; /* first: its last unref frees the site */
   site_node root;
+  coap_resource *proxy; /* coap_site_set_proxy's, one reference, or NULL */
   bool visiting; /* coap__site_visit is inside this site */
 };
 
@@ -154,6 +155,9 @@ static site_node *child_insert(site_node *node, size_t i, const char *seg,
 
 static void site_destroy(coap_resource *self) {
   coap_site *site = coap__site_from_resource(self);
+  coap_resource *proxy = site->proxy;
+  site->proxy = NULL;
+  coap_resource_unref(proxy);
   node_clear(&site->root);
 }
 
@@ -310,11 +314,32 @@ static coap_resource *find_from(const coap_site *site,
   return best;
 }
 
+/* RFC 7252 §5.7: a request for a proxy, whatever its path. */
+static bool is_proxy_request(const coap_message *request) {
+  return coap_options_has(&request->opt, COAP_OPT_PROXY_URI) ||
+         coap_options_has(&request->opt, COAP_OPT_PROXY_SCHEME);
+}
+
+int coap_site_set_proxy(coap_site *site, coap_resource *proxy) {
+  if (site == NULL)
+    return COAP_EINVAL;
+  coap_resource *old = site->proxy;
+  site->proxy = coap_resource_ref(proxy);
+  coap_resource_unref(old);
+  return 0;
+}
+
+coap_resource *coap__site_proxy(const coap_site *site) {
+  return site != NULL ? site->proxy : NULL;
+}
+
 coap_resource *coap_site_find(coap_site *site, const coap_message *request,
                               size_t *prefix_len) {
   size_t k = 0;
   coap_resource *found = NULL;
-  if (site != NULL && request != NULL)
+  if (site != NULL && request != NULL && is_proxy_request(request))
+    found = site->proxy;
+  else if (site != NULL && request != NULL)
     found = find_from(site, request, 0, &k);
   if (prefix_len != NULL)
     *prefix_len = k;
@@ -374,6 +399,8 @@ static int site_render(coap_resource *self, coap_message *request,
   coap_site *site = coap__site_from_resource(self);
   size_t k;
   coap_resource *found = coap_site_find(site, request, &k);
+  if (found == NULL && is_proxy_request(request))
+    return COAP_EPROXYING_NOT_SUPPORTED; /* RFC 7252 §5.7.2 */
   if (found == NULL)
     return COAP_ENOT_FOUND;
   if (found->path_capable && k > 0) {
@@ -402,6 +429,12 @@ static void site_add_observation(coap_resource *self,
                                  coap_server_observation *observation) {
   coap_site *site = coap__site_from_resource(self);
   size_t skip = 0;
+  if (is_proxy_request(request)) {
+    coap_resource *proxy = site->proxy;
+    if (proxy != NULL && proxy->vtable->add_observation != NULL)
+      proxy->vtable->add_observation(proxy, request, observation);
+    return;
+  }
   for (;;) {
     size_t k;
     coap_resource *found = find_from(site, request, skip, &k);

@@ -59,6 +59,7 @@
 #include "numbers.h"
 #include "observation.h"
 #include "options.h"
+#include "proxy.h"
 #include "request.h"
 #include "resource.h"
 #include "util.h"

@@ -136,8 +136,9 @@ typedef void (*coap_server_observation_cancel_cb)(
  * add_observation or, for a resource that renders later, before its render
  * future completes; an observation not accepted when the response goes out
  * is dropped, and the pointer must not be kept.  cb (may be NULL) fires when
- * the observation ends.  0, COAP_EINVAL (already accepted or decided) or
- * COAP_ELIMIT (the context has max_observers observations).
+ * the observation ends.  0, COAP_EINVAL (already accepted or decided),
+ * COAP_ELIMIT (the context has max_observers observations) or COAP_ENOMEM
+ * (no memory to queue cb with later; not accepted).
  */
 AIOCOAP_EXTERN int
 coap_server_observation_accept(coap_server_observation *observation,

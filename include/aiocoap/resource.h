@@ -169,6 +169,15 @@ AIOCOAP_EXTERN int coap_site_add_resource_path(coap_site *site,
  * COAP_ENOENT. */
 AIOCOAP_EXTERN int coap_site_remove_resource(coap_site *site,
                                              const char *const *path, size_t n);
+/*
+ * The site's proxy handler (proxy.h): every request carrying Proxy-Uri or
+ * Proxy-Scheme is routed to proxy (a reference is taken; NULL removes it),
+ * whatever its Uri-Path, and coap_site_find returns it for them.  Without
+ * one, such a request is answered 5.05 Proxying Not Supported (RFC 7252
+ * §5.7.2).  0 or COAP_EINVAL.
+ */
+AIOCOAP_EXTERN int coap_site_set_proxy(coap_site *site, coap_resource *proxy);
+
 /* The site as a path-capable resource, for nesting (borrowed: owned by the
  * site; take a reference with coap_resource_ref to keep it). */
 AIOCOAP_EXTERN coap_resource *coap_site_as_resource(coap_site *site);

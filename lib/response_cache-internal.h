@@ -24,8 +24,8 @@
  * - requests with Observe are not served from here (RFC 7641 §4.2 wants the
  *   registration to reach the origin).
  */
-#ifndef AIOCOAP_PROXY_CACHE_INTERNAL_H
-#define AIOCOAP_PROXY_CACHE_INTERNAL_H
+#ifndef AIOCOAP_RESPONSE_CACHE_INTERNAL_H
+#define AIOCOAP_RESPONSE_CACHE_INTERNAL_H
 
 #include "hash-internal.h"
 
@@ -72,28 +72,35 @@ typedef enum coap__cache_result {
 } coap__cache_result;
 
 /*
- * Looks request up at now_ms (any monotonic clock in milliseconds).
- * FRESH: *served (initialised by the caller) becomes a copy of the stored
- * response, its Max-Age the seconds of freshness left.  STALE: the stored
- * response can be validated: etag (room for 8 bytes) gets its ETag and
- * *etag_len its length.  A request the cache does not serve (not GET or
- * FETCH, or with Observe) is a MISS.  COAP_ENOMEM when the copy fails.
+ * Looks request up at now_ms (any monotonic clock in milliseconds).  scope
+ * (scope_len bytes, may be 0) is what the request's options do not say and
+ * the key must: where it goes (a proxy's upstream); the same scope must be
+ * given to coap__cache_response.  FRESH: *served (initialised by the
+ * caller) becomes a copy of the stored response, its Max-Age the seconds
+ * of freshness left.  STALE: the stored response can be validated: etag
+ * (room for 8 bytes) gets its ETag, *etag_len its length, and *served a
+ * copy of it with Max-Age 0 (to serve should the 2.03 find the entry gone).
+ * A request the cache does not serve (not GET or FETCH, or with Observe) is
+ * a MISS.  COAP_ENOMEM when the copy fails.
  */
-int coap__cache_lookup(coap__cache *cache, const coap_message *request,
+int coap__cache_lookup(coap__cache *cache, const uint8_t *scope,
+                       size_t scope_len, const coap_message *request,
                        uint64_t now_ms, coap_message *served, uint8_t *etag,
                        size_t *etag_len);
 
 /*
- * Tells the cache what came back for request (the request as forwarded,
- * without the ETag a STALE lookup added) at now_ms.  A cacheable response
- * is stored, replacing what was there; a 2.03 Valid whose ETag matches the
- * stored one refreshes it and, when served is not NULL, copies the
- * refreshed response there and returns 1 (serve that instead of the 2.03);
- * a 2.02 or 2.04, or any 2.xx to an unsafe request, marks every entry for
- * the request's URI not fresh.  Returns 0 otherwise, or COAP_ENOMEM (the
- * cache is then as before, less what the bounds pushed out).
+ * Tells the cache what came back for request (the request as forwarded;
+ * an ETag a STALE lookup added makes no difference to the key) at now_ms.
+ * A cacheable response is stored, replacing what was there; a 2.03 Valid
+ * whose ETag matches the stored one refreshes it and, when served is not
+ * NULL, copies the refreshed response there and returns 1 (serve that
+ * instead of the 2.03); a 2.02 or 2.04, or any 2.xx to an unsafe request,
+ * marks every entry for the request's URI in that scope not fresh.
+ * Returns 0 otherwise, or COAP_ENOMEM (the cache is then as before, less
+ * what the bounds pushed out).
  */
-int coap__cache_response(coap__cache *cache, const coap_message *request,
+int coap__cache_response(coap__cache *cache, const uint8_t *scope,
+                         size_t scope_len, const coap_message *request,
                          const coap_message *response, uint64_t now_ms,
                          coap_message *served);
 

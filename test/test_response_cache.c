@@ -1,8 +1,8 @@
 /*
- * The proxy's response cache (lib/proxy_cache.c) on its own, sans-I/O:
+ * The proxy's response cache (lib/response_cache.c) on its own, sans-I/O:
  * requests and responses are made here and the clock is a number.
  */
-#include "proxy_cache-internal.h"
+#include "response_cache-internal.h"
 #include "test_common.h"
 
 #include <string.h>
@@ -40,7 +40,7 @@ static int lookup(coap__cache *c, const coap_message *req, uint64_t now,
   uint8_t etag[8];
   size_t etag_len = 0;
   coap_message_init(served);
-  return coap__cache_lookup(c, req, now, served, etag, &etag_len);
+  return coap__cache_lookup(c, NULL, 0, req, now, served, etag, &etag_len);
 }
 
 static void served_is(const coap_message *m, uint8_t code, const char *text,
@@ -56,13 +56,13 @@ static void served_is(const coap_message *m, uint8_t code, const char *text,
   cr_assert_eq(got, max_age);
 }
 
-COAP_TEST(proxy_cache, fresh_hit_reduces_max_age_by_the_age) {
+COAP_TEST(response_cache, fresh_hit_reduces_max_age_by_the_age) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *req = request(COAP_CODE_GET, "a"), served;
   cr_assert_eq(lookup(c, req, 0, &served), COAP__CACHE_MISS);
   coap_message *resp = response(COAP_CODE_CONTENT, "hello");
   coap_options_set_max_age(&resp->opt, 30);
-  cr_assert_eq(coap__cache_response(c, req, resp, 1000, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, resp, 1000, NULL), 0);
   /* RFC 7252 §5.7.1: 12.5 s in the cache leave 17 whole seconds. */
   cr_assert_eq(lookup(c, req, 13500, &served), COAP__CACHE_FRESH);
   served_is(&served, COAP_CODE_CONTENT, "hello", 17);
@@ -84,11 +84,11 @@ COAP_TEST(proxy_cache, fresh_hit_reduces_max_age_by_the_age) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, max_age_defaults_to_sixty_seconds) {
+COAP_TEST(response_cache, max_age_defaults_to_sixty_seconds) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *req = request(COAP_CODE_GET, "a"), served;
   coap_message *resp = response(COAP_CODE_CONTENT, "x");
-  cr_assert_eq(coap__cache_response(c, req, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, resp, 0, NULL), 0);
   cr_assert_eq(lookup(c, req, 59999, &served), COAP__CACHE_FRESH);
   coap_message_clear(&served);
   cr_assert_eq(lookup(c, req, 60000, &served), COAP__CACHE_MISS);
@@ -97,27 +97,29 @@ COAP_TEST(proxy_cache, max_age_defaults_to_sixty_seconds) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, stale_with_etag_is_revalidated_by_2_03) {
+COAP_TEST(response_cache, stale_with_etag_is_revalidated_by_2_03) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *req = request(COAP_CODE_GET, "a"), served;
   coap_message *resp = response(COAP_CODE_CONTENT, "body");
   coap_options_set_max_age(&resp->opt, 1);
   coap_options_set_etag(&resp->opt, "\x01\x02\x03", 3);
   coap_options_set_content_format(&resp->opt, COAP_CT_TEXT_PLAIN);
-  cr_assert_eq(coap__cache_response(c, req, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, resp, 0, NULL), 0);
 
   uint8_t etag[8];
   size_t etag_len = 0;
   coap_message_init(&served);
-  cr_assert_eq(coap__cache_lookup(c, req, 2000, &served, etag, &etag_len),
+  cr_assert_eq(coap__cache_lookup(c, NULL, 0, req, 2000, &served, etag, &etag_len),
                COAP__CACHE_STALE);
   cr_assert_eq(etag_len, 3);
   cr_assert(memcmp(etag, "\x01\x02\x03", 3) == 0);
+  served_is(&served, COAP_CODE_CONTENT, "body", 0);
+  coap_message_clear(&served);
 
   /* A 2.03 with another ETag refreshes nothing. */
   coap_message *other = response(COAP_CODE_VALID, NULL);
   coap_options_set_etag(&other->opt, "\x09", 1);
-  cr_assert_eq(coap__cache_response(c, req, other, 2100, &served), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, other, 2100, &served), 0);
 
   /* §5.9.1.3: Max-Age from the 2.03, and its safe-to-forward options
    * (here a new Content-Format... and the ETag itself) replace the
@@ -126,7 +128,7 @@ COAP_TEST(proxy_cache, stale_with_etag_is_revalidated_by_2_03) {
   coap_options_set_etag(&valid->opt, "\x01\x02\x03", 3);
   coap_options_set_max_age(&valid->opt, 40);
   coap_options_add_uint(&valid->opt, 2048, 7); /* unknown, elective, safe */
-  cr_assert_eq(coap__cache_response(c, req, valid, 2200, &served), 1,
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, valid, 2200, &served), 1,
                "the refreshed response is to be served instead");
   served_is(&served, COAP_CODE_CONTENT, "body", 40);
   uint32_t v = 0;
@@ -146,11 +148,11 @@ COAP_TEST(proxy_cache, stale_with_etag_is_revalidated_by_2_03) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, the_key_is_method_and_cache_key_options) {
+COAP_TEST(response_cache, the_key_is_method_and_cache_key_options) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *req = request(COAP_CODE_GET, "a"), served;
   coap_message *resp = response(COAP_CODE_CONTENT, "plain");
-  cr_assert_eq(coap__cache_response(c, req, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, resp, 0, NULL), 0);
 
   /* Size1 (60) is NoCacheKey (RFC 7252 §5.4.6), Block2 and ETag are what
    * the cache interprets itself: none of them changes the key. */
@@ -176,7 +178,7 @@ COAP_TEST(proxy_cache, the_key_is_method_and_cache_key_options) {
 
   /* FETCH: the payload is part of the key (RFC 8132 §2). */
   coap_message *fresp = response(COAP_CODE_CONTENT, "for q1");
-  cr_assert_eq(coap__cache_response(c, fetch, fresp, 20, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, fetch, fresp, 20, NULL), 0);
   cr_assert_eq(lookup(c, fetch, 30, &served), COAP__CACHE_FRESH);
   served_is(&served, COAP_CODE_CONTENT, "for q1", 59);
   coap_message_clear(&served);
@@ -189,13 +191,52 @@ COAP_TEST(proxy_cache, the_key_is_method_and_cache_key_options) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, error_classes_are_cached_but_not_validated) {
+/* The scope (a proxy's upstream) is part of the key and of the URI: the
+ * same options to another upstream are another resource. */
+COAP_TEST(response_cache, scope_separates_upstreams) {
+  coap__cache *c = cache_with(8, 1 << 20);
+  coap_message *req = request(COAP_CODE_GET, "a"), served;
+  coap_message *resp = response(COAP_CODE_CONTENT, "from one");
+  const uint8_t one[] = "[::1]:5683", two[] = "[::1]:5684";
+  cr_assert_eq(coap__cache_response(c, one, sizeof one, req, resp, 0, NULL),
+               0);
+  uint8_t etag[8];
+  size_t etag_len;
+  coap_message_init(&served);
+  cr_assert_eq(coap__cache_lookup(c, two, sizeof two, req, 1, &served, etag,
+                                  &etag_len),
+               COAP__CACHE_MISS);
+  cr_assert_eq(coap__cache_lookup(c, NULL, 0, req, 1, &served, etag,
+                                  &etag_len),
+               COAP__CACHE_MISS);
+  cr_assert_eq(coap__cache_lookup(c, one, sizeof one, req, 1, &served, etag,
+                                  &etag_len),
+               COAP__CACHE_FRESH);
+  coap_message_clear(&served);
+  /* A PUT to the other upstream leaves this one fresh. */
+  coap_message *put = request(COAP_CODE_PUT, "a");
+  coap_message *changed = response(COAP_CODE_CHANGED, NULL);
+  cr_assert_eq(
+      coap__cache_response(c, two, sizeof two, put, changed, 2, NULL), 0);
+  coap_message_init(&served);
+  cr_assert_eq(coap__cache_lookup(c, one, sizeof one, req, 3, &served, etag,
+                                  &etag_len),
+               COAP__CACHE_FRESH);
+  coap_message_clear(&served);
+  coap_message_free(req);
+  coap_message_free(resp);
+  coap_message_free(put);
+  coap_message_free(changed);
+  coap__cache_free(c);
+}
+
+COAP_TEST(response_cache, error_classes_are_cached_but_not_validated) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *req = request(COAP_CODE_GET, "gone"), served;
   coap_message *nf = response(COAP_CODE_NOT_FOUND, "no such thing");
   coap_options_set_max_age(&nf->opt, 5);
   coap_options_set_etag(&nf->opt, "\x01", 1);
-  cr_assert_eq(coap__cache_response(c, req, nf, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, req, nf, 0, NULL), 0);
   cr_assert_eq(lookup(c, req, 4000, &served), COAP__CACHE_FRESH);
   served_is(&served, COAP_CODE_NOT_FOUND, "no such thing", 1);
   coap_message_clear(&served);
@@ -204,7 +245,7 @@ COAP_TEST(proxy_cache, error_classes_are_cached_but_not_validated) {
   /* 2.01 Created is not cacheable at all. */
   coap_message *created = response(COAP_CODE_CREATED, NULL);
   coap_message *other = request(COAP_CODE_GET, "other");
-  cr_assert_eq(coap__cache_response(c, other, created, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, other, created, 0, NULL), 0);
   cr_assert_eq(lookup(c, other, 1, &served), COAP__CACHE_MISS);
   coap_message_free(req);
   coap_message_free(nf);
@@ -213,11 +254,11 @@ COAP_TEST(proxy_cache, error_classes_are_cached_but_not_validated) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, unsafe_requests_and_observe_are_never_served) {
+COAP_TEST(response_cache, unsafe_requests_and_observe_are_never_served) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *post = request(COAP_CODE_POST, "a"), served;
   coap_message *resp = response(COAP_CODE_CONTENT, "posted");
-  cr_assert_eq(coap__cache_response(c, post, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, post, resp, 0, NULL), 0);
   cr_assert_eq(lookup(c, post, 1, &served), COAP__CACHE_MISS);
   coap_message *get = request(COAP_CODE_GET, "a");
   cr_assert_eq(lookup(c, get, 1, &served), COAP__CACHE_MISS,
@@ -227,7 +268,7 @@ COAP_TEST(proxy_cache, unsafe_requests_and_observe_are_never_served) {
   coap_options_set_observe(&obs->opt, 0);
   coap_message *first = response(COAP_CODE_CONTENT, "observed");
   coap_options_set_observe(&first->opt, 3);
-  cr_assert_eq(coap__cache_response(c, obs, first, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, obs, first, 0, NULL), 0);
   cr_assert_eq(lookup(c, get, 1, &served), COAP__CACHE_MISS,
                "an observation's first response is not stored");
   coap__cache_stats st;
@@ -241,7 +282,7 @@ COAP_TEST(proxy_cache, unsafe_requests_and_observe_are_never_served) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, changes_to_a_uri_make_its_entries_stale) {
+COAP_TEST(response_cache, changes_to_a_uri_make_its_entries_stale) {
   coap__cache *c = cache_with(8, 1 << 20);
   coap_message *get = request(COAP_CODE_GET, "a"), served;
   coap_message *json = request(COAP_CODE_GET, "a");
@@ -249,23 +290,25 @@ COAP_TEST(proxy_cache, changes_to_a_uri_make_its_entries_stale) {
   coap_message *b = request(COAP_CODE_GET, "b");
   coap_message *resp = response(COAP_CODE_CONTENT, "v1");
   coap_options_set_etag(&resp->opt, "\x07", 1);
-  cr_assert_eq(coap__cache_response(c, get, resp, 0, NULL), 0);
-  cr_assert_eq(coap__cache_response(c, json, resp, 0, NULL), 0);
-  cr_assert_eq(coap__cache_response(c, b, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, get, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, json, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, b, resp, 0, NULL), 0);
 
   /* A PUT's 2.04 to /a (RFC 7252 §5.9.1.4): both entries for /a, whatever
    * their Accept, go stale; /b stays fresh.  The stale ones can still be
    * revalidated with their ETag. */
   coap_message *put = request(COAP_CODE_PUT, "a");
   coap_message *changed = response(COAP_CODE_CHANGED, NULL);
-  cr_assert_eq(coap__cache_response(c, put, changed, 10, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, put, changed, 10, NULL), 0);
   uint8_t etag[8];
   size_t etag_len;
   coap_message_init(&served);
-  cr_assert_eq(coap__cache_lookup(c, get, 20, &served, etag, &etag_len),
+  cr_assert_eq(coap__cache_lookup(c, NULL, 0, get, 20, &served, etag, &etag_len),
                COAP__CACHE_STALE);
-  cr_assert_eq(coap__cache_lookup(c, json, 20, &served, etag, &etag_len),
+  coap_message_clear(&served);
+  cr_assert_eq(coap__cache_lookup(c, NULL, 0, json, 20, &served, etag, &etag_len),
                COAP__CACHE_STALE);
+  coap_message_clear(&served);
   cr_assert_eq(lookup(c, b, 20, &served), COAP__CACHE_FRESH);
   coap_message_clear(&served);
 
@@ -273,10 +316,11 @@ COAP_TEST(proxy_cache, changes_to_a_uri_make_its_entries_stale) {
    * 2.xx. */
   coap_message *del = request(COAP_CODE_DELETE, "b");
   coap_message *deleted = response(COAP_CODE_DELETED, NULL);
-  cr_assert_eq(coap__cache_response(c, del, deleted, 30, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, del, deleted, 30, NULL), 0);
   coap_message_init(&served);
-  cr_assert_eq(coap__cache_lookup(c, b, 40, &served, etag, &etag_len),
+  cr_assert_eq(coap__cache_lookup(c, NULL, 0, b, 40, &served, etag, &etag_len),
                COAP__CACHE_STALE);
+  coap_message_clear(&served);
   coap__cache_stats st;
   coap__cache_get_stats(c, &st);
   cr_assert_eq(st.invalidated, 3);
@@ -286,14 +330,14 @@ COAP_TEST(proxy_cache, changes_to_a_uri_make_its_entries_stale) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, entries_bound_evicts_least_recently_used) {
+COAP_TEST(response_cache, entries_bound_evicts_least_recently_used) {
   coap__cache *c = cache_with(3, 1 << 20);
   coap_message *reqs[4], served;
   coap_message *resp = response(COAP_CODE_CONTENT, "r");
   const char *paths[] = {"p0", "p1", "p2", "p3"};
   for (int i = 0; i < 3; i++) {
     reqs[i] = request(COAP_CODE_GET, paths[i]);
-    cr_assert_eq(coap__cache_response(c, reqs[i], resp, 0, NULL), 0);
+    cr_assert_eq(coap__cache_response(c, NULL, 0, reqs[i], resp, 0, NULL), 0);
   }
   coap__cache_stats st;
   coap__cache_get_stats(c, &st);
@@ -303,7 +347,7 @@ COAP_TEST(proxy_cache, entries_bound_evicts_least_recently_used) {
   cr_assert_eq(lookup(c, reqs[0], 1, &served), COAP__CACHE_FRESH);
   coap_message_clear(&served);
   reqs[3] = request(COAP_CODE_GET, paths[3]);
-  cr_assert_eq(coap__cache_response(c, reqs[3], resp, 2, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, reqs[3], resp, 2, NULL), 0);
   coap__cache_get_stats(c, &st);
   cr_assert_eq(st.entries, 3);
   cr_assert_eq(st.evicted, 1);
@@ -319,12 +363,12 @@ COAP_TEST(proxy_cache, entries_bound_evicts_least_recently_used) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, bytes_bound_evicts_and_refuses_what_cannot_fit) {
+COAP_TEST(response_cache, bytes_bound_evicts_and_refuses_what_cannot_fit) {
   /* Measure what one entry costs, then allow exactly two. */
   coap__cache *probe = cache_with(8, 1 << 20);
   coap_message *r0 = request(COAP_CODE_GET, "p0"), served;
   coap_message *resp = response(COAP_CODE_CONTENT, "0123456789");
-  cr_assert_eq(coap__cache_response(probe, r0, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(probe, NULL, 0, r0, resp, 0, NULL), 0);
   coap__cache_stats st;
   coap__cache_get_stats(probe, &st);
   size_t one = st.bytes;
@@ -333,12 +377,12 @@ COAP_TEST(proxy_cache, bytes_bound_evicts_and_refuses_what_cannot_fit) {
   coap__cache *c = cache_with(8, 2 * one);
   coap_message *r1 = request(COAP_CODE_GET, "p1");
   coap_message *r2 = request(COAP_CODE_GET, "p2");
-  cr_assert_eq(coap__cache_response(c, r0, resp, 0, NULL), 0);
-  cr_assert_eq(coap__cache_response(c, r1, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, r0, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, r1, resp, 0, NULL), 0);
   coap__cache_get_stats(c, &st);
   cr_assert_eq(st.bytes, 2 * one, "exactly at the byte bound: both kept");
   cr_assert_eq(st.evicted, 0);
-  cr_assert_eq(coap__cache_response(c, r2, resp, 0, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, r2, resp, 0, NULL), 0);
   coap__cache_get_stats(c, &st);
   cr_assert_eq(st.entries, 2);
   cr_assert_eq(st.evicted, 1);
@@ -350,7 +394,7 @@ COAP_TEST(proxy_cache, bytes_bound_evicts_and_refuses_what_cannot_fit) {
   memset(big, 'x', sizeof big - 1);
   big[sizeof big - 1] = '\0';
   coap_message *huge = response(COAP_CODE_CONTENT, big);
-  cr_assert_eq(coap__cache_response(c, r1, huge, 5, NULL), 0);
+  cr_assert_eq(coap__cache_response(c, NULL, 0, r1, huge, 5, NULL), 0);
   cr_assert_eq(lookup(c, r1, 6, &served), COAP__CACHE_MISS);
   coap_message *msgs[] = {r0, r1, r2, resp, huge};
   for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++)
@@ -358,7 +402,7 @@ COAP_TEST(proxy_cache, bytes_bound_evicts_and_refuses_what_cannot_fit) {
   coap__cache_free(c);
 }
 
-COAP_TEST(proxy_cache, allocation_failures_never_crash_or_leak) {
+COAP_TEST(response_cache, allocation_failures_never_crash_or_leak) {
   coap_message *req = request(COAP_CODE_GET, "a");
   coap_message *resp = response(COAP_CODE_CONTENT, "payload");
   coap_options_set_etag(&resp->opt, "\x01", 1);
@@ -368,15 +412,15 @@ COAP_TEST(proxy_cache, allocation_failures_never_crash_or_leak) {
     coap_test_fail_after = fail;
     if (coap__cache_new(NULL, &c) == 0) {
       coap_message served;
-      coap__cache_response(c, req, resp, 0, NULL);
+      coap__cache_response(c, NULL, 0, req, resp, 0, NULL);
       uint8_t etag[8];
       size_t etag_len;
       coap_message_init(&served);
-      coap__cache_lookup(c, req, 1, &served, etag, &etag_len);
+      coap__cache_lookup(c, NULL, 0, req, 1, &served, etag, &etag_len);
       coap_message_clear(&served);
-      coap__cache_response(c, req, resp, 2, NULL);
+      coap__cache_response(c, NULL, 0, req, resp, 2, NULL);
       coap_message_init(&served);
-      coap__cache_lookup(c, req, 3, &served, etag, &etag_len);
+      coap__cache_lookup(c, NULL, 0, req, 3, &served, etag, &etag_len);
       coap_message_clear(&served);
       coap__cache_free(c);
     }
