@@ -22,4 +22,10 @@ void coap__message_move(coap_message *dst, coap_message *src);
  * buffer, so a pooled message allocates nothing in steady state. */
 void coap__message_reset(coap_message *msg);
 
+/* Removes the first k Uri-Path options, keeping the rest in order (a site
+ * handing the remainder to a path-capable resource, a subresource
+ * redirector stripping its prefix).  Nothing happens when k is 0 or more
+ * than there are.  0 or COAP_ENOMEM. */
+int coap__message_strip_uri_path(coap_message *msg, size_t k);
+
 #endif

@@ -52,3 +52,48 @@ void coap__message_reset(coap_message *msg) {
   msg->payload_buf = buf;
   msg->payload_cap = cap;
 }
+
+/*
+ * Removes the first k Uri-Path options, keeping the rest in order.  The
+ * remaining values may point into the container's own storage, which
+ * deleting releases, so they are copied out first and added back as copies
+ * (short paths fit the container's inline bytes and allocate nothing).
+ */
+int coap__message_strip_uri_path(coap_message *msg, size_t k) {
+  coap_options *opt = &msg->opt;
+  size_t total = coap_options_count_of(opt, COAP_OPT_URI_PATH);
+  if (k == 0 || total < k)
+    return 0;
+  size_t remaining = total - k;
+  size_t bytes = 0;
+  for (size_t i = 0; i < remaining; i++)
+    bytes += coap_options_get_nth(opt, COAP_OPT_URI_PATH, k + i)->len;
+  /* The lengths, then the bytes, in one buffer. */
+  uint32_t stack[128];
+  size_t need = remaining * sizeof stack[0] + bytes;
+  uint32_t *lens = stack;
+  if (need > sizeof stack) {
+    lens = coap__malloc(need);
+    if (lens == NULL)
+      return COAP_ENOMEM;
+  }
+  uint8_t *saved = (uint8_t *)(lens + remaining);
+  size_t used = 0;
+  for (size_t i = 0; i < remaining; i++) {
+    const coap_option *o = coap_options_get_nth(opt, COAP_OPT_URI_PATH, k + i);
+    lens[i] = o->len;
+    if (o->len > 0)
+      memcpy(saved + used, o->value, o->len);
+    used += o->len;
+  }
+  coap_options_delete(opt, COAP_OPT_URI_PATH);
+  int r = 0;
+  used = 0;
+  for (size_t i = 0; r == 0 && i < remaining; i++) {
+    r = coap_options_add(opt, COAP_OPT_URI_PATH, saved + used, lens[i]);
+    used += lens[i];
+  }
+  if (lens != stack)
+    coap__free(lens);
+  return r;
+}

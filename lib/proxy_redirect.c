@@ -4,6 +4,7 @@
  * aiocoap-proxy's DEST syntax.
  */
 #include "alloc-internal.h"
+#include "message-internal.h"
 #include "proxy-internal.h"
 
 #include <aiocoap/util.h>
@@ -160,40 +161,6 @@ static bool path_matches(const coap_redirector *r, const coap_message *msg) {
   return true;
 }
 
-/* Removes the first k Uri-Path options; the rest are copied out first,
- * since deleting releases what they may point into. */
-static int strip_path(coap_message *msg, size_t k) {
-  coap_options *opt = &msg->opt;
-  size_t total = coap_options_count_of(opt, COAP_OPT_URI_PATH);
-  if (k == 0 || total < k)
-    return 0;
-  size_t bytes = 0;
-  for (size_t i = k; i < total; i++)
-    bytes += coap_options_get_nth(opt, COAP_OPT_URI_PATH, i)->len;
-  size_t n = total - k;
-  size_t *lens = coap__malloc(n * sizeof *lens + bytes + 1);
-  if (lens == NULL)
-    return COAP_ENOMEM;
-  uint8_t *saved = (uint8_t *)(lens + n);
-  size_t used = 0;
-  for (size_t i = 0; i < n; i++) {
-    const coap_option *o = coap_options_get_nth(opt, COAP_OPT_URI_PATH, k + i);
-    lens[i] = o->len;
-    if (o->len > 0)
-      memcpy(saved + used, o->value, o->len);
-    used += o->len;
-  }
-  coap_options_delete(opt, COAP_OPT_URI_PATH);
-  int rc = 0;
-  used = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    rc = coap_options_add(opt, COAP_OPT_URI_PATH, saved + used, lens[i]);
-    used += lens[i];
-  }
-  coap__free(lens);
-  return rc;
-}
-
 /* Writes the message's unresolved remote, if any, into Uri-Host (an IPv6
  * literal bracketed, as in a URI) and Uri-Port. */
 static int destination_to_options(coap_message *msg) {
@@ -233,7 +200,7 @@ int coap_redirector_apply(const coap_redirector *r, coap_message *msg) {
     return 0;
   int rc = 0;
   if (r->kind == SUBRESOURCE)
-    rc = strip_path(msg, r->n_segments);
+    rc = coap__message_strip_uri_path(msg, r->n_segments);
   /* RFC 7252 §5.10.2: the next hop is a forward proxy; the request keeps
    * its Uri-Host for it, and a destination already decided (a forward
    * proxy's) goes with it as Uri-Host and Uri-Port. */

@@ -10,6 +10,7 @@
  * coap_site_unref only drops the reference the site's creator holds.
  */
 #include "alloc-internal.h"
+#include "message-internal.h"
 #include "resource-internal.h"
 
 #include <assert.h>
@@ -347,48 +348,6 @@ coap_resource *coap_site_find(coap_site *site, const coap_message *request,
 }
 
 /*
- * Removes the first k Uri-Path options, keeping the rest in order.  The
- * remaining values may point into the container's own storage, which
- * deleting releases, so they are copied out first and added back as copies
- * (short paths fit the container's inline bytes and allocate nothing).
- */
-static int strip_path(coap_message *request, size_t k) {
-  coap_options *opt = &request->opt;
-  size_t remaining = coap_options_count_of(opt, COAP_OPT_URI_PATH) - k;
-  size_t bytes = 0;
-  for (size_t i = 0; i < remaining; i++)
-    bytes += coap_options_get_nth(opt, COAP_OPT_URI_PATH, k + i)->len;
-  /* The lengths, then the bytes, in one buffer. */
-  uint32_t stack[128];
-  size_t need = remaining * sizeof stack[0] + bytes;
-  uint32_t *lens = stack;
-  if (need > sizeof stack) {
-    lens = coap__malloc(need);
-    if (lens == NULL)
-      return COAP_ENOMEM;
-  }
-  uint8_t *saved = (uint8_t *)(lens + remaining);
-  size_t used = 0;
-  for (size_t i = 0; i < remaining; i++) {
-    const coap_option *o = coap_options_get_nth(opt, COAP_OPT_URI_PATH, k + i);
-    lens[i] = o->len;
-    if (o->len > 0)
-      memcpy(saved + used, o->value, o->len);
-    used += o->len;
-  }
-  coap_options_delete(opt, COAP_OPT_URI_PATH);
-  int r = 0;
-  used = 0;
-  for (size_t i = 0; r == 0 && i < remaining; i++) {
-    r = coap_options_add(opt, COAP_OPT_URI_PATH, saved + used, lens[i]);
-    used += lens[i];
-  }
-  if (lens != stack)
-    coap__free(lens);
-  return r;
-}
-
-/*
  * aiocoap's Site.render: an exact match gets the request untouched; a
  * path-capable resource found at a shorter (or equal) prefix gets the
  * request with that prefix removed from its Uri-Path, so a nested site routes
@@ -404,7 +363,7 @@ static int site_render(coap_resource *self, coap_message *request,
   if (found == NULL)
     return COAP_ENOT_FOUND;
   if (found->path_capable && k > 0) {
-    int r = strip_path(request, k);
+    int r = coap__message_strip_uri_path(request, k);
     if (r < 0)
       return r;
   }
