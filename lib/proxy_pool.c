@@ -48,14 +48,15 @@ int coap__proxy_pool_new(coap__proxy_pool **out) {
   return 0;
 }
 
-/* Registrations still waiting when the entry goes (its first response
- * never came): 5.02, as for any upstream that gave no answer. */
-static void fail_waiters(pool_entry *e) {
+static coap_message *copy_of(const coap_message *m);
+
+/* Answers every registration waiting for the first response with a copy
+ * of m (COAP_ENOMEM when m is NULL or cannot be copied) and forgets them. */
+static void resolve_waiters(pool_entry *e, const coap_message *m) {
   for (size_t i = 0; i < e->n_waiters; i++) {
-    coap_message *m = coap__proxy_error_response(COAP_CODE_BAD_GATEWAY,
-                                                 "upstream observation ended");
-    if (m != NULL)
-      coap_future_resolve(e->waiters[i], m, coap_message_free_result);
+    coap_message *c = m != NULL ? copy_of(m) : NULL;
+    if (c != NULL)
+      coap_future_resolve(e->waiters[i], c, coap_message_free_result);
     else
       coap_future_fail(e->waiters[i], COAP_ENOMEM, NULL, NULL);
     coap_future_unref(e->waiters[i]);
@@ -63,6 +64,15 @@ static void fail_waiters(pool_entry *e) {
   coap__free(e->waiters);
   e->waiters = NULL;
   e->n_waiters = 0;
+}
+
+/* Registrations still waiting when the entry goes (its first response
+ * never came): 5.02, as for any upstream that gave no answer. */
+static void fail_waiters(pool_entry *e) {
+  coap_message *m = coap__proxy_error_response(COAP_CODE_BAD_GATEWAY,
+                                               "upstream observation ended");
+  resolve_waiters(e, m);
+  coap_message_free(m);
 }
 
 static void entry_unref(pool_entry *e) {
@@ -240,17 +250,7 @@ static void on_first(coap_future *f, void *user_data) {
   coap_message *m = coap__proxy_translate(coap_future_result(f), err);
   if (err == COAP_ESHUTDOWN && e->proxy != NULL)
     coap__proxy_outgoing_gone(e->proxy, e->ctx);
-  for (size_t i = 0; i < e->n_waiters; i++) {
-    coap_message *c = m != NULL ? copy_of(m) : NULL;
-    if (c != NULL)
-      coap_future_resolve(e->waiters[i], c, coap_message_free_result);
-    else
-      coap_future_fail(e->waiters[i], COAP_ENOMEM, NULL, NULL);
-    coap_future_unref(e->waiters[i]);
-  }
-  coap__free(e->waiters);
-  e->waiters = NULL;
-  e->n_waiters = 0;
+  resolve_waiters(e, m);
   if (m != NULL && e->latest == NULL)
     e->latest = m;
   else
