@@ -38,6 +38,7 @@ static const error_entry errors[] = {
     ENTRY(COAP_EADDRNOTAVAIL, "address not available"),
     ENTRY(COAP_EACCES, "permission denied"),
     ENTRY(COAP_ENODEV, "no such network interface (zone id)"),
+    ENTRY(COAP_ENOTSUP, "not supported by this build"),
 
     ENTRY(COAP_EDECODE_SHORT, "message shorter than the 4-byte header"),
     ENTRY(COAP_EDECODE_VERSION, "message version is not 1"),
@@ -69,6 +70,11 @@ static const error_entry errors[] = {
     ENTRY(COAP_ELIMIT, "configured limit reached"),
     ENTRY(COAP_EBAD_RESPONSE_OPTION,
           "response carries an unrecognised critical option"),
+    ENTRY(COAP_ECREDENTIALS, "no matching or usable credentials"),
+    ENTRY(COAP_EHANDSHAKE, "secure handshake failed"),
+    ENTRY(COAP_EALERT, "peer sent a fatal alert"),
+    ENTRY(COAP_ECERTIFICATE, "peer certificate did not verify"),
+    ENTRY(COAP_ESESSION_CLOSED, "secure session closed"),
 
     ENTRY(COAP_EBAD_REQUEST, "bad request"),
     ENTRY(COAP_EUNAUTHORIZED, "unauthorized"),

@@ -36,6 +36,7 @@ typedef enum coap_error {
   COAP_EADDRNOTAVAIL = -EADDRNOTAVAIL, /* no such local address to bind */
   COAP_EACCES = -EACCES,               /* permission denied (a port < 1024) */
   COAP_ENODEV = -ENODEV, /* an IPv6 zone id names no interface here */
+  COAP_ENOTSUP = -ENOTSUP, /* not built in (a library left out at build) */
 
   /* Message decoding (RFC 7252 §3), one code for each malformation. */
   COAP_EDECODE_SHORT = -1001,         /* fewer than 4 bytes */
@@ -68,6 +69,15 @@ typedef enum coap_error {
   /* A response carried a critical option the client does not implement
    * (RFC 7252 §5.4.1: the response is rejected). */
   COAP_EBAD_RESPONSE_OPTION = -1052,
+
+  /* Secure transports (DTLS, later TLS).  The transport's reason (the
+   * alert's name, the check that failed) goes to the log and to
+   * coap_request_error_detail. */
+  COAP_ECREDENTIALS = -1060,     /* no credentials match, or they are bad */
+  COAP_EHANDSHAKE = -1061,       /* the handshake failed or timed out */
+  COAP_EALERT = -1062,           /* the peer sent a fatal alert */
+  COAP_ECERTIFICATE = -1063,     /* the peer's certificate did not verify */
+  COAP_ESESSION_CLOSED = -1064,  /* the secure session ended (closed, idle) */
 
   /* aiocoap's renderable errors: a resource fails its render future with one
    * and the server answers with the matching code (coap_error_to_code). */
