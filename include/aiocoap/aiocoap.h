@@ -52,6 +52,7 @@
 
 #include "common.h"
 #include "context.h"
+#include "credentials.h"
 #include "error.h"
 #include "future.h"
 #include "interfaces.h"

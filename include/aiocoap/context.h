@@ -10,6 +10,7 @@
 #define AIOCOAP_CONTEXT_H
 
 #include "common.h"
+#include "credentials.h"
 #include "future.h"
 #include "message.h"
 #include "numbers.h"
@@ -193,6 +194,26 @@ typedef struct coap_context_config {
    * that Echo validates the peer and is served.  Default false: clients
    * that do not support Echo would only see 4.01. */
   bool echo_first_response;
+  /* aiocoap's Context.client_credentials / server_credentials: the maps
+   * coaps requests are looked up in (by URI) and coaps clients are checked
+   * against (by PSK identity; the map's certificate entry is the server's
+   * certificate).  Each is borrowed from the config and the context takes
+   * a reference of its own; NULL gives the context an empty map of its own
+   * (coap_context_client_credentials reaches it). */
+  coap_credentials *client_credentials;
+  coap_credentials *server_credentials;
+  /* DTLS (coaps) sessions of each endpoint: held at once (default 1024),
+   * of them handshaking (default 64; beyond, new ClientHellos are dropped
+   * after the stateless cookie exchange of RFC 6347 §4.2.1), closed after
+   * this long idle (default 300000 ms), given up when the handshake takes
+   * longer than this (default 60000 ms).  psk_hint is the PSK identity hint
+   * a server sends (RFC 4279 §2; default NULL, none; borrowed until the
+   * context is created). */
+  uint32_t dtls_max_sessions;
+  uint32_t dtls_max_handshakes;
+  uint32_t dtls_idle_timeout_ms;
+  uint32_t dtls_handshake_timeout_ms;
+  const char *dtls_psk_hint;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096
@@ -233,10 +254,52 @@ AIOCOAP_EXTERN int coap_context_create_server_context(
  */
 AIOCOAP_EXTERN coap_context *coap_message_context(const coap_message *msg);
 
-/* The loop, and the local address the socket is bound to (port resolved). */
+/* The loop, and the local address the context's first endpoint is bound
+ * to (port resolved). */
 AIOCOAP_EXTERN uv_loop_t *coap_context_loop(const coap_context *ctx);
 AIOCOAP_EXTERN int coap_context_local_address(const coap_context *ctx,
                                               struct sockaddr_in6 *out);
+
+/*
+ * Adds a server endpoint to ctx (aiocoap's create_server_context with
+ * several binds): bind is "coap://HOST:PORT", "coaps://HOST:PORT" or a bare
+ * "HOST:PORT" (coap); a missing port is the scheme's default (5683, 5684),
+ * port 0 picks one.  A coaps endpoint needs the server credentials to hold
+ * a PSK entry or a certificate.  On failure a NUL-terminated reason goes to
+ * err (cap bytes) when it is not NULL.  Returns 0, COAP_EURI_SCHEME (a
+ * scheme this build does not serve), COAP_ECREDENTIALS, COAP_ERESOLVE,
+ * COAP_EADDRINUSE, COAP_ESHUTDOWN, COAP_ENOMEM or a socket error.
+ */
+AIOCOAP_EXTERN int coap_context_bind(coap_context *ctx, const char *bind,
+                                     char *err, size_t cap);
+
+/* The local address of the index-th endpoint (0 first) serving scheme
+ * ("coap", "coaps"): 0, COAP_ENOENT (no such endpoint) or COAP_ESHUTDOWN.
+ * Client contexts open a coaps endpoint of their own with the first coaps
+ * request. */
+AIOCOAP_EXTERN int coap_context_endpoint_address(const coap_context *ctx,
+                                                 const char *scheme,
+                                                 unsigned index,
+                                                 struct sockaddr_in6 *out);
+
+/* The maps the context looks credentials up in (see client_credentials in
+ * coap_context_config).  Borrowed while the context lives; entries added
+ * later apply to sessions started later. */
+AIOCOAP_EXTERN coap_credentials *
+coap_context_client_credentials(coap_context *ctx);
+AIOCOAP_EXTERN coap_credentials *
+coap_context_server_credentials(coap_context *ctx);
+
+/* The scheme of the transport a message came in over ("coap", "coaps"),
+ * "coap" for a message the application made.  Static storage. */
+AIOCOAP_EXTERN const char *coap_remote_scheme(const coap_remote *remote);
+
+/* The identity the peer of remote authenticated with over a secure
+ * transport (its PSK identity, or its certificate's subject), written
+ * NUL-terminated to buf: the length, COAP_ENOENT (not a secure session, or
+ * no longer established) or COAP_ENOSPC. */
+AIOCOAP_EXTERN int coap_remote_peer_identity(const coap_remote *remote,
+                                             char *buf, size_t cap);
 
 /* aiocoap's ExchangeMonitor: optional per-request callbacks.  Each fires from
  * the loop, never inside a library call (aiocoap.h), in the order the

@@ -51,6 +51,13 @@ AIOCOAP_EXTERN coap_future *coap_request_response_nonraising(coap_request *req);
  * Harmless once done. */
 AIOCOAP_EXTERN void coap_request_cancel(coap_request *request);
 
+/* Why the request failed, beyond its COAP_E* code, when the transport said
+ * (a DTLS alert's name, the certificate check that failed, "no
+ * credentials for coaps://host/"); NULL otherwise.  NUL-terminated,
+ * borrowed while the request lives. */
+AIOCOAP_EXTERN const char *
+coap_request_error_detail(const coap_request *request);
+
 /* References: coap_context_request hands out one. */
 AIOCOAP_EXTERN coap_request *coap_request_ref(coap_request *request);
 AIOCOAP_EXTERN void coap_request_unref(coap_request *request);
