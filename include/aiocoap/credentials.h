@@ -1,21 +1,19 @@
-/*
- * aiocoap-c — credentials (aiocoap.credentials): which keys and
- * certificates secure which peers.
- *
- * A credentials map is a list of entries, each a pattern and one
- * credential.  A client context looks an outgoing coaps request up by its
- * URI: an entry matches when its pattern equals the URI, or ends in "*"
- * and the URI starts with what comes before it ("coaps://host/*",
- * "coaps://*"); the longest matching pattern wins.  Patterns that start
- * with ":" are labels (aiocoap's ":client"): they never match a URI, and a
- * server finds them by the identity a client presents (a PSK
- * client-identity).
- *
- * Key material is copied in and zeroed (sodium_memzero) when the map lets
- * go of it.  A map is reference counted; a context holds references to the
- * maps it uses, so changes made to a map after the context started apply
- * to sessions started later.
- */
+// aiocoap-c — credentials (aiocoap.credentials): which keys and
+// certificates secure which peers.
+//
+// A credentials map is a list of entries, each a pattern and one
+// credential.  A client context looks an outgoing coaps request up by its
+// URI: an entry matches when its pattern equals the URI, or ends in "*"
+// and the URI starts with what comes before it ("coaps://host/*",
+// "coaps://*"); the longest matching pattern wins.  Patterns that start
+// with ":" are labels (aiocoap's ":client"): they never match a URI, and a
+// server finds them by the identity a client presents (a PSK
+// client-identity).
+//
+// Key material is copied in and zeroed (sodium_memzero) when the map lets
+// go of it.  A map is reference counted; a context holds references to the
+// maps it uses, so changes made to a map after the context started apply
+// to sessions started later.
 #ifndef AIOCOAP_CREDENTIALS_H
 #define AIOCOAP_CREDENTIALS_H
 
@@ -67,27 +65,25 @@ AIOCOAP_EXTERN int coap_credentials_add(coap_credentials *c,
 /* Entries in the map. */
 AIOCOAP_EXTERN size_t coap_credentials_count(const coap_credentials *c);
 
-/*
- * aiocoap's CredentialsMap.load_from_dict, from JSON text (json, NUL
- * terminated) or a file (path), in aiocoap's client-credentials format:
- *
- *   {"coaps://host/*": {"dtls": {"psk": {"ascii": "secret"},
- *                                "client-identity": {"ascii": "me"}}},
- *    ":client": {"dtls": {"psk": {"hex": "73656372"},
- *                         "client-identity": "me"}},
- *    "coaps://other/*": {"x509": {"certfile": "c.pem", "keyfile": "k.pem",
- *                                 "cafile": "ca.pem"}}}
- *
- * Byte strings are {"ascii": "..."}, {"hex": "..."} or a plain string;
- * relative file names are taken relative to the file's directory (for
- * load_json_file) or the working directory.  Every entry is checked before
- * any is added: on error the map is unchanged, and when err is not NULL a
- * NUL-terminated reason naming the entry ("coaps://host/*: dtls.psk: hex
- * digits expected") is written to err (cap bytes).  Returns 0,
- * COAP_ECREDENTIALS (malformed JSON or an entry that is not a credential),
- * COAP_ENOENT (no such file), COAP_ENOMEM, or COAP_ENOTSUP when the
- * library was built without jansson.
- */
+// aiocoap's CredentialsMap.load_from_dict, from JSON text (json, NUL
+// terminated) or a file (path), in aiocoap's client-credentials format:
+//
+//   {"coaps://host/*": {"dtls": {"psk": {"ascii": "secret"},
+//                                "client-identity": {"ascii": "me"}}},
+//    ":client": {"dtls": {"psk": {"hex": "73656372"},
+//                         "client-identity": "me"}},
+//    "coaps://other/*": {"x509": {"certfile": "c.pem", "keyfile": "k.pem",
+//                                 "cafile": "ca.pem"}}}
+//
+// Byte strings are {"ascii": "..."}, {"hex": "..."} or a plain string;
+// relative file names are taken relative to the file's directory (for
+// load_json_file) or the working directory.  Every entry is checked before
+// any is added: on error the map is unchanged, and when err is not NULL a
+// NUL-terminated reason naming the entry ("coaps://host/*: dtls.psk: hex
+// digits expected") is written to err (cap bytes).  Returns 0,
+// COAP_ECREDENTIALS (malformed JSON or an entry that is not a credential),
+// COAP_ENOENT (no such file), COAP_ENOMEM, or COAP_ENOTSUP when the
+// library was built without jansson.
 AIOCOAP_EXTERN int coap_credentials_load_json(coap_credentials *c,
                                               const char *json, char *err,
                                               size_t cap);
