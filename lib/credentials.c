@@ -33,3 +33,11 @@ const coap__credential *coap__credentials_for_uri(const coap_credentials *c,
   (void)uri;
   return NULL;
 }
+
+int coap_credentials_add(coap_credentials *c, const char *pattern,
+                         const coap_credential *cred) {
+  (void)c;
+  (void)pattern;
+  (void)cred;
+  return COAP_ENOTSUP;
+}
