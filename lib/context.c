@@ -187,7 +187,14 @@ static void on_datagram(void *user_data, const uint8_t *data, size_t len,
   if (ctx->shutting_down)
     return;
   ctx->stats.datagrams_received++;
-  coap__mm_recv(ctx->mm, data, len, remote, coap__context_now(ctx));
+  uint64_t now = coap__context_now(ctx);
+  /* A secure session's handshake (DTLS cookie exchange, RFC 6347 §4.2.1)
+   * has shown that the peer receives at its address: RFC 7252 §11.3's
+   * amplification limit has nothing left to guard against. */
+  const coap__transport *t = remote->endpoint;
+  if (t != NULL && t->ops->secure && !coap__mm_peer_validated(ctx->mm, remote))
+    coap__mm_peer_validate(ctx->mm, remote, now);
+  coap__mm_recv(ctx->mm, data, len, remote, now);
 }
 
 static void on_transport_error(void *user_data, const coap_remote *remote,
