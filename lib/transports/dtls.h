@@ -10,6 +10,7 @@
 
 #include "credentials-internal.h"
 #include "transports/transport.h"
+#include "transports/udp6.h"
 
 typedef struct coap__dtls_config {
   /* Accept sessions from clients (a server endpoint: cookie exchange,
@@ -88,5 +89,19 @@ void coap__dtls_get_stats(const coap__transport *t, coap__dtls_stats *out);
  * COAP_ENOENT (no established session) or COAP_ENOSPC. */
 int coap__dtls_peer_identity(const coap__transport *t,
                              const coap_remote *remote, char *buf, size_t cap);
+
+/* For unit tests and the fuzzer: handles one datagram as if the socket
+ * had received it from `from` (no local address), then reports what it
+ * ended through callbacks.error, synchronously. */
+void coap__dtls_inject(coap__transport *t, const uint8_t *data, size_t len,
+                       const struct sockaddr_in6 *from);
+
+/* The cipher suite of the established session with remote (OpenSSL's
+ * name, static storage), or NULL. */
+const char *coap__dtls_cipher(const coap__transport *t,
+                              const coap_remote *remote);
+
+/* For tests: the socket under t (coap__udp6_set_send_filter on it). */
+coap__udp6 *coap__dtls_udp6(coap__transport *t);
 
 #endif
