@@ -111,9 +111,8 @@ const coap__credential *coap__credentials_for_uri(const coap_credentials *c,
     size_t len = strlen(p);
     if (p[0] == ':')
       continue;
-    bool match = len > 0 && p[len - 1] == '*'
-                     ? strncmp(uri, p, len - 1) == 0
-                     : strcmp(uri, p) == 0;
+    bool match = len > 0 && p[len - 1] == '*' ? strncmp(uri, p, len - 1) == 0
+                                              : strcmp(uri, p) == 0;
     if (match && len > best_len) {
       best = &c->entries[i].cred;
       best_len = len;

@@ -43,10 +43,10 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
   X509_gmtime_adj(X509_getm_notAfter(x), 86400);
   X509_set_pubkey(x, key);
   X509_NAME *name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)cn,
-                             -1, -1, 0);
-  X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer)
-                                         : name);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1,
+                             -1, 0);
+  X509_set_issuer_name(x,
+                       issuer != NULL ? X509_get_subject_name(issuer) : name);
   X509 *signer = issuer != NULL ? issuer : x;
   bool ok = add_ext(x, signer, NID_subject_key_identifier, "hash");
   if (issuer == NULL) {

@@ -127,6 +127,8 @@ static void teardown(void) {
   }                                                                            \
   static void dtls_##name##_body(void)
 
+static coap__dtls_stats stats_of(const peer *p);
+
 /* Runs the loop until done(arg), failing after ms. */
 static void run_until(bool (*done)(const void *arg), const void *arg,
                       uint64_t ms, const char *what) {
@@ -136,6 +138,18 @@ static void run_until(bool (*done)(const void *arg), const void *arg,
     if (uv_run(&loop, UV_RUN_ONCE) == 0 && !done(arg))
       break;
   uv_timer_stop(&safety);
+  if (timed_out && server.t != NULL && clients[0].t != NULL) {
+    coap__dtls_stats a = stats_of(&server), b = stats_of(&clients[0]);
+    coap_test_note(
+        "server: %llu sessions, %llu handshaking, %llu done, "
+        "%llu cookies; client: %llu sessions, %llu done, "
+        "%d errors (%s)",
+        (unsigned long long)a.sessions, (unsigned long long)a.handshaking,
+        (unsigned long long)a.handshakes_done,
+        (unsigned long long)a.cookies_sent, (unsigned long long)b.sessions,
+        (unsigned long long)b.handshakes_done, clients[0].errors,
+        clients[0].last_detail);
+  }
   cr_assert_not(timed_out, "timed out waiting for %s", what);
   cr_assert(done(arg), "the loop ran dry waiting for %s", what);
 }
@@ -256,12 +270,11 @@ static double ms_since(uint64_t start_ns) {
 static void exchange_both_ways(peer *c, const char *msg) {
   coap_remote to_server = remote_of(&server);
   int before = server.received;
-  cr_assert_eq(c->t->ops->send(c->t, &to_server, (const uint8_t *)msg,
-                               strlen(msg)),
-               0);
+  cr_assert_eq(
+      c->t->ops->send(c->t, &to_server, (const uint8_t *)msg, strlen(msg)), 0);
   c->t->ops->flush(c->t);
   timed_out = false;
-  uv_timer_start(&safety, on_safety, 5000, 0);
+  uv_timer_start(&safety, on_safety, 20000, 0);
   while (server.received == before && !timed_out)
     uv_run(&loop, UV_RUN_ONCE);
   uv_timer_stop(&safety);
@@ -276,7 +289,7 @@ static void exchange_both_ways(peer *c, const char *msg) {
                0);
   server.t->ops->flush(server.t);
   timed_out = false;
-  uv_timer_start(&safety, on_safety, 5000, 0);
+  uv_timer_start(&safety, on_safety, 20000, 0);
   while (c->received == got && !timed_out)
     uv_run(&loop, UV_RUN_ONCE);
   uv_timer_stop(&safety);
@@ -292,10 +305,9 @@ DTLS_TEST(psk_handshake_and_data_both_ways) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
   uint64_t start = uv_hrtime();
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "127.0.0.1"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
                0);
-  run_until(handshakes_done, &client, 5000, "the PSK handshake");
+  run_until(handshakes_done, &client, 20000, "the PSK handshake");
   fprintf(stderr, "figure: PSK handshake on loopback %.2f ms\n",
           ms_since(start));
   /* RFC 7252 §9.1.3.1: the mandatory suite, at OpenSSL's default
@@ -303,8 +315,8 @@ DTLS_TEST(psk_handshake_and_data_both_ways) {
   cr_assert_str_eq(coap__dtls_cipher(client.t, &to_server), "PSK-AES128-CCM8");
   exchange_both_ways(&client, "hello over dtls");
   char identity[64];
-  cr_assert_eq(coap__dtls_peer_identity(server.t, &server.last_remote,
-                                        identity, sizeof identity),
+  cr_assert_eq(coap__dtls_peer_identity(server.t, &server.last_remote, identity,
+                                        sizeof identity),
                (int)strlen((const char *)IDENTITY));
   cr_assert_str_eq(identity, (const char *)IDENTITY);
   coap__dtls_stats ss = stats_of(&server);
@@ -323,15 +335,13 @@ DTLS_TEST(message_queued_during_handshake_goes_after_it) {
   coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
   cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
   /* Still handshaking: these are held, in order, and go once it is done. */
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"one", 3),
-               0);
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"two", 3),
-               0);
-  run_until(has_received, &server, 5000, "the queued messages");
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"one", 3), 0);
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"two", 3), 0);
+  run_until(has_received, &server, 20000, "the queued messages");
   timed_out = false;
-  uv_timer_start(&safety, on_safety, 5000, 0);
+  uv_timer_start(&safety, on_safety, 20000, 0);
   while (server.received < 2 && !timed_out)
     uv_run(&loop, UV_RUN_ONCE);
   uv_timer_stop(&safety);
@@ -348,8 +358,7 @@ DTLS_TEST(pending_messages_bounded_while_handshaking) {
   uint8_t msg[100] = {0x40};
   int ok = 0, rc = 0;
   for (int i = 0; i < 100 && rc == 0; i++)
-    if ((rc = client.t->ops->send(client.t, &to_server, msg, sizeof msg)) ==
-        0)
+    if ((rc = client.t->ops->send(client.t, &to_server, msg, sizeof msg)) == 0)
       ok++;
   cr_assert_eq(rc, COAP_ELIMIT);
   cr_assert_eq(ok, 16, "COAP__DTLS_PENDING_MAX messages are held");
@@ -361,10 +370,9 @@ DTLS_TEST(certificate_handshake_verifies_server_ip) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = cert_cred(pki.ca, NULL, NULL);
   uint64_t start = uv_hrtime();
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "127.0.0.1"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
                0);
-  run_until(handshakes_done, &client, 5000, "the certificate handshake");
+  run_until(handshakes_done, &client, 20000, "the certificate handshake");
   fprintf(stderr, "figure: ECDSA P-256 certificate handshake %.2f ms\n",
           ms_since(start));
   /* RFC 7252 §9.1.3.2's mandatory suite. */
@@ -372,9 +380,9 @@ DTLS_TEST(certificate_handshake_verifies_server_ip) {
                    "ECDHE-ECDSA-AES128-CCM8");
   exchange_both_ways(&client, "hello with certificates");
   char identity[128];
-  cr_assert_gt(coap__dtls_peer_identity(client.t, &to_server, identity,
-                                        sizeof identity),
-               0);
+  cr_assert_gt(
+      coap__dtls_peer_identity(client.t, &to_server, identity, sizeof identity),
+      0);
   cr_assert(strstr(identity, "CN=server") != NULL, "%s", identity);
   cr_assert_eq(client.errors, 0);
 }
@@ -384,10 +392,9 @@ DTLS_TEST(certificate_handshake_verifies_server_name) {
   open_client_with(&client, NULL);
   coap_remote to_server = remote_of(&server);
   coap__credential cred = cert_cred(pki.ca, NULL, NULL);
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "localhost"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "localhost"),
                0);
-  run_until(handshakes_done, &client, 5000, "the certificate handshake");
+  run_until(handshakes_done, &client, 20000, "the certificate handshake");
   exchange_both_ways(&client, "by name");
 }
 
@@ -396,13 +403,11 @@ DTLS_TEST(certificate_wrong_name_fails) {
   open_client_with(&client, NULL);
   coap_remote to_server = remote_of(&server);
   coap__credential cred = cert_cred(pki.ca, NULL, NULL);
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "coap.example"),
-               0);
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"x", 1),
-               0);
-  run_until(has_error, &client, 5000, "the certificate failure");
+  cr_assert_eq(
+      client.t->ops->prepare(client.t, &to_server, &cred, "coap.example"), 0);
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"x", 1), 0);
+  run_until(has_error, &client, 20000, "the certificate failure");
   cr_assert_eq(client.last_err, COAP_ECERTIFICATE, "%s", client.last_detail);
   cr_assert(client.last_fatal);
   cr_assert(strstr(client.last_detail, "mismatch") != NULL, "detail: %s",
@@ -410,9 +415,9 @@ DTLS_TEST(certificate_wrong_name_fails) {
   cr_assert_eq(stats_of(&client).sessions, 0);
   cr_assert_eq(stats_of(&client).handshakes_failed, 1);
   /* Nothing sent in the clear, nothing more held. */
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"x", 1),
-               COAP_ECREDENTIALS);
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"x", 1),
+      COAP_ECREDENTIALS);
   cr_assert_eq(server.received, 0);
 }
 
@@ -422,10 +427,9 @@ DTLS_TEST(certificate_from_untrusted_ca_fails) {
   coap_remote to_server = remote_of(&server);
   /* Trusting only a CA that did not sign the server's certificate. */
   coap__credential cred = cert_cred(pki.other_cert, NULL, NULL);
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "127.0.0.1"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
                0);
-  run_until(has_error, &client, 5000, "the certificate failure");
+  run_until(has_error, &client, 20000, "the certificate failure");
   cr_assert_eq(client.last_err, COAP_ECERTIFICATE, "%s", client.last_detail);
   cr_assert(strstr(client.last_detail, "local issuer") != NULL, "detail: %s",
             client.last_detail);
@@ -437,10 +441,9 @@ DTLS_TEST(insecure_no_verify_skips_the_check) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = {0};
   cred.insecure_no_verify = true;
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "coap.example"),
-               0);
-  run_until(handshakes_done, &client, 5000, "the unchecked handshake");
+  cr_assert_eq(
+      client.t->ops->prepare(client.t, &to_server, &cred, "coap.example"), 0);
+  run_until(handshakes_done, &client, 20000, "the unchecked handshake");
 }
 
 DTLS_TEST(client_certificate_required_and_given) {
@@ -448,14 +451,13 @@ DTLS_TEST(client_certificate_required_and_given) {
   open_client_with(&client, NULL);
   coap_remote to_server = remote_of(&server);
   coap__credential cred = cert_cred(pki.ca, pki.client_cert, pki.client_key);
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "127.0.0.1"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
                0);
-  run_until(handshakes_done, &server, 5000, "the mutual handshake");
+  run_until(handshakes_done, &server, 20000, "the mutual handshake");
   exchange_both_ways(&client, "mutual");
   char identity[128];
-  cr_assert_gt(coap__dtls_peer_identity(server.t, &server.last_remote,
-                                        identity, sizeof identity),
+  cr_assert_gt(coap__dtls_peer_identity(server.t, &server.last_remote, identity,
+                                        sizeof identity),
                0);
   cr_assert(strstr(identity, "CN=client") != NULL, "%s", identity);
 }
@@ -465,12 +467,11 @@ DTLS_TEST(client_certificate_required_and_missing) {
   open_client_with(&client, NULL);
   coap_remote to_server = remote_of(&server);
   coap__credential cred = cert_cred(pki.ca, NULL, NULL);
-  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred,
-                                      "127.0.0.1"),
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
                0);
-  run_until(has_error, &server, 5000, "the server's refusal");
+  run_until(has_error, &server, 20000, "the server's refusal");
   cr_assert_eq(server.last_err, COAP_EHANDSHAKE, "%s", server.last_detail);
-  run_until(has_error, &client, 5000, "the client's failure");
+  run_until(has_error, &client, 20000, "the client's failure");
   cr_assert_eq(client.last_err, COAP_EALERT, "%s", client.last_detail);
   cr_assert(client.last_detail[0] != '\0');
   cr_assert_eq(stats_of(&server).sessions, 0);
@@ -490,9 +491,8 @@ DTLS_TEST(wrong_psk_fails_the_handshake) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = psk_cred("not-the-key", (const char *)IDENTITY);
   cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"x", 1),
-               0);
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"x", 1), 0);
   run_until(has_error, &client, 8000, "the handshake failure");
   cr_assert_eq(client.last_err, COAP_EHANDSHAKE, "%s", client.last_detail);
   cr_assert_str_eq(client.last_detail, "handshake timed out");
@@ -510,12 +510,12 @@ DTLS_TEST(unknown_identity_fails_with_the_alert) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = psk_cred((const char *)PSK, "nobody");
   cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
-  run_until(has_error, &client, 5000, "the handshake failure");
+  run_until(has_error, &client, 20000, "the handshake failure");
   /* RFC 4279 §2: unknown_psk_identity. */
   cr_assert_eq(client.last_err, COAP_EALERT, "%s", client.last_detail);
   cr_assert(strstr(client.last_detail, "unknown PSK identity") != NULL,
             "detail: %s", client.last_detail);
-  run_until(has_error, &server, 5000, "the server's failure");
+  run_until(has_error, &server, 20000, "the server's failure");
   cr_assert_eq(server.last_err, COAP_EHANDSHAKE);
 }
 
@@ -529,7 +529,7 @@ DTLS_TEST(idle_session_closes_then_prepare_handshakes_again) {
   coap_remote to_server = remote_of(&server);
   coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
   cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
-  run_until(handshakes_done, &client, 5000, "the handshake");
+  run_until(handshakes_done, &client, 20000, "the handshake");
   exchange_both_ways(&client, "before idle");
   run_until(has_error, &client, 2000, "the idle close");
   cr_assert_eq(client.last_err, COAP_ESESSION_CLOSED);
@@ -541,9 +541,9 @@ DTLS_TEST(idle_session_closes_then_prepare_handshakes_again) {
   cr_assert_eq(server.last_err, COAP_ESESSION_CLOSED);
   cr_assert_str_eq(server.last_detail, "close notify");
   cr_assert_eq(stats_of(&server).sessions, 0);
-  cr_assert_eq(client.t->ops->send(client.t, &to_server,
-                                   (const uint8_t *)"x", 1),
-               COAP_ECREDENTIALS);
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, (const uint8_t *)"x", 1),
+      COAP_ECREDENTIALS);
   cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
   exchange_both_ways(&client, "after idle");
   cr_assert_eq(stats_of(&client).handshakes_done, 2);
@@ -607,8 +607,8 @@ static bool drop_30_percent(void *data, const coap_remote *remote,
                             const uint8_t *bytes, size_t len) {
   lossy *l = data;
   (void)remote, (void)bytes, (void)len;
-  l->state = l->state * UINT64_C(6364136223846793005) +
-             UINT64_C(1442695040888963407);
+  l->state =
+      l->state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
   bool pass = (l->state >> 33) % 100 >= 30;
   if (pass)
     l->passed++;
@@ -643,8 +643,7 @@ DTLS_TEST(handshake_completes_with_30_percent_loss, .timeout = 120) {
           "dropped, %d+%d passed\n",
           ms_since(start), to_server.dropped, to_client.dropped,
           to_server.passed, to_client.passed);
-  cr_assert_gt(to_server.dropped + to_client.dropped, 0,
-               "the loss happened");
+  cr_assert_gt(to_server.dropped + to_client.dropped, 0, "the loss happened");
   coap__udp6_set_send_filter(coap__dtls_udp6(client.t), NULL, NULL);
   coap__udp6_set_send_filter(coap__dtls_udp6(server.t), NULL, NULL);
   exchange_both_ways(&client, "after the loss");
@@ -742,8 +741,7 @@ DTLS_TEST(handshakes_bounded_at_max_handshakes, .timeout = 120) {
   for (int i = 0; i < N; i++)
     open_client_with(&clients[i], NULL);
   for (int i = 0; i < N; i++)
-    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred,
-                                            "x"),
+    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred, "x"),
                  0);
   static watch w = {N, 0};
   run_until(all_done, &w, 30000, "every handshake, in turns");
@@ -751,8 +749,7 @@ DTLS_TEST(handshakes_bounded_at_max_handshakes, .timeout = 120) {
   fprintf(stderr,
           "note: %d clients, max_handshakes 4: peak %llu handshaking, %llu "
           "hellos dropped\n",
-          N, (unsigned long long)w.peak,
-          (unsigned long long)ss.hellos_dropped);
+          N, (unsigned long long)w.peak, (unsigned long long)ss.hellos_dropped);
   cr_assert_leq(w.peak, 4);
   cr_assert_gt(ss.hellos_dropped, 0, "the ones beyond were dropped");
   cr_assert_eq(ss.sessions, N, "and came back with retransmissions");
@@ -775,14 +772,13 @@ DTLS_TEST(sessions_bounded_at_max_sessions, .timeout = 60) {
   for (int i = 0; i < 4; i++)
     open_client_with(&clients[i], NULL);
   for (int i = 0; i < 3; i++) {
-    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred,
-                                            "x"),
+    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred, "x"),
                  0);
-    run_until(handshakes_done, &clients[i], 5000, "a handshake");
+    run_until(handshakes_done, &clients[i], 20000, "a handshake");
   }
   cr_assert_eq(clients[3].t->ops->prepare(clients[3].t, &remote, &cred, "x"),
                0);
-  run_until(three_done, NULL, 5000, "the fourth refused");
+  run_until(three_done, NULL, 20000, "the fourth refused");
   cr_assert_eq(stats_of(&server).sessions, 3, "exactly max_sessions");
   cr_assert_eq(stats_of(&clients[3]).handshakes_done, 0);
   /* One goes, and the fourth's retransmitted hello gets in. */
@@ -886,14 +882,13 @@ DTLS_TEST(memory_per_session, .timeout = 60) {
   /* One first, so that OpenSSL's lazily made state is not counted. */
   cr_assert_eq(clients[0].t->ops->prepare(clients[0].t, &remote, &cred, "x"),
                0);
-  run_until(handshakes_done, &clients[0], 5000, "the first handshake");
+  run_until(handshakes_done, &clients[0], 20000, "the first handshake");
   exchange_both_ways(&clients[0], "warm");
   size_t before = heap_in_use();
   for (int i = 1; i < N; i++) {
-    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred,
-                                            "x"),
+    cr_assert_eq(clients[i].t->ops->prepare(clients[i].t, &remote, &cred, "x"),
                  0);
-    run_until(handshakes_done, &clients[i], 5000, "a handshake");
+    run_until(handshakes_done, &clients[i], 20000, "a handshake");
     exchange_both_ways(&clients[i], "hello");
   }
   size_t after = heap_in_use();

@@ -50,7 +50,7 @@ typedef struct coap__dtls_pending {
 typedef struct coap__dtls_session {
   coap__dtls_link link; /* BIO_get_data of its SSL */
   struct coap__dtls_session *hash_next;
-  coap__queue all;      /* t->sessions, or t->dead once it has ended */
+  coap__queue all;       /* t->sessions, or t->dead once it has ended */
   coap__heap_node timer; /* next of: retransmission, handshake, idle */
   uint64_t hash;
   SSL *ssl;
@@ -116,8 +116,7 @@ void coap__dtls_ssl_relink(SSL *ssl, coap__dtls_link *link);
 /* Sets up a client SSL for cred and host (copied where needed into s).
  * 0 or COAP_ECREDENTIALS / COAP_ENOMEM. */
 int coap__dtls_ssl_client_setup(coap__dtls_session *s,
-                                const coap__credential *cred,
-                                const char *host);
+                                const coap__credential *cred, const char *host);
 /* The session an SSL of ours belongs to, NULL for the listener. */
 coap__dtls_session *coap__dtls_session_of(const SSL *ssl);
 /* The reason of OpenSSL's latest error, for a detail. */
@@ -137,8 +136,8 @@ void coap__dtls_session_handshake(coap__dtls_session *s);
 void coap__dtls_session_timeout(coap__dtls_session *s, uint64_t now);
 /* Ends s: out of the table, close_notify when established and
  * send_close, err/detail reported later (err 0: nothing). */
-void coap__dtls_session_end(coap__dtls_session *s, int err,
-                            const char *detail, bool send_close);
+void coap__dtls_session_end(coap__dtls_session *s, int err, const char *detail,
+                            bool send_close);
 /* Recomputes s's deadline in the heap. */
 void coap__dtls_session_reschedule(coap__dtls_session *s);
 int coap__dtls_session_write(coap__dtls_session *s, const uint8_t *data,

@@ -43,8 +43,8 @@ static coap__dtls *of(const coap__transport *base) {
 }
 
 static uint64_t addr_hash(const coap__dtls *t, const struct sockaddr_in6 *a) {
-  uint8_t key[sizeof a->sin6_addr + sizeof a->sin6_port +
-              sizeof a->sin6_scope_id];
+  uint8_t
+      key[sizeof a->sin6_addr + sizeof a->sin6_port + sizeof a->sin6_scope_id];
   memcpy(key, &a->sin6_addr, sizeof a->sin6_addr);
   memcpy(key + sizeof a->sin6_addr, &a->sin6_port, sizeof a->sin6_port);
   memcpy(key + sizeof a->sin6_addr + sizeof a->sin6_port, &a->sin6_scope_id,
@@ -54,8 +54,7 @@ static uint64_t addr_hash(const coap__dtls *t, const struct sockaddr_in6 *a) {
 
 static bool same_peer(const struct sockaddr_in6 *a,
                       const struct sockaddr_in6 *b) {
-  return a->sin6_port == b->sin6_port &&
-         a->sin6_scope_id == b->sin6_scope_id &&
+  return a->sin6_port == b->sin6_port && a->sin6_scope_id == b->sin6_scope_id &&
          memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
 }
 
@@ -111,8 +110,8 @@ void coap__dtls_rearm(coap__dtls *t) {
  * callbacks.error may call any op, close included. */
 static void report_dead(coap__dtls *t) {
   while (!t->closing && !coap__queue_empty(&t->dead)) {
-    coap__dtls_session *s = coap__queue_data(coap__queue_head(&t->dead),
-                                             coap__dtls_session, all);
+    coap__dtls_session *s =
+        coap__queue_data(coap__queue_head(&t->dead), coap__dtls_session, all);
     int err = s->end_err;
     coap_remote remote = s->link.remote;
     char detail[sizeof s->end_detail];
@@ -158,9 +157,8 @@ static void accept_session(coap__dtls *t, const coap_remote *remote,
     return;
   }
   coap__dtls_session *s = coap__dtls_session_new(t, remote);
-  SSL *fresh = s != NULL ? coap__dtls_ssl_new(t->server_ctx,
-                                              &t->listener_link)
-                         : NULL;
+  SSL *fresh =
+      s != NULL ? coap__dtls_ssl_new(t->server_ctx, &t->listener_link) : NULL;
   if (fresh == NULL) {
     coap__free(s);
     t->stats.hellos_dropped++;
@@ -261,8 +259,8 @@ int coap__dtls_prepare(coap__transport *base, const coap_remote *remote,
   s->link.remote.has_local = false;
   s->client = true;
   s->ssl = coap__dtls_ssl_new(t->client_ctx, &s->link);
-  int rc = s->ssl != NULL ? coap__dtls_ssl_client_setup(s, cred, host)
-                          : COAP_ENOMEM;
+  int rc =
+      s->ssl != NULL ? coap__dtls_ssl_client_setup(s, cred, host) : COAP_ENOMEM;
   ERR_clear_error();
   if (rc < 0) {
     coap__dtls_session_free(s);
@@ -410,9 +408,8 @@ static int config_check(const coap__dtls_config *c) {
 
 int coap__dtls_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
                     const coap__dtls_config *config,
-                    const coap__transport_callbacks *callbacks,
-                    void *user_data, coap__transport **out, char *err,
-                    size_t err_cap) {
+                    const coap__transport_callbacks *callbacks, void *user_data,
+                    coap__transport **out, char *err, size_t err_cap) {
   if (err != NULL && err_cap > 0)
     err[0] = '\0';
   if (loop == NULL || config == NULL || callbacks == NULL ||
@@ -448,8 +445,8 @@ int coap__dtls_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
     rc = COAP_ENOMEM;
   if (rc == 0)
     rc = coap__dtls_ctx_init(t, err, err_cap);
-  static const coap__udp6_callbacks udp_callbacks = {
-      on_udp_recv, on_udp_error, on_udp_batch_done};
+  static const coap__udp6_callbacks udp_callbacks = {on_udp_recv, on_udp_error,
+                                                     on_udp_batch_done};
   if (rc == 0)
     rc = coap__udp6_open(loop, bind_addr, &udp_callbacks, t, config->batch,
                          config->max_datagram, &t->udp);
@@ -467,8 +464,7 @@ void coap__dtls_get_stats(const coap__transport *base, coap__dtls_stats *out) {
 }
 
 int coap__dtls_peer_identity(const coap__transport *base,
-                             const coap_remote *remote, char *buf,
-                             size_t cap) {
+                             const coap_remote *remote, char *buf, size_t cap) {
   const coap__dtls *t = of(base);
   if (t == NULL || remote == NULL || buf == NULL)
     return COAP_EINVAL;

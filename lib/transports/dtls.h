@@ -54,9 +54,8 @@ void coap__dtls_config_default(coap__dtls_config *config);
  */
 int coap__dtls_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
                     const coap__dtls_config *config,
-                    const coap__transport_callbacks *callbacks,
-                    void *user_data, coap__transport **out, char *err,
-                    size_t err_cap);
+                    const coap__transport_callbacks *callbacks, void *user_data,
+                    coap__transport **out, char *err, size_t err_cap);
 
 /*
  * Client side: makes sure a session to remote exists or is being set up,
@@ -73,14 +72,14 @@ int coap__dtls_prepare(coap__transport *t, const coap_remote *remote,
 
 /* For tests and stats. */
 typedef struct coap__dtls_stats {
-  uint64_t sessions;          /* held now */
-  uint64_t handshaking;       /* of which handshaking */
-  uint64_t handshakes_done;   /* completed so far */
+  uint64_t sessions;        /* held now */
+  uint64_t handshaking;     /* of which handshaking */
+  uint64_t handshakes_done; /* completed so far */
   uint64_t handshakes_failed;
-  uint64_t cookies_sent;      /* HelloVerifyRequests */
-  uint64_t hellos_dropped;    /* ClientHellos refused at max_handshakes */
+  uint64_t cookies_sent;   /* HelloVerifyRequests */
+  uint64_t hellos_dropped; /* ClientHellos refused at max_handshakes */
   uint64_t idle_closed;
-  uint64_t records_dropped;   /* undecryptable or for no session */
+  uint64_t records_dropped; /* undecryptable or for no session */
 } coap__dtls_stats;
 void coap__dtls_get_stats(const coap__transport *t, coap__dtls_stats *out);
 

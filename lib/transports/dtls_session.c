@@ -50,8 +50,8 @@ void coap__dtls_session_free(coap__dtls_session *s) {
   coap__free(s);
 }
 
-void coap__dtls_session_end(coap__dtls_session *s, int err,
-                            const char *detail, bool send_close) {
+void coap__dtls_session_end(coap__dtls_session *s, int err, const char *detail,
+                            bool send_close) {
   coap__dtls *t = s->link.t;
   if (s->ended)
     return;
@@ -88,9 +88,9 @@ static void end_failed(coap__dtls_session *s) {
     snprintf(detail, sizeof detail, "%s",
              X509_verify_cert_error_string(verify));
   } else if (s->alert != 0) {
-    err = s->alert_sent ? (s->handshaking ? COAP_EHANDSHAKE
-                                          : COAP_ESESSION_CLOSED)
-                        : COAP_EALERT;
+    err = s->alert_sent
+              ? (s->handshaking ? COAP_EHANDSHAKE : COAP_ESESSION_CLOSED)
+              : COAP_EALERT;
     snprintf(detail, sizeof detail, "%s alert %s",
              s->alert_sent ? "sent" : "received",
              SSL_alert_desc_string_long(s->alert & 0xff));
@@ -186,8 +186,7 @@ void coap__dtls_session_timeout(coap__dtls_session *s, uint64_t now) {
   coap__dtls *t = s->link.t;
   if (s->handshaking) {
     if (now - s->started_ms >= t->config.handshake_timeout_ms) {
-      coap__dtls_session_end(s, COAP_EHANDSHAKE, "handshake timed out",
-                             false);
+      coap__dtls_session_end(s, COAP_EHANDSHAKE, "handshake timed out", false);
       return;
     }
     s->alert = 0;

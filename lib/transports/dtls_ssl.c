@@ -147,8 +147,8 @@ static int bio_destroy(BIO *bio) {
 }
 
 static BIO_METHOD *bio_method_new(void) {
-  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                               "aiocoap-dtls");
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "aiocoap-dtls");
   if (m == NULL)
     return NULL;
   if (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
@@ -170,8 +170,8 @@ SSL *coap__dtls_ssl_new(SSL_CTX *ctx, coap__dtls_link *link) {
     return NULL;
   }
   BIO_set_data(bio, link);
-  /* One BIO for both directions: SSL_set_bio takes the two references. */
-  BIO_up_ref(bio);
+  /* One BIO for both directions: SSL_set_bio then takes over the one
+   * reference (SSL_set_bio(3)). */
   SSL_set_bio(ssl, bio, bio);
   return ssl;
 }
@@ -199,11 +199,9 @@ static void cookie_for(const coap__dtls *t, const coap_remote *remote,
                        uint8_t out[COAP__DTLS_COOKIE_LEN]) {
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, t->cookie_secret, sizeof t->cookie_secret);
-  crypto_auth_hmacsha256_update(&st,
-                                (const uint8_t *)&remote->addr.sin6_addr,
+  crypto_auth_hmacsha256_update(&st, (const uint8_t *)&remote->addr.sin6_addr,
                                 sizeof remote->addr.sin6_addr);
-  crypto_auth_hmacsha256_update(&st,
-                                (const uint8_t *)&remote->addr.sin6_port,
+  crypto_auth_hmacsha256_update(&st, (const uint8_t *)&remote->addr.sin6_port,
                                 sizeof remote->addr.sin6_port);
   crypto_auth_hmacsha256_update(&st,
                                 (const uint8_t *)&remote->addr.sin6_scope_id,
@@ -253,8 +251,8 @@ static unsigned int psk_server_cb(SSL *ssl, const char *identity,
 }
 
 static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
-                                  unsigned int max_identity,
-                                  unsigned char *psk, unsigned int max_psk) {
+                                  unsigned int max_identity, unsigned char *psk,
+                                  unsigned int max_psk) {
   (void)hint;
   coap__dtls_session *s = coap__dtls_session_of(ssl);
   if (s == NULL || s->psk == NULL || s->psk_len > max_psk)
@@ -296,8 +294,7 @@ static int server_certificate(SSL_CTX *ctx, const coap__credential *cert,
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, cert->keyfile, SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
-    set_err(err, cap, "cannot load key %s for the certificate",
-            cert->keyfile);
+    set_err(err, cap, "cannot load key %s for the certificate", cert->keyfile);
     return COAP_ECREDENTIALS;
   }
   if (cert->cafile == NULL)
@@ -417,8 +414,7 @@ static int client_verify(SSL *ssl, const coap__credential *cred,
                : COAP_ECREDENTIALS;
   /* RFC 6125 §6.4 by OpenSSL's X509_check_host; SNI (RFC 6066 §3) only
    * for names, never for address literals. */
-  if (SSL_set1_host(ssl, name) != 1 ||
-      SSL_set_tlsext_host_name(ssl, name) != 1)
+  if (SSL_set1_host(ssl, name) != 1 || SSL_set_tlsext_host_name(ssl, name) != 1)
     return COAP_ECREDENTIALS;
   return 0;
 }
@@ -435,8 +431,7 @@ int coap__dtls_ssl_client_setup(coap__dtls_session *s,
   if (psk) {
     if (cred->client_identity_len == 0 ||
         cred->client_identity_len >= sizeof s->identity ||
-        memchr(cred->client_identity, '\0', cred->client_identity_len) !=
-            NULL)
+        memchr(cred->client_identity, '\0', cred->client_identity_len) != NULL)
       return COAP_ECREDENTIALS;
     s->psk = coap__malloc(cred->psk_len);
     if (s->psk == NULL)
