@@ -283,6 +283,7 @@ static SSL_CTX *ctx_new(coap__dtls *t, const SSL_METHOD *method) {
    * would only grow every SSL. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_max_send_fragment(ctx, COAP__DTLS_MTU);
   return ctx;
 }
 
