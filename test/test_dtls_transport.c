@@ -364,6 +364,53 @@ DTLS_TEST(pending_messages_bounded_while_handshaking) {
   cr_assert_eq(ok, 16, "COAP__DTLS_PENDING_MAX messages are held");
 }
 
+DTLS_TEST(pending_bytes_bounded_while_handshaking) {
+  open_server_with(true, false, NULL, NULL);
+  open_client_with(&client, NULL);
+  coap_remote to_server = remote_of(&server);
+  coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
+  /* 1232 bytes: the most a record takes at the assumed MTU (1280 less
+   * the IPv6 and UDP headers); 13 of them fit in COAP__DTLS_PENDING_BYTES
+   * (16384), the 14th does not. */
+  static uint8_t msg[1232];
+  for (int i = 0; i < 13; i++)
+    cr_assert_eq(client.t->ops->send(client.t, &to_server, msg, sizeof msg), 0);
+  cr_assert_eq(client.t->ops->send(client.t, &to_server, msg, sizeof msg),
+               COAP_ELIMIT);
+  cr_assert_eq(client.t->ops->send(client.t, &to_server, msg, sizeof msg + 0),
+               COAP_ELIMIT);
+  static uint8_t too_big[1233];
+  cr_assert_eq(
+      client.t->ops->send(client.t, &to_server, too_big, sizeof too_big),
+      COAP_EMSGSIZE);
+  /* All 13 arrive once the handshake is done. */
+  timed_out = false;
+  uv_timer_start(&safety, on_safety, 20000, 0);
+  while (server.received < 13 && !timed_out)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_timer_stop(&safety);
+  cr_assert_eq(server.received, 13);
+  cr_assert_eq(server.last_len, sizeof msg);
+}
+
+DTLS_TEST(client_certificate_from_untrusted_ca_fails) {
+  open_server_with(false, true, pki.ca, NULL);
+  open_client_with(&client, NULL);
+  coap_remote to_server = remote_of(&server);
+  coap__credential cred = cert_cred(pki.ca, pki.other_cert, pki.other_key);
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "127.0.0.1"),
+               0);
+  run_until(has_error, &server, 20000, "the server's refusal");
+  cr_assert_eq(server.last_err, COAP_ECERTIFICATE, "%s", server.last_detail);
+  cr_assert(server.last_detail[0] != '\0');
+  run_until(has_error, &client, 20000, "the client's failure");
+  cr_assert_eq(client.last_err, COAP_EALERT, "%s", client.last_detail);
+  fprintf(stderr,
+          "note: untrusted client certificate: server \"%s\", client \"%s\"\n",
+          server.last_detail, client.last_detail);
+}
+
 DTLS_TEST(certificate_handshake_verifies_server_ip) {
   open_server_with(false, true, NULL, NULL);
   open_client_with(&client, NULL);
@@ -899,4 +946,71 @@ DTLS_TEST(memory_per_session, .timeout = 60) {
           (unsigned long long)pair_bytes);
   cr_assert_lt(pair_bytes, 256 * 1024);
   cr_assert_eq(stats_of(&server).sessions, N);
+}
+
+static bool settled(const void *arg) {
+  (void)arg;
+  return client.errors > 0 || server.errors > 0 ||
+         (client.t != NULL && server.t != NULL && server.received > 0);
+}
+
+/* nghttp2's failmalloc idea: the Nth allocation of ours fails, for every
+ * N along opening both ends, a handshake and a message; nothing crashes
+ * and nothing leaks. */
+DTLS_TEST(allocation_failures_never_leak, .timeout = 120) {
+  int completed = 0;
+  for (long n = 0; n < 40; n++) {
+    memset(&server, 0, sizeof server);
+    memset(&client, 0, sizeof client);
+    coap_credentials *creds = server_credentials(true, false, NULL);
+    coap_test_fail_after = n;
+    coap__dtls_config config;
+    coap__dtls_config_default(&config);
+    config.listen = true;
+    config.server_credentials = creds;
+    struct sockaddr_in6 bind = loopback(0);
+    int rc = coap__dtls_open(&loop, &bind, &config, &callbacks, &server,
+                             &server.t, NULL, 0);
+    cr_assert(rc == 0 || rc == COAP_ENOMEM, "%s", coap_err_name(rc));
+    coap__dtls_config_default(&config);
+    int rc2 = coap__dtls_open(&loop, &bind, &config, &callbacks, &client,
+                              &client.t, NULL, 0);
+    cr_assert(rc2 == 0 || rc2 == COAP_ENOMEM, "%s", coap_err_name(rc2));
+    if (rc < 0)
+      server.t = NULL;
+    if (rc2 < 0)
+      client.t = NULL;
+    if (server.t != NULL && client.t != NULL) {
+      cr_assert_eq(server.t->ops->local_address(server.t, &server.addr), 0);
+      coap_remote to_server = remote_of(&server);
+      coap__credential cred =
+          psk_cred((const char *)PSK, (const char *)IDENTITY);
+      rc = client.t->ops->prepare(client.t, &to_server, &cred, "x");
+      cr_assert(rc == 0 || rc == COAP_ENOMEM, "%s", coap_err_name(rc));
+      if (rc == 0) {
+        rc = client.t->ops->send(client.t, &to_server, (const uint8_t *)"m", 1);
+        /* COAP_ECREDENTIALS: the session already ended (its timer could
+         * not be scheduled), which the loop reports. */
+        cr_assert(rc == 0 || rc == COAP_ENOMEM || rc == COAP_ECREDENTIALS, "%s",
+                  coap_err_name(rc));
+        timed_out = false;
+        uv_timer_start(&safety, on_safety, 3000, 0);
+        while (!settled(NULL) && !timed_out)
+          uv_run(&loop, UV_RUN_ONCE);
+        uv_timer_stop(&safety);
+        if (server.received > 0)
+          completed++;
+      }
+    }
+    coap_test_fail_after = -1;
+    coap_credentials_unref(creds);
+    close_peer(&server);
+    close_peer(&client);
+    for (int i = 0; i < 100 && uv_loop_alive(&loop); i++)
+      uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(coap_test_live_allocations, 0,
+                 "leak when allocation %ld fails", n);
+  }
+  cr_assert_gt(completed, 0, "some runs got through");
+  cr_assert_lt(completed, 40, "and the early ones met a failure");
 }
