@@ -10,6 +10,7 @@
 
 #include "credentials-internal.h"
 #include "transports/transport.h"
+#include "transports/udp6.h"
 
 typedef struct coap__dtls_config {
   /* Accept sessions from clients (a server endpoint: cookie exchange,
@@ -53,9 +54,8 @@ void coap__dtls_config_default(coap__dtls_config *config);
  */
 int coap__dtls_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
                     const coap__dtls_config *config,
-                    const coap__transport_callbacks *callbacks,
-                    void *user_data, coap__transport **out, char *err,
-                    size_t err_cap);
+                    const coap__transport_callbacks *callbacks, void *user_data,
+                    coap__transport **out, char *err, size_t err_cap);
 
 /*
  * Client side: makes sure a session to remote exists or is being set up,
@@ -72,14 +72,14 @@ int coap__dtls_prepare(coap__transport *t, const coap_remote *remote,
 
 /* For tests and stats. */
 typedef struct coap__dtls_stats {
-  uint64_t sessions;          /* held now */
-  uint64_t handshaking;       /* of which handshaking */
-  uint64_t handshakes_done;   /* completed so far */
+  uint64_t sessions;        /* held now */
+  uint64_t handshaking;     /* of which handshaking */
+  uint64_t handshakes_done; /* completed so far */
   uint64_t handshakes_failed;
-  uint64_t cookies_sent;      /* HelloVerifyRequests */
-  uint64_t hellos_dropped;    /* ClientHellos refused at max_handshakes */
+  uint64_t cookies_sent;   /* HelloVerifyRequests */
+  uint64_t hellos_dropped; /* ClientHellos refused at max_handshakes */
   uint64_t idle_closed;
-  uint64_t records_dropped;   /* undecryptable or for no session */
+  uint64_t records_dropped; /* undecryptable or for no session */
 } coap__dtls_stats;
 void coap__dtls_get_stats(const coap__transport *t, coap__dtls_stats *out);
 
@@ -88,5 +88,19 @@ void coap__dtls_get_stats(const coap__transport *t, coap__dtls_stats *out);
  * COAP_ENOENT (no established session) or COAP_ENOSPC. */
 int coap__dtls_peer_identity(const coap__transport *t,
                              const coap_remote *remote, char *buf, size_t cap);
+
+/* For unit tests and the fuzzer: handles one datagram as if the socket
+ * had received it from `from` (no local address), then reports what it
+ * ended through callbacks.error, synchronously. */
+void coap__dtls_inject(coap__transport *t, const uint8_t *data, size_t len,
+                       const struct sockaddr_in6 *from);
+
+/* The cipher suite of the established session with remote (OpenSSL's
+ * name, static storage), or NULL. */
+const char *coap__dtls_cipher(const coap__transport *t,
+                              const coap_remote *remote);
+
+/* For tests: the socket under t (coap__udp6_set_send_filter on it). */
+coap__udp6 *coap__dtls_udp6(coap__transport *t);
 
 #endif
