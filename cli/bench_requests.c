@@ -4,10 +4,17 @@
  * not a test: run it against aiocoap-server and coap-server-notls on the
  * same machine to compare them.
  *
- * Usage: bench-requests [-n OUTSTANDING] [-t SECONDS] [--non] [--raw] URI
+ * Usage: bench-requests [-n OUTSTANDING] [-t SECONDS] [--non] [--raw]
+ *                       [-k KEY -u IDENTITY] [--handshakes N] URI
  *   --raw   send each GET as it is, without blockwise handling: a large
  *           resource answers with its first block only (what one block
  *           costs the server)
+ *   -k, -u  a DTLS PSK (as libcoap's coap-client takes it) for a coaps URI
+ *   --handshakes N  first N times: a fresh context, one request, shut down
+ *           (what a DTLS handshake plus one exchange takes), then the run
+ *
+ * The first response's latency is printed apart: for coaps it includes the
+ * DTLS handshake.
  *
  * Message-ID tracking (RFC 7252 §4.4) is off here: it allows one peer
  * 65,536 messages per EXCHANGE_LIFETIME (about 265 a second), and a
@@ -41,6 +48,8 @@ typedef struct bench {
   uint32_t *latency_us;
   size_t latency_len, latency_cap;
   int last_error;
+  coap_credentials *credentials; /* -k/-u, or NULL */
+  uint64_t first_response_ns;   /* 0 until the first response */
 } bench;
 
 static void issue(slot *s);
@@ -49,6 +58,8 @@ static void on_response(coap_future *f, void *data) {
   slot *s = data;
   bench *b = s->bench;
   uint64_t now = uv_hrtime();
+  if (b->first_response_ns == 0)
+    b->first_response_ns = now;
   if (coap_future_error(f) == 0) {
     b->completed++;
     if (now < b->deadline_ns)
@@ -91,6 +102,38 @@ static void issue(slot *s) {
                                 s);
 }
 
+/* One fresh context, one GET, shut down: the time to the response, in
+ * microseconds (a coaps URI's includes the DTLS handshake). */
+static uint64_t one_shot(bench *b, const coap_context_config *config) {
+  coap_context *ctx;
+  if (coap_context_create_client_context(b->loop, config, &ctx) < 0)
+    exit(1);
+  coap_message *msg;
+  if (coap_message_new(&msg) < 0 ||
+      coap_message_set_request_uri(msg, b->uri, true) < 0)
+    exit(2);
+  msg->code = COAP_CODE_GET;
+  uint64_t t0 = uv_hrtime();
+  coap_request *req;
+  if (coap_context_request(ctx, msg, NULL, &req) < 0)
+    exit(2);
+  coap_future *f = coap_request_response(req);
+  while (!coap_future_done(f))
+    uv_run(b->loop, UV_RUN_ONCE);
+  uint64_t us = (uv_hrtime() - t0) / 1000;
+  if (coap_future_error(f) != 0) {
+    const char *detail = coap_request_error_detail(req);
+    fprintf(stderr, "handshake run: %s%s%s\n",
+            coap_strerror(coap_future_error(f)), detail ? ": " : "",
+            detail ? detail : "");
+    exit(1);
+  }
+  coap_request_unref(req);
+  coap_context_shutdown(ctx, NULL, NULL);
+  uv_run(b->loop, UV_RUN_DEFAULT);
+  return us;
+}
+
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return (x > y) - (x < y);
@@ -98,7 +141,9 @@ static int cmp_u32(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   unsigned outstanding = 1;
+  unsigned handshakes = 0;
   double seconds = 5;
+  const char *psk = NULL, *identity = NULL;
   bench b = {0};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
@@ -109,10 +154,18 @@ int main(int argc, char **argv) {
       b.non = true;
     else if (strcmp(argv[i], "--raw") == 0)
       b.raw = true;
+    else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc)
+      psk = argv[++i];
+    else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc)
+      identity = argv[++i];
+    else if (strcmp(argv[i], "--handshakes") == 0 && i + 1 < argc)
+      handshakes = (unsigned)atoi(argv[++i]);
     else if (argv[i][0] != '-' && b.uri == NULL)
       b.uri = argv[i];
     else {
-      fprintf(stderr, "usage: %s [-n N] [-t SECONDS] [--non] [--raw] URI\n",
+      fprintf(stderr,
+              "usage: %s [-n N] [-t SECONDS] [--non] [--raw] [-k KEY -u ID] "
+              "[--handshakes N] URI\n",
               argv[0]);
       return 2;
     }
@@ -128,6 +181,30 @@ int main(int argc, char **argv) {
   config.max_outgoing_exchanges = outstanding * 4 + 64;
   config.max_outgoing_per_peer = 0; /* one peer is the point here */
   config.mid_tracking = false;      /* see the top of this file */
+  if (psk != NULL) {
+    coap_credential cred = {.psk = (const uint8_t *)psk,
+                            .psk_len = strlen(psk),
+                            .client_identity = (const uint8_t *)(identity ? identity : ""),
+                            .client_identity_len = identity ? strlen(identity) : 0};
+    if (coap_credentials_new(&b.credentials) < 0 ||
+        coap_credentials_add(b.credentials, "coaps://*", &cred) < 0) {
+      fprintf(stderr, "bad -k/-u\n");
+      return 2;
+    }
+    config.client_credentials = b.credentials;
+  }
+  if (handshakes > 0) {
+    uint64_t total = 0, worst = 0;
+    for (unsigned i = 0; i < handshakes; i++) {
+      uint64_t us = one_shot(&b, &config);
+      total += us;
+      worst = us > worst ? us : worst;
+    }
+    printf("%s: fresh context + first response, mean %llu us, worst %llu us "
+           "over %u\n",
+           b.uri, (unsigned long long)(total / handshakes),
+           (unsigned long long)worst, handshakes);
+  }
   if (coap_context_create_client_context(b.loop, &config, &b.ctx) < 0)
     return 1;
   b.latency_cap = 20u * 1000 * 1000;
@@ -165,9 +242,12 @@ int main(int argc, char **argv) {
          b.failed ? coap_strerror(b.last_error) : "",
          (unsigned long long)stats.retransmissions, elapsed,
          (unsigned long long)stats.kernel_drops);
+  printf("first response after %llu us\n",
+         (unsigned long long)((b.first_response_ns - start) / 1000));
   coap_context_shutdown(b.ctx, NULL, NULL);
   uv_run(b.loop, UV_RUN_DEFAULT);
   free(slots);
   free(b.latency_us);
+  coap_credentials_unref(b.credentials);
   return b.failed ? 1 : 0;
 }

@@ -14,7 +14,7 @@
 #include "heap.h"
 #include "messagemanager.h"
 #include "queue.h"
-#include "transports/udp6.h"
+#include "transports/transport.h"
 
 #include <stdarg.h>
 
@@ -51,11 +51,22 @@ typedef struct coap__timer {
   void (*cb)(struct coap__timer *timer);
 } coap__timer;
 
+/* Endpoints one context holds at most (each bind, plus a client endpoint
+ * per scheme). */
+#define COAP__ENDPOINTS_MAX 16
+
 struct coap_context {
   uv_loop_t *loop;
   coap_context_config config;
   coap__scheduler *scheduler;
-  coap__udp6 *transport;
+  /* Every endpoint (transport) the context holds, the first one made with
+   * the context; requests are routed by scheme (context_transports.c). */
+  coap__transport *endpoints[COAP__ENDPOINTS_MAX];
+  unsigned n_endpoints;
+  /* References (coap_context_config's, or maps of the context's own). */
+  coap_credentials *client_credentials;
+  coap_credentials *server_credentials;
+  char *dtls_psk_hint; /* the config's, copied */
   coap__mm *mm;
   coap_site *site;
   uv_timer_t timer;
@@ -85,6 +96,27 @@ struct coap_context {
   coap__hash_key echo_key;
 };
 
+/* context_transports.c */
+/* "coaps://HOST:PORT" or bare "HOST:PORT" (coap): its scheme (static
+ * storage) and address, the port the scheme's default when none. */
+int coap__context_parse_bind(const char *bind, const char **scheme,
+                             struct sockaddr_in6 *out);
+/* Opens an endpoint of scheme bound to bind (listen: accept sessions, for a
+ * transport that has them) and adds it to ctx. */
+int coap__context_open_endpoint(coap_context *ctx, const char *scheme,
+                                const struct sockaddr_in6 *bind, bool listen,
+                                coap__transport **out, char *err, size_t cap);
+/* The first endpoint serving scheme, opening a client one when there is
+ * none: 0, COAP_EURI_SCHEME or what opening returns. */
+int coap__context_endpoint_for(coap_context *ctx, const char *scheme,
+                               coap__transport **out);
+bool coap__context_owns_endpoint(const coap_context *ctx,
+                                 const void *endpoint);
+/* Sends what every endpoint has queued. */
+void coap__context_flush(coap_context *ctx);
+/* context.c: what every transport of a context reports to. */
+const coap__transport_callbacks *coap__context_transport_callbacks(void);
+
 /* The message layer's configuration from a context's. */
 void coap__context_mm_config(const coap_context_config *config,
                              coap__mm_config *out);
@@ -106,9 +138,13 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg);
 /* From the message layer: an event for the request that owns a CON. */
 void coap__request_handle_event(coap_context *ctx, void *owner,
                                 coap__mm_event event, int err);
-/* Fails every live request with err (shutdown, kill). */
+/* Fails every live request with err (shutdown, kill); detail, when not
+ * NULL, is what coap_request_error_detail then tells (copied). */
 size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
                                int err);
+size_t coap__requests_fail_all_detail(coap_context *ctx,
+                                      const coap_remote *remote, int err,
+                                      const char *detail);
 
 /* responder.c */
 void coap__responder_handle_request(coap_context *ctx, coap_message *msg,

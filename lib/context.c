@@ -1,6 +1,7 @@
 /*
  * The context (aiocoap.protocol.Context): the shell around the message
- * layer.  It owns the UDP transport and the single uv_timer that drives both
+ * layer.  It owns the transports (context_transports.c) and the single
+ * uv_timer that drives both
  * the message layer's deadlines and the upper layers' (request timeouts),
  * feeds received datagrams in, and routes what comes out: requests to
  * responders, responses and exchange events to requests.
@@ -8,7 +9,9 @@
 #include "addr-internal.h"
 #include "alloc-internal.h"
 #include "context-internal.h"
+#include "credentials-internal.h"
 #include "observation-internal.h"
+#include "transports/udp.h"
 
 #include <aiocoap/util.h>
 
@@ -52,6 +55,13 @@ void coap_context_config_default(coap_context_config *config) {
   config->separate_response_timeout_ms = 2 * 93000u;
   config->amplification_factor = 3;
   config->echo_first_response = false;
+  config->client_credentials = NULL;
+  config->server_credentials = NULL;
+  config->dtls_max_sessions = 1024;
+  config->dtls_max_handshakes = 64;
+  config->dtls_idle_timeout_ms = 300000;
+  config->dtls_handshake_timeout_ms = 60000;
+  config->dtls_psk_hint = NULL;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -115,6 +125,11 @@ void coap__context_log(coap_context *ctx, coap_log_level level, const char *fmt,
 
 static void on_timer(uv_timer_t *handle);
 
+void coap__context_flush(coap_context *ctx) {
+  for (unsigned i = 0; i < ctx->n_endpoints; i++)
+    ctx->endpoints[i]->ops->flush(ctx->endpoints[i]);
+}
+
 void coap__context_rearm(coap_context *ctx) {
   if (ctx->shutting_down || ctx->mm == NULL)
     return;
@@ -160,7 +175,7 @@ static void on_timer(uv_timer_t *handle) {
     timer->cb(timer);
   }
   if (!ctx->shutting_down) {
-    coap__udp6_flush(ctx->transport);
+    coap__context_flush(ctx);
     coap__context_rearm(ctx);
   }
 }
@@ -176,24 +191,24 @@ static void on_datagram(void *user_data, const uint8_t *data, size_t len,
 }
 
 static void on_transport_error(void *user_data, const coap_remote *remote,
-                               int err) {
+                               int err, const char *detail, bool fatal) {
   coap_context *ctx = user_data;
   if (ctx->shutting_down)
     return;
-  ctx->stats.icmp_errors++;
+  if (strcmp(coap__remote_scheme(remote), "coap") == 0)
+    ctx->stats.icmp_errors++;
   char host[80];
   if (coap_remote_hostinfo(remote, host, sizeof host) < 0)
     strcpy(host, "?");
-  coap__context_log(ctx, COAP_LOG_INFO, "%s: %s", host, coap_strerror(err));
-  /* A port, host or network unreachable ends every exchange with that peer
-   * now, instead of after MAX_TRANSMIT_WAIT of retransmissions.  Other
-   * errors (Packet Too Big gives EMSGSIZE) say nothing of the peer being
-   * gone: retransmission goes on. */
-  if (err != COAP_ECONNREFUSED && err != COAP_EHOSTUNREACH &&
-      err != COAP_ENETUNREACH && err != COAP_EACCES && err != -EHOSTDOWN &&
-      err != COAP_EADDRNOTAVAIL && err != -EPERM && err != -EAFNOSUPPORT)
+  coap__context_log(ctx, fatal ? COAP_LOG_INFO : COAP_LOG_DEBUG, "%s://%s: %s%s%s",
+                    coap__remote_scheme(remote), host, coap_strerror(err),
+                    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+  /* The transport decides what ends the exchanges with remote (an
+   * unreachable port, a DTLS alert, a closed session) and what leaves
+   * retransmission going (Packet Too Big). */
+  if (!fatal)
     return;
-  coap__requests_fail_all(ctx, remote, err);
+  coap__requests_fail_all_detail(ctx, remote, err, detail);
   coap__observations_kill(ctx, remote, err);
   coap__mm_kill(ctx->mm, remote, err);
   coap__context_rearm(ctx);
@@ -203,15 +218,27 @@ static void on_batch_done(void *user_data) {
   coap_context *ctx = user_data;
   if (ctx->shutting_down)
     return;
-  coap__udp6_flush(ctx->transport);
+  coap__context_flush(ctx);
   coap__context_rearm(ctx);
 }
 
-/* Message layer → transport and upper layers. */
+const coap__transport_callbacks *coap__context_transport_callbacks(void) {
+  static const coap__transport_callbacks callbacks = {
+      on_datagram, on_transport_error, on_batch_done};
+  return &callbacks;
+}
+
+/* Message layer → transport and upper layers.  Every remote the message
+ * layer holds came from a transport or from a request, which names its
+ * endpoint; one without is plain CoAP (never a secure transport: RFC 7252
+ * §9, nothing meant for coaps goes out in the clear). */
 static void mm_send(void *user_data, const coap_remote *remote,
                     const uint8_t *data, size_t len) {
   coap_context *ctx = user_data;
-  if (coap__udp6_send(ctx->transport, remote, data, len) == 0)
+  coap__transport *t = remote->endpoint;
+  if (t == NULL && coap__context_endpoint_for(ctx, "coap", &t) < 0)
+    return;
+  if (t->ops->send(t, remote, data, len) == 0)
     ctx->stats.datagrams_sent++;
 }
 
@@ -241,36 +268,11 @@ static void mm_event(void *user_data, void *owner, coap__mm_event event,
     coap__responder_handle_event(user_data, owner, event, err);
 }
 
-/* "HOST:PORT" → an IPv6 socket address (IPv4 as v4-mapped). */
-static int parse_bind(const char *bind, struct sockaddr_in6 *out) {
-  char host[256];
-  int port;
-  int rc = coap_hostportsplit(bind, host, sizeof host, &port);
-  if (rc < 0)
-    return rc;
-  memset(out, 0, sizeof *out);
-  out->sin6_family = AF_INET6;
-  out->sin6_port = htons(port < 0 ? COAP_PORT : (uint16_t)port);
-  if (host[0] == '\0' || strcmp(host, "::") == 0) {
-    out->sin6_addr = in6addr_any;
-    return 0;
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
-    return COAP_ERESOLVE;
-  in_port_t wanted = out->sin6_port;
-  bool usable = coap__sockaddr_to_in6(res->ai_addr, out);
-  out->sin6_port = wanted;
-  freeaddrinfo(res);
-  return usable ? 0 : COAP_ERESOLVE;
-}
-
 /* Bigger buffers only make loss less likely: a failure (none is known on
  * Linux for a socket just opened) is logged, and the context goes on. */
-static void set_socket_buffers(coap_context *ctx) {
+static void set_socket_buffers(coap_context *ctx, coap__udp6 *socket) {
   uint32_t rcvbuf = 0, sndbuf = 0;
-  int rc = coap__udp6_set_buffers(ctx->transport, ctx->config.socket_rcvbuf,
+  int rc = coap__udp6_set_buffers(socket, ctx->config.socket_rcvbuf,
                                   ctx->config.socket_sndbuf, &rcvbuf, &sndbuf);
   if (rc < 0) {
     coap__context_log(ctx, COAP_LOG_WARNING, "socket buffers not set: %s",
@@ -303,10 +305,22 @@ static void context_free(coap_context *ctx) {
     coap__scheduler_release(ctx->scheduler);
   if (ctx->site != NULL)
     coap_site_unref(ctx->site);
+  coap_credentials_unref(ctx->client_credentials);
+  coap_credentials_unref(ctx->server_credentials);
+  coap__free(ctx->dtls_psk_hint);
   coap__free(ctx);
 }
 
-static int context_create(uv_loop_t *loop, coap_site *site,
+/* A map of the config's (a reference of ours) or an empty one. */
+static int take_credentials(coap_credentials *given, coap_credentials **out) {
+  if (given != NULL) {
+    *out = coap_credentials_ref(given);
+    return 0;
+  }
+  return coap_credentials_new(out);
+}
+
+static int context_create(uv_loop_t *loop, coap_site *site, const char *scheme,
                           const struct sockaddr_in6 *bind_addr,
                           const coap_context_config *config,
                           coap_context **out) {
@@ -342,7 +356,24 @@ static int context_create(uv_loop_t *loop, coap_site *site,
   coap__hash_key_random(&ctx->rng_key);
   coap__hash_key_random(&ctx->echo_key);
 
-  int rc = coap__scheduler_acquire(loop, &ctx->scheduler);
+  int rc = take_credentials(ctx->config.client_credentials,
+                            &ctx->client_credentials);
+  if (rc == 0)
+    rc = take_credentials(ctx->config.server_credentials,
+                          &ctx->server_credentials);
+  /* The config keeps no borrowed pointers past creation. */
+  ctx->config.client_credentials = NULL;
+  ctx->config.server_credentials = NULL;
+  ctx->config.dtls_psk_hint = NULL;
+  if (rc == 0 && config != NULL && config->dtls_psk_hint != NULL) {
+    ctx->dtls_psk_hint = coap__strdup(config->dtls_psk_hint);
+    if (ctx->dtls_psk_hint == NULL)
+      rc = COAP_ENOMEM;
+  }
+  ctx->config.dtls_psk_hint = ctx->dtls_psk_hint;
+  if (rc < 0)
+    goto fail;
+  rc = coap__scheduler_acquire(loop, &ctx->scheduler);
   if (rc < 0)
     goto fail;
   coap__mm_config mmc;
@@ -353,14 +384,13 @@ static int context_create(uv_loop_t *loop, coap_site *site,
                     &ctx->mm);
   if (rc < 0)
     goto fail;
-  static const coap__udp6_callbacks udp_callbacks = {
-      on_datagram, on_transport_error, on_batch_done};
-  rc = coap__udp6_open(loop, bind_addr, &udp_callbacks, ctx,
-                       ctx->config.batch_size, ctx->config.max_datagram_size,
-                       &ctx->transport);
+  coap__transport *first = NULL;
+  rc = coap__context_open_endpoint(ctx, scheme, bind_addr, site != NULL,
+                                   &first, NULL, 0);
   if (rc < 0)
     goto fail;
-  set_socket_buffers(ctx);
+  if (coap__udp_socket(first) != NULL)
+    set_socket_buffers(ctx, coap__udp_socket(first));
   uv_timer_init(loop, &ctx->timer);
   ctx->timer.data = ctx;
   *out = ctx;
@@ -377,7 +407,7 @@ int coap_context_create_client_context(uv_loop_t *loop,
     return COAP_EINVAL;
   struct sockaddr_in6 any = {.sin6_family = AF_INET6,
                              .sin6_addr = IN6ADDR_ANY_INIT};
-  return context_create(loop, NULL, &any, config, out);
+  return context_create(loop, NULL, "coap", &any, config, out);
 }
 
 int coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
@@ -387,10 +417,12 @@ int coap_context_create_server_context(uv_loop_t *loop, coap_site *site,
   if (loop == NULL || out == NULL)
     return COAP_EINVAL;
   struct sockaddr_in6 addr;
-  int rc = parse_bind(bind != NULL ? bind : "[::]:5683", &addr);
+  const char *scheme;
+  int rc = coap__context_parse_bind(bind != NULL ? bind : "[::]:5683",
+                                    &scheme, &addr);
   if (rc < 0)
     return rc;
-  return context_create(loop, site, &addr, config, out);
+  return context_create(loop, site, scheme, &addr, config, out);
 }
 
 uv_loop_t *coap_context_loop(const coap_context *ctx) {
@@ -400,14 +432,14 @@ uv_loop_t *coap_context_loop(const coap_context *ctx) {
 coap_context *coap_message_context(const coap_message *msg) {
   if (msg == NULL || msg->remote.endpoint == NULL)
     return NULL;
-  return coap__udp6_user_data(msg->remote.endpoint);
+  return ((const coap__transport *)msg->remote.endpoint)->user_data;
 }
 
 int coap_context_local_address(const coap_context *ctx,
                                struct sockaddr_in6 *out) {
-  if (ctx->transport == NULL)
+  if (ctx->shutting_down || ctx->n_endpoints == 0)
     return COAP_ESHUTDOWN;
-  return coap__udp6_local_address(ctx->transport, out);
+  return ctx->endpoints[0]->ops->local_address(ctx->endpoints[0], out);
 }
 
 size_t coap_context_kill_transactions(coap_context *ctx,
@@ -425,8 +457,12 @@ size_t coap_context_kill_transactions(coap_context *ctx,
 
 void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
   *out = ctx->stats;
-  if (ctx->transport != NULL)
-    out->kernel_drops = coap__udp6_kernel_drops(ctx->transport);
+  if (!ctx->shutting_down) {
+    out->kernel_drops = 0;
+    for (unsigned i = 0; i < ctx->n_endpoints; i++)
+      out->kernel_drops +=
+          ctx->endpoints[i]->ops->kernel_drops(ctx->endpoints[i]);
+  }
   if (ctx->mm != NULL) {
     coap__mm_stats s;
     coap__mm_get_stats(ctx->mm, &s);
@@ -490,11 +526,16 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
   coap__blockwise_server_free(ctx);
   ctx->shutdown_cb = cb;
   ctx->shutdown_data = user_data;
-  ctx->closing = 2;
+  /* The stats outlive the sockets: keep their last drop counts. */
+  ctx->stats.kernel_drops = 0;
+  for (unsigned i = 0; i < ctx->n_endpoints; i++)
+    ctx->stats.kernel_drops +=
+        ctx->endpoints[i]->ops->kernel_drops(ctx->endpoints[i]);
+  ctx->closing = 1 + (int)ctx->n_endpoints;
   uv_timer_stop(&ctx->timer);
   uv_close((uv_handle_t *)&ctx->timer, on_timer_closed);
-  /* The stats outlive the socket: keep its last drop count. */
-  ctx->stats.kernel_drops = coap__udp6_kernel_drops(ctx->transport);
-  coap__udp6_close(ctx->transport, on_transport_closed);
-  ctx->transport = NULL;
+  unsigned n = ctx->n_endpoints;
+  ctx->n_endpoints = 0;
+  for (unsigned i = 0; i < n; i++)
+    ctx->endpoints[i]->ops->close(ctx->endpoints[i], on_transport_closed);
 }

@@ -4,6 +4,7 @@
  * remote's hostinfo.
  */
 #include "alloc-internal.h"
+#include "transports/transport.h"
 #include "uri-internal.h"
 
 #include <aiocoap/message.h>
@@ -27,6 +28,11 @@ bool coap_remote_equal(const coap_remote *a, const coap_remote *b) {
     return a_set == b_set;
   /* The scope matters: fe80::1 on eth0 and on wlan0 are different peers
    * (RFC 4007 §6). */
+  /* The same address over two transports (coap and coaps) is two peers;
+   * a remote the application made names no transport and matches on the
+   * address alone. */
+  if (a->endpoint != NULL && b->endpoint != NULL && a->endpoint != b->endpoint)
+    return false;
   return a->addr.sin6_family == b->addr.sin6_family &&
          memcmp(&a->addr.sin6_addr, &b->addr.sin6_addr,
                 sizeof(a->addr.sin6_addr)) == 0 &&
@@ -228,6 +234,9 @@ int coap_message_get_request_uri(const coap_message *msg, char *buf,
 
   if (msg == NULL)
     return COAP_EINVAL;
+  /* A message that came over (or is bound for) a secure transport names
+   * its scheme. */
+  snprintf(scheme, sizeof scheme, "%s", coap__remote_scheme(&msg->remote));
   writer_init(&w, buf, cap);
   /* A response answers for the URI its request was sent to. */
   if (msg->request_uri != NULL) {

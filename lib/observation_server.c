@@ -421,7 +421,7 @@ static void on_render_done(coap_future *f, void *user_data) {
   }
   obs_unref(obs); /* the render's */
   if (!ctx->shutting_down) {
-    coap__udp6_flush(ctx->transport);
+    coap__context_flush(ctx);
     coap__context_rearm(ctx);
   }
 }

@@ -24,6 +24,13 @@ struct coap_request {
   coap__queue link;           /* ctx->requests while live */
   coap_message *msg;          /* the application's request, owned */
   struct sockaddr_in6 remote;
+  /* The endpoint (transport) the request goes by, chosen by its URI's
+   * scheme or named by the message's remote; remote_given says the latter
+   * (a peer known from an exchange, a session that may already exist). */
+  struct coap__transport *endpoint;
+  bool remote_given;
+  char *host;         /* the URI's host, for a secure transport's checks */
+  char *error_detail; /* coap_request_error_detail */
   coap__token_entry token;
   bool in_token_map;
   bool in_mm; /* the message layer holds a CON of ours */

@@ -6,6 +6,7 @@
 #include "addr-internal.h"
 #include "alloc-internal.h"
 #include "context-internal.h"
+#include "credentials-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
 #include "request-internal.h"
@@ -14,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -86,6 +88,8 @@ void coap_request_unref(coap_request *req) {
   coap__request_blockwise_free(req);
   coap__observation_client_detach(req);
   coap__free(req->uri);
+  coap__free(req->host);
+  coap__free(req->error_detail);
   coap__scheduler_release(req->scheduler);
   coap__free(req);
 }
@@ -283,6 +287,7 @@ int coap__request_send(coap_request *req, coap_message *msg) {
   coap_message_set_token(msg, req->token.token, req->token.token_len);
   req->sent = msg;
   msg->remote.addr = req->remote;
+  msg->remote.endpoint = req->endpoint;
   msg->mid = -1;
   if (req->in_mm)
     coap__mm_cancel(ctx->mm, req);
@@ -302,7 +307,41 @@ int coap__request_send(coap_request *req, coap_message *msg) {
   return 0;
 }
 
+static void fail_with_detail(coap_request *req, int err, const char *detail) {
+  if (detail != NULL && req->error_detail == NULL)
+    req->error_detail = coap__strdup(detail);
+  coap__request_complete(req, err, NULL);
+}
+
+/* A secure transport sets up its session with the credential the request's
+ * URI finds in the client credentials (RFC 7252 §9.1: coaps).  A request to
+ * a remote named by an earlier exchange may ride on a session that exists
+ * already, so it goes on without one. */
+static int prepare_transport(coap_request *req) {
+  coap__transport *t = req->endpoint;
+  if (t == NULL || t->ops->prepare == NULL)
+    return 0;
+  const coap__credential *cred =
+      coap__credentials_for_uri(req->ctx->client_credentials, req->uri);
+  if (cred == NULL && req->remote_given)
+    return 0;
+  if (cred == NULL) {
+    char detail[300];
+    snprintf(detail, sizeof detail, "no credentials for %s",
+             req->uri != NULL ? req->uri : "the request");
+    fail_with_detail(req, COAP_ECREDENTIALS, detail);
+    return COAP_ECREDENTIALS;
+  }
+  coap_remote remote = {.addr = req->remote, .endpoint = t};
+  int rc = t->ops->prepare(t, &remote, cred, req->host);
+  if (rc < 0)
+    coap__request_complete(req, rc, NULL);
+  return rc;
+}
+
 static void start(coap_request *req) {
+  if (prepare_transport(req) < 0)
+    return;
   /* A body source's read runs in here and may drop the request. */
   coap_request_ref(req);
   int rc = coap__request_blockwise_start(req);
@@ -385,7 +424,16 @@ static int destination(coap_request *req, coap_message *msg, char *host,
   req->remote.sin6_family = AF_INET6;
   if (coap_remote_is_set(&msg->remote)) {
     req->remote = msg->remote.addr;
-    return 0;
+    req->remote_given = true;
+    /* The remote's own transport, so that a peer known over coaps is
+     * asked over coaps; one of another context's cannot be used here. */
+    if (msg->remote.endpoint != NULL) {
+      if (!coap__context_owns_endpoint(req->ctx, msg->remote.endpoint))
+        return COAP_EINVAL;
+      req->endpoint = msg->remote.endpoint;
+      return 0;
+    }
+    return coap__context_endpoint_for(req->ctx, "coap", &req->endpoint);
   }
   int port = COAP_PORT;
   const char *unresolved = coap_message_get_unresolved_remote(msg);
@@ -394,16 +442,19 @@ static int destination(coap_request *req, coap_message *msg, char *host,
     int rc = coap_uri_parse(unresolved, &uri);
     if (rc < 0)
       return rc;
-    if (strcmp(uri.scheme, "coap") != 0)
-      return COAP_EURI_SCHEME; /* only UDP without DTLS so far */
+    /* The scheme picks the transport (context_transports.c). */
+    rc = coap__context_endpoint_for(req->ctx, uri.scheme, &req->endpoint);
+    if (rc < 0)
+      return rc;
     if (strlen(uri.host) >= host_cap)
       return COAP_EINVAL;
     strcpy(host, uri.host);
-    if (uri.port >= 0)
-      port = uri.port;
+    port = uri.port >= 0 ? uri.port : coap_uri_default_port(uri.scheme);
   } else {
-    int rc =
-        coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host, host_cap);
+    int rc = coap__context_endpoint_for(req->ctx, "coap", &req->endpoint);
+    if (rc < 0)
+      return rc;
+    rc = coap_options_get_string(&msg->opt, COAP_OPT_URI_HOST, host, host_cap);
     if (rc < 0)
       return COAP_EINVAL;
     uint16_t p;
@@ -508,6 +559,11 @@ int coap_context_request(coap_context *ctx, coap_message *msg,
   if (rc == 0 && coap_message_get_request_uri(msg, uri, sizeof uri) >= 0) {
     req->uri = coap__strdup(uri);
     if (req->uri == NULL)
+      rc = COAP_ENOMEM;
+  }
+  if (rc == 0 && req->endpoint->ops->secure) {
+    req->host = coap__strdup(host);
+    if (req->host == NULL)
       rc = COAP_ENOMEM;
   }
   if (rc < 0) {
@@ -709,12 +765,22 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
 static bool fails_with(const coap_request *req, const coap_remote *remote) {
   if (remote == NULL)
     return true;
-  coap_remote r = {.addr = req->remote};
+  coap_remote r = {.addr = req->remote, .endpoint = req->endpoint};
   return req->state != COAP__REQ_RESOLVING && coap_remote_equal(&r, remote);
 }
 
 size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
                                int err) {
+  return coap__requests_fail_all_detail(ctx, remote, err, NULL);
+}
+
+const char *coap_request_error_detail(const coap_request *req) {
+  return req != NULL ? req->error_detail : NULL;
+}
+
+size_t coap__requests_fail_all_detail(coap_context *ctx,
+                                      const coap_remote *remote, int err,
+                                      const char *detail) {
   /* One pass moves the requests that fail onto a list of their own; then
    * each is completed from its head.  Completing one runs no application
    * code (that is queued), but may complete another (a notification's
@@ -737,7 +803,7 @@ size_t coap__requests_fail_all(coap_context *ctx, const coap_remote *remote,
         coap__queue_data(coap__queue_head(&doomed), coap_request, link);
     if (req->resolving != NULL)
       uv_cancel((uv_req_t *)req->resolving);
-    coap__request_complete(req, err, NULL);
+    fail_with_detail(req, err, detail);
     n++;
   }
   return n;

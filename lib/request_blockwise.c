@@ -501,6 +501,7 @@ int coap__request_blockwise_start(coap_request *req) {
   coap_message *app = req->msg;
   /* Responses are matched against the request's remote (request.c). */
   app->remote.addr = req->remote;
+  app->remote.endpoint = req->endpoint;
   coap_block b1, b2;
   bool own_block1 = coap_options_get_block1(&app->opt, &b1) != COAP_ENOENT;
   bool has_b2 = coap_options_get_block2(&app->opt, &b2) == 0;

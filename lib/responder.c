@@ -201,7 +201,7 @@ static void on_render_done(coap_future *f, void *user_data) {
   }
   respond(r);
   responder_put(r);
-  coap__udp6_flush(ctx->transport);
+  coap__context_flush(ctx);
   coap__context_rearm(ctx);
 }
 

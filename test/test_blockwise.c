@@ -7,6 +7,7 @@
 #include "blockwise_fixture.h"
 
 #include "context-internal.h"
+#include "transports/udp.h"
 
 #include <string.h>
 
@@ -487,8 +488,8 @@ static void start_lossy(fixture *fx, blob *b, lossy *to_server,
   fixture_add(fx, "blob", &blob_methods, b);
   *to_server = (lossy){.state = 0x9e3779b97f4a7c15u, .percent = 20};
   *to_client = (lossy){.state = 0xd1b54a32d192ed03u, .percent = 20};
-  coap__udp6_set_send_filter(fx->client->transport, lossy_filter, to_server);
-  coap__udp6_set_send_filter(fx->server->transport, lossy_filter, to_client);
+  coap__udp6_set_send_filter(coap__udp_socket(fx->client->endpoints[0]), lossy_filter, to_server);
+  coap__udp6_set_send_filter(coap__udp_socket(fx->server->endpoints[0]), lossy_filter, to_client);
 }
 
 COAP_TEST(blockwise, download_of_256_kib_survives_20_percent_loss) {

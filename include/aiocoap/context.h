@@ -1,10 +1,15 @@
 /*
- * aiocoap-c — the context (aiocoap.protocol.Context): CoAP over UDP on one
- * libuv loop, for clients and servers.
+ * aiocoap-c — the context (aiocoap.protocol.Context): CoAP on one libuv
+ * loop, for clients and servers, over every transport it holds.
  *
  * A context belongs to one uv_loop_t and is used from that loop's thread
- * only.  It owns one UDP socket (IPv6 with IPV6_V6ONLY off, so IPv4 peers
- * are reached as ::ffff:a.b.c.d), one timer and every exchange.
+ * only.  It owns its endpoints (each a transport bound to an address: coap
+ * over UDP, coaps over DTLS; every socket IPv6 with IPV6_V6ONLY off, so
+ * IPv4 peers are reached as ::ffff:a.b.c.d), one timer and every exchange.
+ * A request goes by the endpoint its URI's scheme names (a client context
+ * opens one per scheme with the first request that needs it), or by the
+ * one its remote came from; answers leave by the endpoint the request came
+ * in on.
  */
 #ifndef AIOCOAP_CONTEXT_H
 #define AIOCOAP_CONTEXT_H

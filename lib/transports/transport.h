@@ -70,6 +70,11 @@ typedef struct coap__transport_ops {
   /* Ends what the transport holds for remote (a DTLS session: close_notify
    * and forget); NULL when it holds nothing per remote. */
   void (*forget)(coap__transport *t, const coap_remote *remote);
+  /* The identity remote's peer authenticated with, NUL-terminated into
+   * buf: its length, COAP_ENOENT or COAP_ENOSPC.  NULL for transports
+   * that authenticate nobody. */
+  int (*peer_identity)(const coap__transport *t, const coap_remote *remote,
+                       char *buf, size_t cap);
   /* Datagrams the kernel dropped on the transport's socket(s). */
   uint64_t (*kernel_drops)(const coap__transport *t);
   /* Closes every handle and frees t; closed(user_data) fires from the loop
