@@ -524,14 +524,14 @@ int coap_credentials_load_json_file(coap_credentials *c, const char *path,
   if (f == NULL) {
     rc = -errno;
     if (err != NULL && cap > 0)
-      snprintf(err, cap, "%s: %s", path, strerror(errno));
+      snprintf(err, cap, "%s", strerror(-rc));
     return rc;
   }
   rc = read_file(f, &text, &len);
   fclose(f);
   if (rc < 0) {
     if (err != NULL && cap > 0)
-      snprintf(err, cap, "%s: %s", path, strerror(-rc));
+      snprintf(err, cap, "%s", strerror(-rc));
     return rc;
   }
   /* File names are joined as base "/" name: "dir/creds.json" gives "dir",

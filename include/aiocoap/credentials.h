@@ -113,7 +113,8 @@ AIOCOAP_EXTERN size_t coap_credentials_count(const coap_credentials *c);
 // Every entry is checked before any is added: on error the map is
 // unchanged, and when err is not NULL (cap > 0) a NUL-terminated reason
 // naming the entry ("coaps://host/*: dtls.psk: hex digits expected") is
-// written to err, truncated to cap bytes; on success err is set to "".
+// written to err, truncated to cap bytes (for a file that cannot be read,
+// strerror's text alone); on success err is set to "".
 // Returns 0, COAP_EINVAL (c or json/path NULL), COAP_ECREDENTIALS
 // (malformed JSON, a text or file above COAP_CREDENTIALS_JSON_MAX, or an
 // entry that is not a credential), COAP_ENOENT (no such file), another
