@@ -187,7 +187,14 @@ static void on_datagram(void *user_data, const uint8_t *data, size_t len,
   if (ctx->shutting_down)
     return;
   ctx->stats.datagrams_received++;
-  coap__mm_recv(ctx->mm, data, len, remote, coap__context_now(ctx));
+  uint64_t now = coap__context_now(ctx);
+  /* A secure session's handshake (DTLS cookie exchange, RFC 6347 §4.2.1)
+   * has shown that the peer receives at its address: RFC 7252 §11.3's
+   * amplification limit has nothing left to guard against. */
+  const coap__transport *t = remote->endpoint;
+  if (t != NULL && t->ops->secure && !coap__mm_peer_validated(ctx->mm, remote))
+    coap__mm_peer_validate(ctx->mm, remote, now);
+  coap__mm_recv(ctx->mm, data, len, remote, now);
 }
 
 static void on_transport_error(void *user_data, const coap_remote *remote,
@@ -232,14 +239,45 @@ const coap__transport_callbacks *coap__context_transport_callbacks(void) {
  * layer holds came from a transport or from a request, which names its
  * endpoint; one without is plain CoAP (never a secure transport: RFC 7252
  * §9, nothing meant for coaps goes out in the clear). */
+static void run_refused(coap__call *call) {
+  coap_context *ctx = call->object;
+  on_transport_error(ctx, call->arg, (int)call->value,
+                     "no secure session with the peer", true);
+}
+
+static void release_refused(coap__call *call) {
+  coap__free(call->arg);
+}
+
+/* A secure transport refused a message for want of a session (it ended,
+ * or none was ever set up for a remote the application named): the
+ * exchanges with that remote end at once rather than time out.  From the
+ * loop, as mm_send runs inside the message layer. */
+static void refused_soon(coap_context *ctx, const coap_remote *remote,
+                         int err) {
+  coap_remote *copy = coap__malloc(sizeof *copy);
+  if (copy == NULL)
+    return; /* the exchanges time out instead */
+  *copy = *remote;
+  coap__call call = {.run = run_refused,
+                     .release = release_refused,
+                     .object = ctx,
+                     .arg = copy,
+                     .value = err};
+  coap__scheduler_call_soon(ctx->scheduler, &call);
+}
+
 static void mm_send(void *user_data, const coap_remote *remote,
                     const uint8_t *data, size_t len) {
   coap_context *ctx = user_data;
   coap__transport *t = remote->endpoint;
   if (t == NULL && coap__context_endpoint_for(ctx, "coap", &t) < 0)
     return;
-  if (t->ops->send(t, remote, data, len) == 0)
+  int rc = t->ops->send(t, remote, data, len);
+  if (rc == 0)
     ctx->stats.datagrams_sent++;
+  else if (t->ops->secure && rc != COAP_EMSGSIZE)
+    refused_soon(ctx, remote, rc);
 }
 
 static void mm_request(void *user_data, coap_message *msg,

@@ -433,7 +433,14 @@ static int destination(coap_request *req, coap_message *msg, char *host,
       req->endpoint = msg->remote.endpoint;
       return 0;
     }
-    return coap__context_endpoint_for(req->ctx, "coap", &req->endpoint);
+    /* An address the application set names no transport: the URI's
+     * scheme still does (a coaps URI never goes out in the clear). */
+    coap_uri uri;
+    const char *scheme = "coap";
+    const char *given = coap_message_get_unresolved_remote(msg);
+    if (given != NULL && coap_uri_parse(given, &uri) == 0)
+      scheme = uri.scheme;
+    return coap__context_endpoint_for(req->ctx, scheme, &req->endpoint);
   }
   int port = COAP_PORT;
   const char *unresolved = coap_message_get_unresolved_remote(msg);

@@ -195,3 +195,22 @@ Test(endpoints, server_context_on_a_coaps_bind_without_credentials) {
   uv_run(&loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+Test(endpoints, one_address_over_two_transports_is_two_peers) {
+  coap_remote a, b;
+  memset(&a, 0, sizeof a);
+  a.addr.sin6_family = AF_INET6;
+  a.addr.sin6_addr = in6addr_loopback;
+  a.addr.sin6_port = htons(5684);
+  b = a;
+  int x, y;
+  a.endpoint = &x;
+  b.endpoint = &y;
+  cr_assert(!coap_remote_equal(&a, &b), "a response over coap is not one "
+                                        "for a request over coaps");
+  b.endpoint = &x;
+  cr_assert(coap_remote_equal(&a, &b));
+  /* A remote the application made names no transport. */
+  b.endpoint = NULL;
+  cr_assert(coap_remote_equal(&a, &b));
+}
