@@ -2,9 +2,14 @@
  * aiocoap-server: the example server, as aiocoap's server.py.
  * The resources are in example_site.c.
  *
- * Usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]
+ * Usage: aiocoap-server [--bind [coap[s]://]HOST:PORT]... [--max-observers N]
  *                       [--amplification-factor N] [--echo]
- *   --bind           where to serve (default [::]:5683)
+ *                       [--server-credentials FILE]
+ *                       [--tls-server-certificate FILE --tls-server-key FILE]
+ *   --bind           where to serve (default [::]:5683); repeatable
+ *   --server-credentials  aiocoap's JSON credentials for coaps clients
+ *   --tls-server-certificate, --tls-server-key  the server's own
+ *                    certificate for coaps (PEM)
  *   --max-observers  observers per resource (default 1024)
  *   --amplification-factor  RFC 7252 §11.3 limit (default 3, 0: off)
  *   --echo           RFC 9175 §2.4 Echo for large first responses
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static coap_context *ctx;
 static uv_signal_t sigint, sigterm;
@@ -52,14 +58,26 @@ static void on_log(coap_log_level level, const char *message, void *data) {
 }
 
 static const char usage_text[] =
-    "usage: aiocoap-server [--bind HOST:PORT] [--max-observers N]\n"
+    "usage: aiocoap-server [--bind [coap[s]://]HOST:PORT]... "
+    "[--max-observers N]\n"
     "                      [--amplification-factor N] [--echo]\n"
+    "                      [--server-credentials FILE]\n"
+    "                      [--tls-server-certificate FILE "
+    "--tls-server-key FILE]\n"
     "\n"
     "The example server (aiocoap's server.py): /.well-known/core, /time\n"
     "(observable), /other/block (GET and PUT, blockwise), /other/separate.\n"
     "\n"
-    "  --bind HOST:PORT     where to serve (default [::]:5683; port 0 picks\n"
-    "                       one, and the port bound is printed)\n"
+    "  --bind [coap[s]://]HOST:PORT  where to serve (default [::]:5683);\n"
+    "                       repeat it for more endpoints.  coaps:// serves\n"
+    "                       DTLS (default port 5684) and needs credentials;\n"
+    "                       a bare HOST:PORT is coap.  Port 0 picks one, and\n"
+    "                       every address bound is printed\n"
+    "  --server-credentials FILE  aiocoap's JSON credentials: the PSKs coaps\n"
+    "                       clients may use (\":client\": {\"dtls\": ...})\n"
+    "  --tls-server-certificate FILE, --tls-server-key FILE  the server's\n"
+    "                       certificate and key (PEM) for coaps; both or\n"
+    "                       neither\n"
     "  --max-observers N    observers per resource, 0..4294967295\n"
     "                       (default 1024; 0 serves /time without Observe)\n"
     "  --amplification-factor N  to a peer not yet validated, send at most\n"
@@ -73,6 +91,9 @@ static const char usage_text[] =
     "Runs until SIGINT or SIGTERM, then shuts down cleanly.  Exit status:\n"
     "0 after a clean shutdown, 1 when it cannot serve, 2 on a usage error.\n";
 
+/* More than a handful of endpoints is no example server's job. */
+#define MAX_BINDS 16
+
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "aiocoap-server: ");
   fprintf(stderr, fmt, arg);
@@ -80,8 +101,77 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
+static bool is_coaps(const char *bind) {
+  return strncasecmp(bind, "coaps://", 8) == 0;
+}
+
+/* The server's credentials: the JSON file's entries and the certificate
+ * (aiocoap's --tls-server-certificate) as ":server-certificate".  NULL
+ * (and *failed false) when none are given; NULL with *failed on error,
+ * said on stderr. */
+static coap_credentials *load_credentials(const char *file,
+                                          const char *certfile,
+                                          const char *keyfile, bool *failed) {
+  coap_credentials *creds = NULL;
+  char err[256];
+  int rc;
+
+  *failed = false;
+  if (file == NULL && certfile == NULL)
+    return NULL;
+  rc = coap_credentials_new(&creds);
+  if (rc < 0) {
+    fprintf(stderr, "aiocoap-server: %s\n", coap_strerror(rc));
+    *failed = true;
+    return NULL;
+  }
+  if (file != NULL) {
+    rc = coap_credentials_load_json_file(creds, file, err, sizeof err);
+    if (rc < 0)
+      fprintf(stderr, "aiocoap-server: --server-credentials %s: %s\n", file,
+              err[0] != '\0' ? err : coap_strerror(rc));
+  }
+  if (rc == 0 && certfile != NULL) {
+    coap_credential cert = {.certfile = certfile, .keyfile = keyfile};
+    rc = coap_credentials_add(creds, ":server-certificate", &cert);
+    if (rc < 0)
+      fprintf(stderr, "aiocoap-server: --tls-server-certificate: %s\n",
+              coap_strerror(rc));
+  }
+  if (rc < 0) {
+    coap_credentials_unref(creds);
+    *failed = true;
+    return NULL;
+  }
+  return creds;
+}
+
+/* "serving on ..." for the index-th endpoint of scheme: coap ones as
+ * HOST:PORT (as before several endpoints), coaps ones with the scheme. */
+static void say_serving(const char *scheme, unsigned index,
+                        const char *bind) {
+  struct sockaddr_in6 bound;
+  char where[80];
+
+  if (coap_context_endpoint_address(ctx, scheme, index, &bound) == 0) {
+    coap_remote r = {.addr = bound};
+    if (coap_remote_hostinfo(&r, where, sizeof where) < 0)
+      snprintf(where, sizeof where, "%s", bind);
+  } else {
+    snprintf(where, sizeof where, "%s", bind);
+  }
+  if (strcmp(scheme, "coap") == 0)
+    fprintf(stderr, "aiocoap-server: serving on %s\n", where);
+  else
+    fprintf(stderr, "aiocoap-server: serving on %s://%s\n", scheme, where);
+}
+
 int main(int argc, char **argv) {
-  const char *bind = "[::]:5683";
+  const char *binds[MAX_BINDS] = {"[::]:5683"};
+  size_t n_binds = 0;
+  const char *credentials_file = NULL;
+  const char *certfile = NULL;
+  const char *keyfile = NULL;
   long long max_observers = -1;
   long long amplification_factor = -1;
   bool echo = false;
@@ -103,12 +193,25 @@ int main(int argc, char **argv) {
         return usage_error("--amplification-factor: not a number in "
                            "0..4294967295: %s",
                            v);
-    } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0) {
+    } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0 ||
+               strcmp(a, "--server-credentials") == 0 ||
+               strcmp(a, "--tls-server-certificate") == 0 ||
+               strcmp(a, "--tls-server-key") == 0) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
       const char *v = argv[++i];
-      if (strcmp(a, "--bind") == 0)
-        bind = v;
+      if (strcmp(a, "--bind") == 0) {
+        if (n_binds == MAX_BINDS)
+          return usage_error("--bind: at most 16 endpoints (%s)", v);
+        if (v[0] == '\0')
+          return usage_error("--bind needs an address%s", "");
+        binds[n_binds++] = v;
+      } else if (strcmp(a, "--server-credentials") == 0)
+        credentials_file = v;
+      else if (strcmp(a, "--tls-server-certificate") == 0)
+        certfile = v;
+      else if (strcmp(a, "--tls-server-key") == 0)
+        keyfile = v;
       else if (!cli_parse_number(v, 0, UINT32_MAX, &max_observers))
         return usage_error("--max-observers: not a number in "
                            "0..4294967295: %s",
@@ -117,11 +220,25 @@ int main(int argc, char **argv) {
       return usage_error("unknown argument %s", a);
     }
   }
+  if ((certfile == NULL) != (keyfile == NULL))
+    return usage_error("%s", certfile == NULL
+                                 ? "--tls-server-key needs "
+                                   "--tls-server-certificate"
+                                 : "--tls-server-certificate needs "
+                                   "--tls-server-key");
+  if (n_binds == 0)
+    n_binds = 1;
+  bool creds_failed;
+  coap_credentials *creds =
+      load_credentials(credentials_file, certfile, keyfile, &creds_failed);
+  if (creds_failed)
+    return 1;
   uv_loop_t *loop = uv_default_loop();
   example_site *example;
   int rc = example_site_new(loop, &example);
   if (rc < 0) {
     fprintf(stderr, "aiocoap-server: %s\n", coap_strerror(rc));
+    coap_credentials_unref(creds);
     return 1;
   }
   coap_site *site = example_site_site(example);
@@ -138,28 +255,39 @@ int main(int argc, char **argv) {
     if (config.max_observers < config.max_observers_per_resource)
       config.max_observers = config.max_observers_per_resource;
   }
-  rc = coap_context_create_server_context(loop, site, bind, &config, &ctx);
+  /* The context takes its own reference. */
+  config.server_credentials = creds;
+  rc = coap_context_create_server_context(loop, site, binds[0], &config, &ctx);
+  coap_credentials_unref(creds);
   if (rc < 0) {
-    fprintf(stderr, "aiocoap-server: cannot serve on %s: %s\n", bind,
+    fprintf(stderr, "aiocoap-server: cannot serve on %s: %s\n", binds[0],
             coap_strerror(rc));
     example_site_free(example);
     uv_run(loop, UV_RUN_DEFAULT);
     return 1;
   }
+  unsigned coaps_seen = 0;
+  unsigned coap_seen = 0;
+  for (size_t b = 0; b < n_binds; b++) {
+    char err[256] = "";
+    if (b > 0 && (rc = coap_context_bind(ctx, binds[b], err, sizeof err)) < 0) {
+      fprintf(stderr, "aiocoap-server: cannot serve on %s: %s%s%s\n",
+              binds[b], coap_strerror(rc), err[0] ? ": " : "", err);
+      coap_context_shutdown(ctx, NULL, NULL);
+      uv_run(loop, UV_RUN_DEFAULT);
+      example_site_free(example);
+      uv_run(loop, UV_RUN_DEFAULT);
+      return 1;
+    }
+    if (is_coaps(binds[b]))
+      say_serving("coaps", coaps_seen++, binds[b]);
+    else
+      say_serving("coap", coap_seen++, binds[b]);
+  }
   uv_signal_init(loop, &sigint);
   uv_signal_init(loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
-  struct sockaddr_in6 bound;
-  char where[80];
-  if (coap_context_local_address(ctx, &bound) == 0) {
-    coap_remote r = {.addr = bound};
-    if (coap_remote_hostinfo(&r, where, sizeof where) < 0)
-      snprintf(where, sizeof where, "%s", bind);
-  } else {
-    snprintf(where, sizeof where, "%s", bind);
-  }
-  fprintf(stderr, "aiocoap-server: serving on %s\n", where);
   uv_run(loop, UV_RUN_DEFAULT);
   example_site_free(example);
   uv_run(loop, UV_RUN_DEFAULT);

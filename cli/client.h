@@ -50,6 +50,9 @@ typedef struct client_opts {
   const char *payload;
   int payload_szx; /* -1: the context's default */
   const char *proxy;
+  /* --credentials FILE: aiocoap's JSON credentials, loaded into the
+   * context's client credentials once, for the whole program. */
+  const char *credentials;
   bool set_hostname;
   int verbose, quiet; /* counts of -v and -q */
   int color, pretty;  /* -1 automatic (on when stdout is a terminal), 0, 1 */

@@ -255,6 +255,12 @@ static int take_value(const char *flag, const char *value, client_opts *o,
     o->proxy = value;
     return 0;
   }
+  if (strcmp(flag, "--credentials") == 0) {
+    if (value[0] == '\0')
+      return fail(err, cap, "--credentials: needs a file name");
+    o->credentials = value;
+    return 0;
+  }
   if (strcmp(flag, "--option") == 0)
     return parse_option(value, o, err, cap);
   if (strcmp(flag, "--etag") == 0 || strcmp(flag, "--if-match") == 0) {
@@ -278,6 +284,7 @@ static const char *const valued_flags[] = {"-m",
                                            "--payload-initial-szx",
                                            "--content-format",
                                            "--proxy",
+                                           "--credentials",
                                            "--option",
                                            "--etag",
                                            "--if-match"};
@@ -374,6 +381,8 @@ int client_args_parse(int argc, char *const *argv, bool interactive_line,
     memcpy(flag, a, flen);
     flag[flen] = '\0';
     if (takes_value(flag)) {
+      if (interactive_line && strcmp(flag, "--credentials") == 0)
+        return fail(err, cap, "%s: not inside the interactive prompt", flag);
       if (eq != NULL)
         value = eq + 1;
       else if (i + 1 < argc)
@@ -462,6 +471,10 @@ void client_args_usage(FILE *f, bool interactive_line) {
   if (!interactive_line)
     fputs("\n"
           "Program options:\n"
+          "  --credentials FILE         aiocoap's JSON credentials for coaps://\n"
+          "                             URIs (PSKs: {\"coaps://host/*\": {\"dtls\":\n"
+          "                             {\"psk\": ..., \"client-identity\": ...}}};\n"
+          "                             certificates: \"x509\")\n"
           "  --interactive              a prompt for several requests\n"
           "  --version                  print the library version and exit\n"
           "  -h, --help                 print this help and exit\n"

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,8 +155,28 @@ int main(int argc, char **argv) {
   config.max_body_size = CLIENT_MAX_BODY_SIZE;
   if (o.payload_szx >= 0)
     config.block_size_exp = (uint8_t)o.payload_szx;
+  coap_credentials *creds = NULL;
+  if (o.credentials != NULL) {
+    int rc = coap_credentials_new(&creds);
+    if (rc == 0)
+      rc = coap_credentials_load_json_file(creds, o.credentials, err,
+                                           sizeof err);
+    else
+      snprintf(err, sizeof err, "%s", coap_strerror(rc));
+    if (rc < 0) {
+      client_output_error(&out, "Error: --credentials %s: %s", o.credentials,
+                          err[0] != '\0' ? err : coap_strerror(rc));
+      coap_credentials_unref(creds);
+      client_opts_free(&o);
+      uv_loop_close(&loop);
+      return CLIENT_EXIT_FAIL;
+    }
+    /* The context takes its own reference. */
+    config.client_credentials = creds;
+  }
   coap_context *ctx;
   int rc = coap_context_create_client_context(&loop, &config, &ctx);
+  coap_credentials_unref(creds);
   if (rc < 0) {
     client_output_error(&out, "Error: cannot create a context: %s",
                         coap_strerror(rc));

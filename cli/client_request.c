@@ -104,6 +104,11 @@ static void report_failure(client_job *job, int err) {
   if (read_error < 0)
     client_output_error(&job->out, "Error: reading %s: %s", job->payload.name,
                         describe_error(read_error));
+  else if (job->req != NULL && coap_request_error_detail(job->req) != NULL)
+    /* The transport's reason: the alert, the failed certificate check, the
+     * missing credentials. */
+    client_output_error(&job->out, "Error: %s: %s", describe_error(err),
+                        coap_request_error_detail(job->req));
   else
     client_output_error(&job->out, "Error: %s", describe_error(err));
 }

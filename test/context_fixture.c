@@ -35,7 +35,10 @@ void fixture_shutdown(fixture *fx) {
 void fixture_close(fixture *fx) {
   coap_site_unref(fx->site);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
-  cr_expect_eq(uv_loop_close(&fx->loop), 0, "nothing left on the loop");
+  int rc = uv_loop_close(&fx->loop);
+  if (rc != 0) /* say what is left: libuv names each handle's type */
+    uv_print_all_handles(&fx->loop, stderr);
+  cr_expect_eq(rc, 0, "nothing left on the loop");
 }
 
 void fixture_stop(fixture *fx) {

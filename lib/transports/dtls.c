@@ -383,6 +383,7 @@ static const coap__transport_ops dtls_ops = {
     .scheme = "coaps",
     .secure = true,
     .prepare = prepare_op,
+    .peer_identity = coap__dtls_peer_identity,
     .send = send_op,
     .flush = flush_op,
     .local_address = local_address_op,
