@@ -31,6 +31,10 @@
 #define COAP__DTLS_MTU 1280
 #define COAP__DTLS_MTU_OVERHEAD 48
 
+/* Flags beside an alert's description in coap__dtls_session.alert. */
+#define COAP__DTLS_ALERT_SET 0x100
+#define COAP__DTLS_ALERT_FATAL 0x200
+
 typedef struct coap__dtls coap__dtls;
 
 /* What a BIO of ours writes through and reads from: the transport, the
@@ -63,7 +67,7 @@ typedef struct coap__dtls_session {
   uint64_t started_ms;
   uint64_t active_ms; /* last record sent or received */
   /* An alert OpenSSL reported through the info callback during the last
-   * call, and which way it went. */
+   * call (its description | COAP__DTLS_ALERT_*), and which way it went. */
   int alert;
   bool alert_sent;
   coap__dtls_pending pending[COAP__DTLS_PENDING_MAX];

@@ -185,10 +185,15 @@ static void info_cb(const SSL *ssl, int where, int ret) {
   if (!(where & SSL_CB_ALERT))
     return;
   coap__dtls_session *s = coap__dtls_session_of(ssl);
-  if (s == NULL || (ret >> 8) != SSL3_AL_FATAL)
+  bool fatal = (ret >> 8) == SSL3_AL_FATAL;
+  bool sent = (where & SSL_CB_WRITE) != 0;
+  /* Fatal ones, and the peer's close_notify (which ends a handshake as
+   * surely); our own close_notify is no failure. */
+  if (s == NULL || (!fatal && (sent || (ret & 0xff) != SSL_AD_CLOSE_NOTIFY)))
     return;
-  s->alert = (ret & 0xff) | 0x100; /* 0x100: set, close_notify is 0 */
-  s->alert_sent = (where & SSL_CB_WRITE) != 0;
+  s->alert = (ret & 0xff) | COAP__DTLS_ALERT_SET |
+             (fatal ? COAP__DTLS_ALERT_FATAL : 0);
+  s->alert_sent = sent;
 }
 
 /* RFC 6347 §4.2.1: a cookie the server can recompute from the
