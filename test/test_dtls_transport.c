@@ -1014,3 +1014,34 @@ DTLS_TEST(allocation_failures_never_leak, .timeout = 120) {
   cr_assert_gt(completed, 0, "some runs got through");
   cr_assert_lt(completed, 40, "and the early ones met a failure");
 }
+
+/* What an off-path attacker can send in a peer's name: an empty
+ * datagram, a short one, a record of junk in epoch 1, and a fresh
+ * ClientHello without a cookie.  None ends the session (RFC 6347
+ * §4.1.2.7: bad records are dropped; §4.2.8: a new ClientHello replaces
+ * a session only once its cookie came back). */
+DTLS_TEST(spoofed_datagrams_leave_the_session) {
+  open_server_with(true, false, NULL, NULL);
+  open_client_with(&client, NULL);
+  open_client_with(&clients[1], NULL);
+  coap_remote to_server = remote_of(&server);
+  coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
+  exchange_both_ways(&client, "established");
+  static capture hello;
+  coap__udp6_set_send_filter(coap__dtls_udp6(clients[1].t), catch_first,
+                             &hello);
+  cr_assert_eq(clients[1].t->ops->prepare(clients[1].t, &to_server, &cred, "x"),
+               0);
+  cr_assert_gt(hello.len, 13);
+  coap__dtls_inject(server.t, NULL, 0, &client.addr);
+  coap__dtls_inject(server.t, (const uint8_t *)"\x17\xfe\xfd", 3, &client.addr);
+  uint8_t junk[64] = {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 51};
+  coap__dtls_inject(server.t, junk, sizeof junk, &client.addr);
+  coap__dtls_inject(server.t, hello.data, hello.len, &client.addr);
+  cr_assert_eq(server.errors, 0);
+  cr_assert_eq(stats_of(&server).sessions, 1);
+  exchange_both_ways(&client, "still established");
+  cr_assert_eq(server.errors, 0);
+  cr_assert_eq(stats_of(&server).handshakes_done, 1);
+}
