@@ -35,6 +35,7 @@ typedef struct peer {
   char last_detail[256];
   bool last_fatal;
   int closed;
+  bool close_asked;
   bool echo;
 } peer;
 
@@ -102,6 +103,7 @@ static void close_peer(peer *p) {
     return;
   p->t->ops->close(p->t, on_closed);
   p->t = NULL;
+  p->close_asked = true;
 }
 
 static void teardown(void) {
@@ -116,6 +118,10 @@ static void teardown(void) {
   }
   dtls_test_pki_remove(&pki);
   cr_assert_eq(rc, 0, "handles left on the loop");
+  cr_assert_eq(server.closed, server.close_asked ? 1 : 0,
+               "closed fires once, after the handles are closed");
+  for (int i = 0; i < PEERS_MAX; i++)
+    cr_assert_eq(clients[i].closed, clients[i].close_asked ? 1 : 0);
   coap_test_check_leaks();
 }
 
