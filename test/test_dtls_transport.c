@@ -1051,3 +1051,21 @@ DTLS_TEST(spoofed_datagrams_leave_the_session) {
   cr_assert_eq(server.errors, 0);
   cr_assert_eq(stats_of(&server).handshakes_done, 1);
 }
+
+DTLS_TEST(server_closes_an_idle_session) {
+  open_server_with(true, false, NULL, short_idle);
+  open_client_with(&client, NULL);
+  coap_remote to_server = remote_of(&server);
+  coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
+  exchange_both_ways(&client, "then silence");
+  uint64_t start = uv_now(&loop);
+  run_until(has_error, &server, 20000, "the server's idle close");
+  cr_assert_geq(uv_now(&loop) - start, 150, "not before idle_timeout_ms");
+  cr_assert_eq(server.last_err, COAP_ESESSION_CLOSED);
+  cr_assert_str_eq(server.last_detail, "idle timeout");
+  cr_assert_eq(stats_of(&server).idle_closed, 1);
+  run_until(has_error, &client, 20000, "the client hearing of it");
+  cr_assert_str_eq(client.last_detail, "close notify");
+  cr_assert_eq(stats_of(&client).sessions, 0);
+}
