@@ -3,7 +3,8 @@
  * PSK and cookie callbacks, the cipher suites, and the BIO through which
  * every SSL of the transport reads the datagram being fed and writes each
  * record flight as one datagram to the udp6 socket.  No socket of
- * OpenSSL's own, so nothing here blocks.
+ * OpenSSL's own, so nothing here blocks.  Raw public keys (RFC 7250) are
+ * not offered: OpenSSL has them from 3.2 on, Debian bookworm ships 3.0.
  */
 #include "transports/dtls-internal.h"
 
