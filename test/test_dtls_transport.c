@@ -1069,3 +1069,66 @@ DTLS_TEST(server_closes_an_idle_session) {
   cr_assert_str_eq(client.last_detail, "close notify");
   cr_assert_eq(stats_of(&client).sessions, 0);
 }
+
+/* Catches the client's second datagram (its ClientHello with the
+ * cookie) and drops it; the others pass. */
+typedef struct second {
+  int seen;
+  capture c;
+} second;
+
+static bool catch_second(void *data, const coap_remote *remote,
+                         const uint8_t *bytes, size_t len) {
+  second *s = data;
+  (void)remote;
+  if (++s->seen != 2)
+    return true;
+  if (len <= sizeof s->c.data) {
+    memcpy(s->c.data, bytes, len);
+    s->c.len = len;
+  }
+  return false;
+}
+
+static void hold_back_cookie_hello(second *held) {
+  open_server_with(true, false, NULL, NULL);
+  open_client_with(&client, NULL);
+  coap__udp6_set_send_filter(coap__dtls_udp6(client.t), catch_second, held);
+  coap_remote to_server = remote_of(&server);
+  coap__credential cred = psk_cred((const char *)PSK, (const char *)IDENTITY);
+  cr_assert_eq(client.t->ops->prepare(client.t, &to_server, &cred, "x"), 0);
+  timed_out = false;
+  uv_timer_start(&safety, on_safety, 20000, 0);
+  while (held->c.len == 0 && !timed_out)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_timer_stop(&safety);
+  cr_assert_gt(held->c.len, 13, "the ClientHello with the cookie");
+  cr_assert_eq(stats_of(&server).cookies_sent, 1);
+}
+
+/* RFC 6347 §4.2.1: the secret changes; a cookie made under the one
+ * before still verifies. */
+DTLS_TEST(cookie_from_before_a_secret_change_verifies) {
+  static second held;
+  hold_back_cookie_hello(&held);
+  coap__dtls_test_rotate_cookie_secret(server.t);
+  coap__dtls_inject(server.t, held.c.data, held.c.len, &client.addr);
+  cr_assert_eq(stats_of(&server).sessions, 1);
+  cr_assert_eq(stats_of(&server).cookies_sent, 1);
+  run_until(handshakes_done, &client, 20000, "the handshake");
+}
+
+/* Two changes later it no longer does: the server asks again (a fresh
+ * HelloVerifyRequest) and keeps nothing.  (An OpenSSL client answers no
+ * second HelloVerifyRequest and retries the old cookie until its
+ * handshake times out: why the previous secret stays valid.) */
+DTLS_TEST(cookie_from_two_secrets_ago_is_refused) {
+  static second held;
+  hold_back_cookie_hello(&held);
+  coap__dtls_test_rotate_cookie_secret(server.t);
+  coap__dtls_test_rotate_cookie_secret(server.t);
+  coap__dtls_inject(server.t, held.c.data, held.c.len, &client.addr);
+  cr_assert_eq(stats_of(&server).sessions, 0);
+  cr_assert_eq(stats_of(&server).cookies_sent, 2);
+  cr_assert_eq(stats_of(&server).handshaking, 0);
+}

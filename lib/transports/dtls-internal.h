@@ -26,6 +26,7 @@
 #define COAP__DTLS_HOST_MAX 256
 /* RFC 6347 §4.2.1: the cookie is an HMAC over the client's address. */
 #define COAP__DTLS_COOKIE_LEN 32
+#define COAP__DTLS_COOKIE_ROTATE_MS 60000
 /* The path MTU we assume: IPv6's minimum (RFC 8200 §5), as the peers of
  * constrained networks rarely allow more; and the IPv6 + UDP headers. */
 #define COAP__DTLS_MTU 1280
@@ -92,7 +93,8 @@ struct coap__dtls {
   coap__dtls_link listener_link;
   BIO_ADDR *listen_peer; /* DTLSv1_listen's out-parameter */
   BIO_METHOD *bio_method;
-  uint8_t cookie_secret[32];
+  uint8_t cookie_secret[2][COAP__DTLS_COOKIE_LEN]; /* now, and before */
+  uint64_t cookie_rotated_ms;
   coap__hash_key hash_key;
   coap__dtls_session **buckets;
   uint32_t n_buckets; /* a power of two */
@@ -123,6 +125,8 @@ int coap__dtls_ssl_client_setup(coap__dtls_session *s,
                                 const coap__credential *cred, const char *host);
 /* The session an SSL of ours belongs to, NULL for the listener. */
 coap__dtls_session *coap__dtls_session_of(const SSL *ssl);
+/* A new cookie secret; the current one becomes the previous. */
+void coap__dtls_rotate_cookie_secret(coap__dtls *t);
 /* The reason of OpenSSL's latest error, for a detail. */
 const char *coap__dtls_ssl_reason(void);
 

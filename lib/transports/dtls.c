@@ -512,3 +512,7 @@ const char *coap__dtls_cipher(const coap__transport *base,
     return NULL;
   return SSL_get_cipher_name(s->ssl);
 }
+
+void coap__dtls_test_rotate_cookie_secret(coap__transport *base) {
+  coap__dtls_rotate_cookie_secret(of(base));
+}

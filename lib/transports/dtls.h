@@ -125,6 +125,10 @@ void coap__dtls_inject(coap__transport *t, const uint8_t *data, size_t len,
 const char *coap__dtls_cipher(const coap__transport *t,
                               const coap_remote *remote);
 
+/* For tests: changes the cookie secret now, as happens every minute (a
+ * cookie made under the secret before the last change still verifies). */
+void coap__dtls_test_rotate_cookie_secret(coap__transport *t);
+
 /* For tests: the socket under t (coap__udp6_set_send_filter on it). */
 coap__udp6 *coap__dtls_udp6(coap__transport *t);
 
