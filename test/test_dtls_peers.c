@@ -36,6 +36,8 @@ static uint8_t answer[1024];
 static size_t answer_len;
 static pid_t peer_pid = -1;
 static char peer_log[160];
+/* Set by a test before open_ours; 0 keeps the default. */
+static uint32_t handshake_timeout_ms;
 
 static const char PSK[] = "secret-key-0123";
 static const char IDENTITY[] = "client1";
@@ -109,6 +111,7 @@ static void setup(void) {
   requests = answers = errors = last_err = 0;
   answer_len = 0;
   peer_pid = -1;
+  handshake_timeout_ms = 0;
   cr_assert(dtls_test_pki_make(&pki), "test certificates");
   snprintf(peer_log, sizeof peer_log, "%s/peer.log", pki.dir);
 }
@@ -209,6 +212,8 @@ static int run_until_peer_exits(uint64_t ms) {
 static void open_ours(bool listen, coap_credentials *creds) {
   coap__dtls_config config;
   coap__dtls_config_default(&config);
+  if (handshake_timeout_ms > 0)
+    config.handshake_timeout_ms = handshake_timeout_ms;
   config.listen = listen;
   config.server_credentials = creds;
   struct sockaddr_in6 bind = loopback(0);
@@ -380,4 +385,67 @@ PEER_TEST(openssl_server_certificate) {
 
 PEER_TEST(gnutls_server_certificate) {
   libcoap_server_cert("coap-server-gnutls");
+}
+
+/* A wrong key against libcoap's servers: what our client reports.  An
+ * OpenSSL server drops the Finished it cannot authenticate (RFC 6347
+ * §4.1.2.7), so ours fails at its handshake timeout, 3 s here; a GnuTLS
+ * server closes with close_notify at once. */
+static void libcoap_server_wrong_psk(const char *tool) {
+  handshake_timeout_ms = 3000;
+  open_ours(false, NULL);
+  uint16_t port = free_udp_port();
+  char p[8];
+  snprintf(p, sizeof p, "%u", port - 1);
+  char *argv[] = {(char *)tool, "-A",        "127.0.0.1", "-p", p,
+                  "-k",         (char *)PSK, NULL};
+  spawn_peer(argv);
+  coap__credential cred = {0};
+  cred.psk = (uint8_t *)"wrong-key";
+  cred.psk_len = 9;
+  cred.client_identity = (uint8_t *)IDENTITY;
+  cred.client_identity_len = strlen(IDENTITY);
+  coap_remote to;
+  memset(&to, 0, sizeof to);
+  to.addr = loopback(port);
+  static const uint8_t get[] = {0x41, 0x01, 0x12, 0x34, 0x42};
+  timed_out = false;
+  uv_timer_start(&safety, on_safety, 30000, 0);
+  uint64_t next_attempt = 0;
+  int attempts = 0;
+  while (!timed_out && (errors == 0 || last_err == COAP_ECONNREFUSED)) {
+    coap__dtls_stats st;
+    coap__dtls_get_stats(ours, &st);
+    if (st.sessions == 0 && uv_now(&loop) >= next_attempt) {
+      cr_assert_lt(attempts++, 50, "the server never came up");
+      next_attempt = uv_now(&loop) + 100;
+      errors = 0;
+      cr_assert_eq(ours->ops->prepare(ours, &to, &cred, "127.0.0.1"), 0);
+      cr_assert_eq(ours->ops->send(ours, &to, get, sizeof get), 0);
+    }
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_timer_stop(&safety);
+  coap__dtls_stats st;
+  coap__dtls_get_stats(ours, &st);
+  cr_assert_not(timed_out,
+                "no failure reported (%llu sessions, %llu handshaking, %llu "
+                "done, %llu failed, %d answers)",
+                (unsigned long long)st.sessions,
+                (unsigned long long)st.handshaking,
+                (unsigned long long)st.handshakes_done,
+                (unsigned long long)st.handshakes_failed, answers);
+  fprintf(stderr, "note: wrong PSK against %s: %s \"%s\"\n", tool,
+          coap_err_name(last_err), last_detail);
+  cr_assert(last_err == COAP_EALERT || last_err == COAP_EHANDSHAKE, "%s",
+            coap_err_name(last_err));
+  cr_assert_eq(answers, 0);
+}
+
+PEER_TEST(openssl_server_wrong_psk) {
+  libcoap_server_wrong_psk("coap-server-openssl");
+}
+
+PEER_TEST(gnutls_server_wrong_psk) {
+  libcoap_server_wrong_psk("coap-server-gnutls");
 }

@@ -26,10 +26,15 @@
 #define COAP__DTLS_HOST_MAX 256
 /* RFC 6347 §4.2.1: the cookie is an HMAC over the client's address. */
 #define COAP__DTLS_COOKIE_LEN 32
+#define COAP__DTLS_COOKIE_ROTATE_MS 60000
 /* The path MTU we assume: IPv6's minimum (RFC 8200 §5), as the peers of
  * constrained networks rarely allow more; and the IPv6 + UDP headers. */
 #define COAP__DTLS_MTU 1280
 #define COAP__DTLS_MTU_OVERHEAD 48
+
+/* Flags beside an alert's description in coap__dtls_session.alert. */
+#define COAP__DTLS_ALERT_SET 0x100
+#define COAP__DTLS_ALERT_FATAL 0x200
 
 typedef struct coap__dtls coap__dtls;
 
@@ -63,7 +68,7 @@ typedef struct coap__dtls_session {
   uint64_t started_ms;
   uint64_t active_ms; /* last record sent or received */
   /* An alert OpenSSL reported through the info callback during the last
-   * call, and which way it went. */
+   * call (its description | COAP__DTLS_ALERT_*), and which way it went. */
   int alert;
   bool alert_sent;
   coap__dtls_pending pending[COAP__DTLS_PENDING_MAX];
@@ -88,7 +93,8 @@ struct coap__dtls {
   coap__dtls_link listener_link;
   BIO_ADDR *listen_peer; /* DTLSv1_listen's out-parameter */
   BIO_METHOD *bio_method;
-  uint8_t cookie_secret[32];
+  uint8_t cookie_secret[2][COAP__DTLS_COOKIE_LEN]; /* now, and before */
+  uint64_t cookie_rotated_ms;
   coap__hash_key hash_key;
   coap__dtls_session **buckets;
   uint32_t n_buckets; /* a power of two */
@@ -119,6 +125,8 @@ int coap__dtls_ssl_client_setup(coap__dtls_session *s,
                                 const coap__credential *cred, const char *host);
 /* The session an SSL of ours belongs to, NULL for the listener. */
 coap__dtls_session *coap__dtls_session_of(const SSL *ssl);
+/* A new cookie secret; the current one becomes the previous. */
+void coap__dtls_rotate_cookie_secret(coap__dtls *t);
 /* The reason of OpenSSL's latest error, for a detail. */
 const char *coap__dtls_ssl_reason(void);
 

@@ -197,6 +197,13 @@ static void dispatch(coap__dtls *t, const uint8_t *data, size_t len,
                      const coap_remote *from) {
   if (t->closing)
     return;
+  /* Shorter than a record header (RFC 6347 §4.1) holds no record; an
+   * empty one would read as end of file to OpenSSL and end the session,
+   * so anyone could end any session with one spoofed datagram. */
+  if (len < RECORD_HEADER_LEN) {
+    t->stats.records_dropped++;
+    return;
+  }
   coap_remote remote = *from;
   remote.endpoint = t;
   coap__dtls_session *s = table_find(t, &remote.addr);
@@ -505,4 +512,8 @@ const char *coap__dtls_cipher(const coap__transport *base,
   if (s == NULL || s->handshaking)
     return NULL;
   return SSL_get_cipher_name(s->ssl);
+}
+
+void coap__dtls_test_rotate_cookie_secret(coap__transport *base) {
+  coap__dtls_rotate_cookie_secret(of(base));
 }

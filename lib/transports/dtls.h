@@ -70,6 +70,31 @@ int coap__dtls_open(uv_loop_t *loop, const struct sockaddr_in6 *bind_addr,
 int coap__dtls_prepare(coap__transport *t, const coap_remote *remote,
                        const coap__credential *cred, const char *host);
 
+/*
+ * What the ops do beyond transport.h:
+ *
+ * - send: COAP_ECREDENTIALS when remote has no session (none prepared,
+ *   or it ended: nothing goes in the clear); while the session
+ *   handshakes, up to 16 messages / 16 KiB are held (COAP_ELIMIT
+ *   beyond); COAP_EMSGSIZE above what one record takes at the assumed
+ *   path MTU of 1280 (1232 bytes, less the suite's overhead once known);
+ *   COAP_ESESSION_CLOSED when the write fails (its end is reported too).
+ * - forget: close_notify and the session is gone; nothing is reported.
+ * - Every end of a session (alert, handshake failure or timeout,
+ *   certificate check, idle close, the peer's close_notify, an ICMP
+ *   error, a new handshake from the same peer) reaches callbacks.error
+ *   once, fatal, from a loop callback (the socket's or the timer's):
+ *   COAP_EALERT (a fatal alert received: "received alert unknown PSK
+ *   identity"), COAP_EHANDSHAKE ("handshake timed out", "sent alert
+ *   handshake failure", "received alert close notify"),
+ *   COAP_ECERTIFICATE (X509_verify_cert_error_string: "hostname
+ *   mismatch", "unable to get local issuer certificate"),
+ *   COAP_ESESSION_CLOSED ("idle timeout", "close notify", "peer started a
+ *   new handshake") or the socket's error.  A wrong PSK draws no alert in
+ *   DTLS (RFC 6347 §4.1.2.7 drops the Finished that fails to verify): it
+ *   fails at handshake_timeout_ms, unless the peer closes (GnuTLS does).
+ */
+
 /* For tests and stats. */
 typedef struct coap__dtls_stats {
   uint64_t sessions;        /* held now */
@@ -99,6 +124,10 @@ void coap__dtls_inject(coap__transport *t, const uint8_t *data, size_t len,
  * name, static storage), or NULL. */
 const char *coap__dtls_cipher(const coap__transport *t,
                               const coap_remote *remote);
+
+/* For tests: changes the cookie secret now, as happens every minute (a
+ * cookie made under the secret before the last change still verifies). */
+void coap__dtls_test_rotate_cookie_secret(coap__transport *t);
 
 /* For tests: the socket under t (coap__udp6_set_send_filter on it). */
 coap__udp6 *coap__dtls_udp6(coap__transport *t);

@@ -88,16 +88,26 @@ static void end_failed(coap__dtls_session *s) {
     snprintf(detail, sizeof detail, "%s",
              X509_verify_cert_error_string(verify));
   } else if (s->alert != 0) {
-    err = s->alert_sent
-              ? (s->handshaking ? COAP_EHANDSHAKE : COAP_ESESSION_CLOSED)
-              : COAP_EALERT;
+    /* A fatal alert from the peer is COAP_EALERT; one we sent, or the
+     * peer's close_notify in the middle of the handshake (GnuTLS servers
+     * close so on a wrong PSK), failed the handshake or the session. */
+    bool fatal = (s->alert & COAP__DTLS_ALERT_FATAL) != 0;
+    err = !s->alert_sent && fatal ? COAP_EALERT
+          : s->handshaking        ? COAP_EHANDSHAKE
+                                  : COAP_ESESSION_CLOSED;
     snprintf(detail, sizeof detail, "%s alert %s",
              s->alert_sent ? "sent" : "received",
              SSL_alert_desc_string_long(s->alert & 0xff));
   } else {
     if (!s->handshaking)
       err = COAP_ESESSION_CLOSED;
-    snprintf(detail, sizeof detail, "%s", coap__dtls_ssl_reason());
+    /* No alert and no reason OpenSSL names: say where it stopped. */
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0)
+      snprintf(detail, sizeof detail, "%s", coap__dtls_ssl_reason());
+    else
+      snprintf(detail, sizeof detail, "failed in %s",
+               SSL_state_string_long(s->ssl));
   }
   coap__dtls_session_end(s, err, detail, false);
 }

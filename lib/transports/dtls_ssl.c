@@ -3,7 +3,8 @@
  * PSK and cookie callbacks, the cipher suites, and the BIO through which
  * every SSL of the transport reads the datagram being fed and writes each
  * record flight as one datagram to the udp6 socket.  No socket of
- * OpenSSL's own, so nothing here blocks.
+ * OpenSSL's own, so nothing here blocks.  Raw public keys (RFC 7250) are
+ * not offered: OpenSSL has them from 3.2 on, Debian bookworm ships 3.0.
  */
 #include "transports/dtls-internal.h"
 
@@ -185,20 +186,28 @@ static void info_cb(const SSL *ssl, int where, int ret) {
   if (!(where & SSL_CB_ALERT))
     return;
   coap__dtls_session *s = coap__dtls_session_of(ssl);
-  if (s == NULL || (ret >> 8) != SSL3_AL_FATAL)
+  bool fatal = (ret >> 8) == SSL3_AL_FATAL;
+  bool sent = (where & SSL_CB_WRITE) != 0;
+  /* Fatal ones, and the peer's close_notify (which ends a handshake as
+   * surely); our own close_notify is no failure. */
+  if (s == NULL || (!fatal && (sent || (ret & 0xff) != SSL_AD_CLOSE_NOTIFY)))
     return;
-  s->alert = (ret & 0xff) | 0x100; /* 0x100: set, close_notify is 0 */
-  s->alert_sent = (where & SSL_CB_WRITE) != 0;
+  s->alert = (ret & 0xff) | COAP__DTLS_ALERT_SET |
+             (fatal ? COAP__DTLS_ALERT_FATAL : 0);
+  s->alert_sent = sent;
 }
 
 /* RFC 6347 §4.2.1: a cookie the server can recompute from the
  * ClientHello's source alone, so that nothing is kept before the client
  * has shown it receives at its address.  HMAC-SHA-256 under a secret
- * drawn at open. */
-static void cookie_for(const coap__dtls *t, const coap_remote *remote,
+ * that changes every COAP__DTLS_COOKIE_ROTATE_MS ("the secret should be
+ * changed frequently"); the one before is still accepted, so a cookie
+ * handed out just before a change still works. */
+static void cookie_for(const uint8_t secret[COAP__DTLS_COOKIE_LEN],
+                       const coap_remote *remote,
                        uint8_t out[COAP__DTLS_COOKIE_LEN]) {
   crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, t->cookie_secret, sizeof t->cookie_secret);
+  crypto_auth_hmacsha256_init(&st, secret, COAP__DTLS_COOKIE_LEN);
   crypto_auth_hmacsha256_update(&st, (const uint8_t *)&remote->addr.sin6_addr,
                                 sizeof remote->addr.sin6_addr);
   crypto_auth_hmacsha256_update(&st, (const uint8_t *)&remote->addr.sin6_port,
@@ -207,6 +216,13 @@ static void cookie_for(const coap__dtls *t, const coap_remote *remote,
                                 (const uint8_t *)&remote->addr.sin6_scope_id,
                                 sizeof remote->addr.sin6_scope_id);
   crypto_auth_hmacsha256_final(&st, out);
+  sodium_memzero(&st, sizeof st);
+}
+
+void coap__dtls_rotate_cookie_secret(coap__dtls *t) {
+  memcpy(t->cookie_secret[1], t->cookie_secret[0], COAP__DTLS_COOKIE_LEN);
+  randombytes_buf(t->cookie_secret[0], COAP__DTLS_COOKIE_LEN);
+  t->cookie_rotated_ms = coap__dtls_now(t);
 }
 
 static int cookie_generate_cb(SSL *ssl, unsigned char *cookie,
@@ -214,9 +230,12 @@ static int cookie_generate_cb(SSL *ssl, unsigned char *cookie,
   coap__dtls_link *link = link_of(ssl);
   if (link == NULL)
     return 0;
-  cookie_for(link->t, &link->remote, cookie);
+  coap__dtls *t = link->t;
+  if (coap__dtls_now(t) - t->cookie_rotated_ms >= COAP__DTLS_COOKIE_ROTATE_MS)
+    coap__dtls_rotate_cookie_secret(t);
+  cookie_for(t->cookie_secret[0], &link->remote, cookie);
   *len = COAP__DTLS_COOKIE_LEN;
-  link->t->stats.cookies_sent++;
+  t->stats.cookies_sent++;
   return 1;
 }
 
@@ -226,8 +245,12 @@ static int cookie_verify_cb(SSL *ssl, const unsigned char *cookie,
   if (link == NULL || len != COAP__DTLS_COOKIE_LEN)
     return 0;
   uint8_t want[COAP__DTLS_COOKIE_LEN];
-  cookie_for(link->t, &link->remote, want);
-  return sodium_memcmp(want, cookie, COAP__DTLS_COOKIE_LEN) == 0;
+  bool ok = false;
+  for (int i = 0; i < 2 && !ok; i++) {
+    cookie_for(link->t->cookie_secret[i], &link->remote, want);
+    ok = sodium_memcmp(want, cookie, COAP__DTLS_COOKIE_LEN) == 0;
+  }
+  return ok;
 }
 
 /* RFC 4279 §5.1: the server picks the key by the identity the client
@@ -336,7 +359,8 @@ static int server_ctx_init(coap__dtls *t, char *err, size_t cap) {
     if (rc < 0)
       return rc;
   }
-  randombytes_buf(t->cookie_secret, sizeof t->cookie_secret);
+  coap__dtls_rotate_cookie_secret(t);
+  coap__dtls_rotate_cookie_secret(t);
   t->listener = coap__dtls_ssl_new(t->server_ctx, &t->listener_link);
   t->listen_peer = BIO_ADDR_new();
   return t->listener != NULL && t->listen_peer != NULL ? 0 : COAP_ENOMEM;
