@@ -252,7 +252,9 @@ static void release_refused(coap__call *call) {
 /* A secure transport refused a message for want of a session (it ended,
  * or none was ever set up for a remote the application named): the
  * exchanges with that remote end at once rather than time out.  From the
- * loop, as mm_send runs inside the message layer. */
+ * loop, as mm_send runs inside the message layer.  Other refusals (a full
+ * queue while the handshake runs) are as a lost datagram: retransmission
+ * tries again. */
 static void refused_soon(coap_context *ctx, const coap_remote *remote,
                          int err) {
   coap_remote *copy = coap__malloc(sizeof *copy);
@@ -276,8 +278,8 @@ static void mm_send(void *user_data, const coap_remote *remote,
   int rc = t->ops->send(t, remote, data, len);
   if (rc == 0)
     ctx->stats.datagrams_sent++;
-  else if (t->ops->secure && rc != COAP_EMSGSIZE)
-    refused_soon(ctx, remote, rc);
+  else if (t->ops->secure && rc == COAP_ECREDENTIALS)
+    refused_soon(ctx, remote, rc); /* no session: nothing will get through */
 }
 
 static void mm_request(void *user_data, coap_message *msg,

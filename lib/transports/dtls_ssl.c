@@ -374,8 +374,6 @@ int coap__dtls_ctx_init(coap__dtls *t, char *err, size_t cap) {
   t->client_ctx = ctx_new(t, DTLS_client_method());
   if (t->client_ctx == NULL)
     return COAP_ENOMEM;
-  /* For client credentials without a CA file: the system's. */
-  SSL_CTX_set_default_verify_paths(t->client_ctx);
   int rc = t->config.listen ? server_ctx_init(t, err, cap) : 0;
   ERR_clear_error();
   return rc;
@@ -412,13 +410,20 @@ static const char *bare_host(const char *host, char *buf, size_t cap) {
   return host;
 }
 
-static int client_verify(SSL *ssl, const coap__credential *cred,
-                         const char *host) {
+static int client_verify(coap__dtls *t, SSL *ssl,
+                         const coap__credential *cred, const char *host) {
   if (cred->insecure_no_verify) {
     SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     return 0;
   }
   SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+  if (cred->cafile == NULL && !t->system_cas) {
+    /* A certificate checked without a CA file of its own is checked
+     * against the system's, loaded with the first such credential only:
+     * reading the system bundle takes longer than a PSK handshake. */
+    SSL_CTX_set_default_verify_paths(t->client_ctx);
+    t->system_cas = true;
+  }
   if (cred->cafile != NULL) {
     X509_STORE *store = X509_STORE_new();
     if (store == NULL)
@@ -482,7 +487,7 @@ int coap__dtls_ssl_client_setup(coap__dtls_session *s,
       return COAP_ECREDENTIALS;
     }
   }
-  int rc = client_verify(ssl, cred, host);
+  int rc = client_verify(s->link.t, ssl, cred, host);
   ERR_clear_error();
   return rc;
 }
