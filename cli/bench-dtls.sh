@@ -35,8 +35,9 @@ for target in "aiocoap-server 56850 56851 /time" \
               "coap-server-openssl 56852 56853 /time"; do
   set -- $target
   name=$1 plain=$2 secure=$3 path=$4
-  run "$name: coaps handshakes" -k "$key" -u "$id" --handshakes "$handshakes" \
-    -t 0.01 "coaps://127.0.0.1:$secure$path" | head -1
+  echo "== $name: coaps handshakes"
+  "$bench" -k "$key" -u "$id" --handshakes "$handshakes" -t 0.01 \
+    "coaps://127.0.0.1:$secure$path" | head -1
   for n in 1 64; do
     run "$name: coaps N=$n" -k "$key" -u "$id" -n $n -t "$seconds" \
       "coaps://127.0.0.1:$secure$path"
