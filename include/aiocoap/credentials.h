@@ -63,8 +63,10 @@ typedef struct coap_credential {
   bool insecure_no_verify;
 } coap_credential;
 
-/* An empty map with one reference: 0 or COAP_ENOMEM. */
+/* An empty map with one reference, in *out: 0, COAP_ENOMEM, or COAP_EINVAL
+ * (out NULL). */
 AIOCOAP_EXTERN int coap_credentials_new(coap_credentials **out);
+/* Takes a reference; returns c (NULL for NULL). */
 AIOCOAP_EXTERN coap_credentials *coap_credentials_ref(coap_credentials *c);
 /* Drops a reference; the last one zeroes the keys and frees the map.
  * NULL is ignored. */
