@@ -133,7 +133,8 @@ static coap_credentials *load_credentials(const char *file,
   }
   if (rc == 0 && certfile != NULL) {
     coap_credential cert = {.certfile = certfile, .keyfile = keyfile};
-    rc = coap_credentials_add(creds, ":server-certificate", &cert);
+    rc =
+        coap_credentials_add(creds, COAP_CREDENTIALS_SERVER_CERTIFICATE, &cert);
     if (rc < 0)
       fprintf(stderr, "aiocoap-server: --tls-server-certificate: %s\n",
               coap_strerror(rc));
@@ -148,8 +149,7 @@ static coap_credentials *load_credentials(const char *file,
 
 /* "serving on ..." for the index-th endpoint of scheme: coap ones as
  * HOST:PORT (as before several endpoints), coaps ones with the scheme. */
-static void say_serving(const char *scheme, unsigned index,
-                        const char *bind) {
+static void say_serving(const char *scheme, unsigned index, const char *bind) {
   struct sockaddr_in6 bound;
   char where[80];
 
@@ -271,8 +271,8 @@ int main(int argc, char **argv) {
   for (size_t b = 0; b < n_binds; b++) {
     char err[256] = "";
     if (b > 0 && (rc = coap_context_bind(ctx, binds[b], err, sizeof err)) < 0) {
-      fprintf(stderr, "aiocoap-server: cannot serve on %s: %s%s%s\n",
-              binds[b], coap_strerror(rc), err[0] ? ": " : "", err);
+      fprintf(stderr, "aiocoap-server: cannot serve on %s: %s%s%s\n", binds[b],
+              coap_strerror(rc), err[0] ? ": " : "", err);
       coap_context_shutdown(ctx, NULL, NULL);
       uv_run(loop, UV_RUN_DEFAULT);
       example_site_free(example);

@@ -59,8 +59,9 @@ const coap__credential *
 coap__credentials_for_identity(const coap_credentials *c,
                                const uint8_t *identity, size_t len);
 
-/* The first entry with a certfile and keyfile (a server's own
- * certificate), or NULL. */
+/* A server's own certificate: the entry labelled
+ * COAP_CREDENTIALS_SERVER_CERTIFICATE when it has a certfile and keyfile,
+ * else the first entry that has both, or NULL. */
 const coap__credential *
 coap__credentials_certificate(const coap_credentials *c);
 

@@ -319,12 +319,20 @@ coap__credentials_for_identity(const coap_credentials *c,
 
 const coap__credential *
 coap__credentials_certificate(const coap_credentials *c) {
+  const coap__credential *first = NULL;
+
   if (c == NULL)
     return NULL;
   for (size_t i = 0; i < c->count; i++) {
     const coap__credential *cred = &c->entries[i].cred;
-    if (cred->certfile != NULL && cred->keyfile != NULL)
+    if (cred->certfile == NULL || cred->keyfile == NULL)
+      continue;
+    /* aiocoap-server's --tls-server-certificate lands here: the label says
+     * which certificate is the server's when a file holds others too. */
+    if (strcmp(c->entries[i].pattern, COAP_CREDENTIALS_SERVER_CERTIFICATE) == 0)
       return cred;
+    if (first == NULL)
+      first = cred;
   }
-  return NULL;
+  return first;
 }

@@ -197,6 +197,25 @@ COAP_TEST(credentials_map, certificate_lookup_takes_first_with_cert_and_key) {
   coap_credentials_unref(c);
 }
 
+COAP_TEST(credentials_map, the_server_certificate_label_wins) {
+  coap_credentials *c = new_map();
+  coap_credential first = {.certfile = "a.pem", .keyfile = "a.key"};
+  coap_credential labelled = {.certfile = "s.pem", .keyfile = "s.key"};
+  coap_credential ca_only = {.cafile = "ca.pem"};
+
+  cr_assert_eq(coap_credentials_add(c, ":first", &first), 0);
+  /* A label without certificate and key does not count. */
+  cr_assert_eq(
+      coap_credentials_add(c, COAP_CREDENTIALS_SERVER_CERTIFICATE, &ca_only),
+      0);
+  cr_assert_str_eq(coap__credentials_certificate(c)->certfile, "a.pem");
+  cr_assert_eq(
+      coap_credentials_add(c, COAP_CREDENTIALS_SERVER_CERTIFICATE, &labelled),
+      0);
+  cr_assert_str_eq(coap__credentials_certificate(c)->certfile, "s.pem");
+  coap_credentials_unref(c);
+}
+
 COAP_TEST(credentials_map, add_copies_what_it_is_given) {
   coap_credentials *c = new_map();
   char psk[] = "secret";

@@ -42,6 +42,11 @@ typedef struct coap_credentials coap_credentials;
 #define COAP_CREDENTIALS_IDENTITY_MAX 256
 #define COAP_CREDENTIALS_JSON_MAX (1024 * 1024)
 
+/* The label of a server's own certificate (aiocoap-server's
+ * --tls-server-certificate): a server uses this entry's certfile and
+ * keyfile, or when there is none the first entry that has both. */
+#define COAP_CREDENTIALS_SERVER_CERTIFICATE ":server-certificate"
+
 /* One credential.  Every member is optional; what is set decides what it
  * can do: psk (with client_identity) for DTLS PSK (RFC 4279), certfile and
  * keyfile (PEM) for an X.509 certificate of our own, cafile (PEM) for
@@ -58,8 +63,10 @@ typedef struct coap_credential {
   bool insecure_no_verify;
 } coap_credential;
 
-/* An empty map with one reference: 0 or COAP_ENOMEM. */
+/* An empty map with one reference, in *out: 0, COAP_ENOMEM, or COAP_EINVAL
+ * (out NULL). */
 AIOCOAP_EXTERN int coap_credentials_new(coap_credentials **out);
+/* Takes a reference; returns c (NULL for NULL). */
 AIOCOAP_EXTERN coap_credentials *coap_credentials_ref(coap_credentials *c);
 /* Drops a reference; the last one zeroes the keys and frees the map.
  * NULL is ignored. */

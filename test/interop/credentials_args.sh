@@ -99,6 +99,11 @@ expect "a malformed entry: exit 1" '^1$' "$rc"
 expect "names the entry and the field" ':client: dtls.psk.hex: odd number' "$err"
 expect "credentials do not get in the way of coap://" '^[0-9]{4}-' \
   "$("$client" --credentials "$dir/good.json" "coap://[::1]:${1:-0}/time" 2>&1)"
+expect "--credentials=FILE works too" '^[0-9]{4}-' \
+  "$("$client" --credentials="$dir/good.json" "coap://[::1]:${1:-0}/time" 2>&1)"
+err=$(printf 'exit\n' | "$client" --interactive --credentials "$dir/bad-entry.json" 2>&1); rc=$?
+expect "--interactive loads --credentials first: a bad file is exit 1" '^1$' "$rc"
+expect "naming the entry" ':client: dtls.psk.hex' "$err"
 out=$(printf '%s\n' "--credentials $dir/good.json coap://[::1]:${1:-0}/time" exit |
   "$client" --interactive 2>&1)
 expect "--credentials is refused at the prompt" 'not inside the interactive prompt' "$out"

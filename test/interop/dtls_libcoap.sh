@@ -78,6 +78,44 @@ for peer in coap-client-openssl coap-client-gnutls; do
     "$(printf '%s' "$out" | grep -Eq '^[0-9]{4}-' && printf 'answered:\n%s\n' "$out" || echo ok)"
 done
 
+# ---- aiocoap-client against aiocoap-server ----
+cat >"$dir/self-psk.json" <<JSON
+{"coaps://127.0.0.1:$sport/*": {"dtls": {"psk": {"ascii": "$key"}, "client-identity": {"ascii": "$id"}}}}
+JSON
+cat >"$dir/self-ca.json" <<JSON
+{"coaps://127.0.0.1:$sport/*": {"x509": {"cafile": "certs/ca.pem"}}}
+JSON
+cat >"$dir/self-otherca.json" <<JSON
+{"coaps://127.0.0.1:$sport/*": {"x509": {"cafile": "other/ca.pem"}}}
+JSON
+cat >"$dir/self-noverify.json" <<JSON
+{"coaps://127.0.0.1:$sport/*": {"x509": {"cafile": "other/ca.pem", "insecure-no-verify": true}}}
+JSON
+expect "aiocoap-client PSK against aiocoap-server: GET /time" '^[0-9]{4}-' \
+  "$(t "$client" --credentials "$dir/self-psk.json" "$sbase/time" 2>&1)"
+expect "aiocoap-client checking the server's certificate: GET /time" '^[0-9]{4}-' \
+  "$(t "$client" --credentials "$dir/self-ca.json" "$sbase/time" 2>&1)"
+expect "insecure-no-verify accepts a certificate from another CA" '^[0-9]{4}-' \
+  "$(t "$client" --credentials "$dir/self-noverify.json" "$sbase/time" 2>&1)"
+out=$(t "$client" --credentials "$dir/self-otherca.json" "$sbase/time" 2>"$dir/err"); rc=$?
+expect "a server certificate from another CA: exit 1" '^1$' "$rc"
+expect "and says why" '^Error: .*certificate' "$(cat "$dir/err")"
+t "$client" --credentials "$dir/self-psk.json" "$sbase/other/block" >"$dir/self-block" 2>&1
+expect "GET /other/block over coaps is the upload (Block2)" '^same$' \
+  "$(cmp -s "$dir/upload" "$dir/self-block" && echo same || echo differs)"
+out=$(t "$client" --credentials "$dir/self-psk.json" --observe --observe-count 2 "$sbase/time" 2>&1); rc=$?
+expect "aiocoap-client --observe-count 2 over coaps" '^0 2$' \
+  "$rc $(printf '%s\n' "$out" | grep -Ec '^[0-9]{4}-[0-9]{2}-[0-9]{2} ')"
+
+# ---- aiocoap-server refusing to serve coaps without what it needs ----
+err=$(timeout 10 "$server" --bind "coaps://127.0.0.1:0" 2>&1); rc=$?
+expect "coaps without credentials: exit 1" '^1$' "$rc"
+expect "and says so" 'cannot serve on coaps://127.0.0.1:0: .*credentials' "$err"
+err=$(timeout 10 "$server" --bind "127.0.0.1:0" --bind "coaps://127.0.0.1:0" \
+  --tls-server-certificate "$dir/none.pem" --tls-server-key "$dir/none.key" 2>&1); rc=$?
+expect "a certificate file that is not there: exit 1" '^1$' "$rc"
+expect "and names it" "cannot serve on coaps://127.0.0.1:0: .*$dir/none.pem" "$err"
+
 # ---- aiocoap-client against libcoap's servers ----
 for peer in coap-server-openssl coap-server-gnutls; do
   lport=$(free_udp_port)
