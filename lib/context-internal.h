@@ -112,6 +112,11 @@ int coap__context_endpoint_for(coap_context *ctx, const char *scheme,
                                coap__transport **out);
 bool coap__context_owns_endpoint(const coap_context *ctx,
                                  const void *endpoint);
+/* Asks the kernel for config.socket_rcvbuf / sndbuf on socket (each
+ * endpoint's, as it opens); the stats keep what the first was granted. */
+struct coap__udp6;
+void coap__context_set_socket_buffers(coap_context *ctx,
+                                      struct coap__udp6 *socket);
 /* Sends what every endpoint has queued. */
 void coap__context_flush(coap_context *ctx);
 /* context.c: what every transport of a context reports to. */

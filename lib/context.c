@@ -310,7 +310,7 @@ static void mm_event(void *user_data, void *owner, coap__mm_event event,
 
 /* Bigger buffers only make loss less likely: a failure (none is known on
  * Linux for a socket just opened) is logged, and the context goes on. */
-static void set_socket_buffers(coap_context *ctx, coap__udp6 *socket) {
+void coap__context_set_socket_buffers(coap_context *ctx, coap__udp6 *socket) {
   uint32_t rcvbuf = 0, sndbuf = 0;
   int rc = coap__udp6_set_buffers(socket, ctx->config.socket_rcvbuf,
                                   ctx->config.socket_sndbuf, &rcvbuf, &sndbuf);
@@ -319,8 +319,10 @@ static void set_socket_buffers(coap_context *ctx, coap__udp6 *socket) {
                       coap_strerror(rc));
     return;
   }
-  ctx->stats.socket_rcvbuf = rcvbuf;
-  ctx->stats.socket_sndbuf = sndbuf;
+  if (ctx->stats.socket_rcvbuf == 0) { /* the first endpoint's */
+    ctx->stats.socket_rcvbuf = rcvbuf;
+    ctx->stats.socket_sndbuf = sndbuf;
+  }
   /* getsockopt reports twice what was set (socket(7)): less than asked
    * means net.core.rmem_max / wmem_max capped it. */
   bool capped = rcvbuf / 2 < ctx->config.socket_rcvbuf ||
@@ -424,13 +426,10 @@ static int context_create(uv_loop_t *loop, coap_site *site, const char *scheme,
                     &ctx->mm);
   if (rc < 0)
     goto fail;
-  coap__transport *first = NULL;
-  rc = coap__context_open_endpoint(ctx, scheme, bind_addr, site != NULL,
-                                   &first, NULL, 0);
+  rc = coap__context_open_endpoint(ctx, scheme, bind_addr, site != NULL, NULL,
+                                   NULL, 0);
   if (rc < 0)
     goto fail;
-  if (coap__udp_socket(first) != NULL)
-    set_socket_buffers(ctx, coap__udp_socket(first));
   uv_timer_init(loop, &ctx->timer);
   ctx->timer.data = ctx;
   *out = ctx;

@@ -151,6 +151,8 @@ int coap__context_open_endpoint(coap_context *ctx, const char *scheme,
     return rc;
   }
   ctx->endpoints[ctx->n_endpoints++] = t;
+  if (t->ops->socket != NULL && t->ops->socket(t) != NULL)
+    coap__context_set_socket_buffers(ctx, t->ops->socket(t));
   if (out != NULL)
     *out = t;
   return 0;

@@ -395,6 +395,7 @@ static const coap__transport_ops dtls_ops = {
     .flush = flush_op,
     .local_address = local_address_op,
     .forget = forget_op,
+    .socket = coap__dtls_udp6,
     .kernel_drops = kernel_drops_op,
     .close = close_op,
 };

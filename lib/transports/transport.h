@@ -23,6 +23,7 @@
 
 typedef struct coap__transport coap__transport;
 struct coap__credential;
+struct coap__udp6;
 
 /* What a transport reports to its context.  Each runs synchronously from
  * the transport's libuv callbacks, never from inside an ops call. */
@@ -75,6 +76,9 @@ typedef struct coap__transport_ops {
    * that authenticate nobody. */
   int (*peer_identity)(const coap__transport *t, const coap_remote *remote,
                        char *buf, size_t cap);
+  /* The UDP socket under the transport (for its buffer sizes and the
+   * tests' send filters), or NULL. */
+  struct coap__udp6 *(*socket)(coap__transport *t);
   /* Datagrams the kernel dropped on the transport's socket(s). */
   uint64_t (*kernel_drops)(const coap__transport *t);
   /* Closes every handle and frees t; closed(user_data) fires from the loop

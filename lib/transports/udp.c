@@ -121,6 +121,7 @@ static const coap__transport_ops udp_ops = {
     .flush = udp_flush,
     .local_address = udp_local_address,
     .forget = NULL,
+    .socket = coap__udp_socket,
     .kernel_drops = udp_kernel_drops,
     .close = udp_close,
 };
