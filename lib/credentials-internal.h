@@ -59,6 +59,10 @@ const coap__credential *
 coap__credentials_for_identity(const coap_credentials *c,
                                const uint8_t *identity, size_t len);
 
+/* Whether any entry holds a PSK with a client identity (what a DTLS server
+ * can accept a PSK client by). */
+bool coap__credentials_has_server_psk(const coap_credentials *c);
+
 /* A server's own certificate: the entry labelled
  * COAP_CREDENTIALS_SERVER_CERTIFICATE when it has a certfile and keyfile,
  * else the first entry that has both, or NULL. */

@@ -317,6 +317,14 @@ coap__credentials_for_identity(const coap_credentials *c,
   return NULL;
 }
 
+bool coap__credentials_has_server_psk(const coap_credentials *c) {
+  for (size_t i = 0; c != NULL && i < c->count; i++)
+    if (c->entries[i].cred.psk_len > 0 &&
+        c->entries[i].cred.client_identity_len > 0)
+      return true;
+  return false;
+}
+
 const coap__credential *
 coap__credentials_certificate(const coap_credentials *c) {
   const coap__credential *first = NULL;

@@ -337,8 +337,11 @@ static int server_certificate(SSL_CTX *ctx, const coap__credential *cert,
 
 static int server_ctx_init(coap__dtls *t, char *err, size_t cap) {
   const coap_credentials *creds = t->config.server_credentials;
-  if (creds == NULL || coap_credentials_count(creds) == 0) {
-    set_err(err, cap, "%s", "a DTLS server needs server credentials");
+  if (creds == NULL || (!coap__credentials_has_server_psk(creds) &&
+                        coap__credentials_certificate(creds) == NULL)) {
+    set_err(err, cap, "%s",
+            "a DTLS server needs a PSK with a client identity or a "
+            "certificate with its key in its server credentials");
     return COAP_ECREDENTIALS;
   }
   t->server_ctx = ctx_new(t, DTLS_server_method());
