@@ -35,6 +35,8 @@ static int open_coaps(coap_context *ctx, const struct sockaddr_in6 *bind,
   dc.listen = listen;
   dc.server_credentials = listen ? ctx->server_credentials : NULL;
   dc.psk_hint = ctx->config.dtls_psk_hint;
+  dc.psk_lookup = ctx->config.dtls_psk_lookup;
+  dc.psk_lookup_data = ctx->config.dtls_psk_lookup_data;
   if (ctx->config.dtls_max_sessions > 0)
     dc.max_sessions = ctx->config.dtls_max_sessions;
   if (ctx->config.dtls_max_handshakes > 0)

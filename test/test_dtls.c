@@ -265,3 +265,68 @@ Test(dtls, observation_ends_with_its_session) {
   coap_request_unref(req);
   fixture_stop(&fx);
 }
+
+/* The application's PSK lookup: "cb-user" gets "cb-key", IDENTITY is
+ * refused although the server credentials know it, anything else is left
+ * to the credentials. */
+static int lookup_calls;
+
+static int psk_lookup(const uint8_t *identity, size_t len, uint8_t *key,
+                      size_t cap, void *user_data) {
+  cr_assert_eq(user_data, &lookup_calls);
+  lookup_calls++;
+  cr_assert_eq(identity[len], '\0', "NUL-terminated");
+  if (len == 7 && memcmp(identity, "cb-user", 7) == 0 && cap >= 6) {
+    memcpy(key, "cb-key", 6);
+    return 6;
+  }
+  if (len == strlen(IDENTITY) && memcmp(identity, IDENTITY, len) == 0)
+    return COAP_EFORBIDDEN;
+  return 0;
+}
+
+Test(dtls, psk_chosen_by_the_application) {
+  fixture fx;
+  coap_context_config sc, cc;
+  config_for_test(&sc);
+  config_for_test(&cc);
+  sc.dtls_psk_lookup = psk_lookup;
+  sc.dtls_psk_lookup_data = &lookup_calls;
+  cc.dtls_handshake_timeout_ms = 3000;
+  lookup_calls = 0;
+  /* The client's map holds IDENTITY (refused by the lookup) for every
+   * coaps URI, and cb-user for the one used second. */
+  start_dtls(&fx, NULL, &sc, &cc, KEY);
+  char detail[160];
+  int rc = request_detail(&fx, fixture_message(&fx, COAP_CODE_GET, "/who"),
+                          NULL, detail, sizeof detail);
+  cr_assert(rc == COAP_EALERT || rc == COAP_EHANDSHAKE, "refused: rc %d (%s)",
+            rc, coap_err_name(rc));
+  coap_test_note("refused identity: %s: %s", coap_strerror(rc), detail);
+  cr_assert_geq(lookup_calls, 1);
+  char pattern[96];
+  snprintf(pattern, sizeof pattern, "%s/who", fx.base);
+  add_psk(coap_context_client_credentials(fx.client), pattern, "cb-key",
+          "cb-user");
+  coap_message *resp = NULL;
+  rc = request_detail(&fx, fixture_message(&fx, COAP_CODE_GET, "/who"), &resp,
+                      NULL, 0);
+  cr_assert_eq(rc, 0);
+  payload_is(resp, "coaps");
+  coap_message_free(resp);
+  cr_assert_str_eq(seen_identity, "cb-user");
+  fixture_stop(&fx);
+}
+
+Test(dtls, a_lookup_alone_lets_a_server_bind) {
+  fixture fx;
+  coap_context_config sc;
+  config_for_test(&sc);
+  sc.dtls_psk_lookup = psk_lookup;
+  sc.dtls_psk_lookup_data = &lookup_calls;
+  start_pair(&fx, &sc, NULL);
+  char err[160] = "";
+  int rc = coap_context_bind(fx.server, "coaps://[::1]:0", err, sizeof err);
+  cr_assert_eq(rc, 0, "bind: %s", err);
+  fixture_stop(&fx);
+}

@@ -47,6 +47,20 @@ typedef void (*coap_log_cb)(coap_log_level level, const char *message,
 
 /* Every limit and tunable of a context, with defaults from
  * coap_context_config_default. */
+/*
+ * A server's choice of PSK for the identity a DTLS client presents (RFC
+ * 4279 §5.1), asked before the server credentials are: write the key to
+ * key (at most cap bytes) and return its length; return 0 to leave it to
+ * the server credentials, or a negative COAP_E* code to refuse the identity
+ * (the handshake fails with an unknown_psk_identity alert).  identity is
+ * NUL-terminated, borrowed for the call.  Called synchronously from inside
+ * the handshake, so it must answer at once and must not call into the
+ * context (no requests, no shutdown).
+ */
+typedef int (*coap_dtls_psk_lookup_cb)(const uint8_t *identity, size_t len,
+                                       uint8_t *key, size_t cap,
+                                       void *user_data);
+
 typedef struct coap_context_config {
   /* RFC 7252 §4.8; nstart is the number of CON messages outstanding to one
    * peer at a time (default 1, as the RFC says; more queue). */
@@ -219,6 +233,10 @@ typedef struct coap_context_config {
   uint32_t dtls_idle_timeout_ms;
   uint32_t dtls_handshake_timeout_ms;
   const char *dtls_psk_hint;
+  /* See coap_dtls_psk_lookup_cb (default NULL: the server credentials
+   * alone).  A coaps endpoint with a lookup needs no PSK entry. */
+  coap_dtls_psk_lookup_cb dtls_psk_lookup;
+  void *dtls_psk_lookup_data;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096

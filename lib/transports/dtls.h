@@ -9,6 +9,7 @@
 #define AIOCOAP_DTLS_H
 
 #include "credentials-internal.h"
+#include <aiocoap/context.h>
 #include "transports/transport.h"
 #include "transports/udp6.h"
 
@@ -26,6 +27,10 @@ typedef struct coap__dtls_config {
   coap_credentials *server_credentials;
   /* PSK identity hint sent by a server (RFC 4279 §2), NULL for none. */
   const char *psk_hint;
+  /* The application's PSK lookup, asked before server_credentials
+   * (coap_dtls_psk_lookup_cb), or NULL. */
+  coap_dtls_psk_lookup_cb psk_lookup;
+  void *psk_lookup_data;
   /* Sessions held at once (established or handshaking, default 1024),
    * of which at most max_handshakes (default 64) may be handshaking;
    * beyond, a new ClientHello is dropped (after the cookie exchange, which

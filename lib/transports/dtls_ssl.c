@@ -262,15 +262,28 @@ static unsigned int psk_server_cb(SSL *ssl, const char *identity,
   if (link == NULL || identity == NULL)
     return 0;
   size_t len = strlen(identity);
-  const coap__credential *c = coap__credentials_for_identity(
-      link->t->config.server_credentials, (const uint8_t *)identity, len);
-  if (c == NULL || c->psk_len == 0 || c->psk_len > max)
-    return 0;
-  memcpy(psk, c->psk, c->psk_len);
+  const coap__dtls_config *config = &link->t->config;
+  unsigned int found = 0;
+  int chosen = 0;
+  if (config->psk_lookup != NULL)
+    chosen = config->psk_lookup((const uint8_t *)identity, len, psk, max,
+                                config->psk_lookup_data);
+  if (chosen < 0 || (unsigned int)chosen > max)
+    return 0; /* refused (or a length that cannot be): unknown identity */
+  if (chosen > 0) {
+    found = (unsigned int)chosen;
+  } else {
+    const coap__credential *c = coap__credentials_for_identity(
+        config->server_credentials, (const uint8_t *)identity, len);
+    if (c == NULL || c->psk_len == 0 || c->psk_len > max)
+      return 0;
+    memcpy(psk, c->psk, c->psk_len);
+    found = (unsigned int)c->psk_len;
+  }
   coap__dtls_session *s = coap__dtls_session_of(ssl);
   if (s != NULL && len < sizeof s->identity)
     memcpy(s->identity, identity, len + 1);
-  return (unsigned int)c->psk_len;
+  return found;
 }
 
 static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
@@ -337,8 +350,9 @@ static int server_certificate(SSL_CTX *ctx, const coap__credential *cert,
 
 static int server_ctx_init(coap__dtls *t, char *err, size_t cap) {
   const coap_credentials *creds = t->config.server_credentials;
-  if (creds == NULL || (!coap__credentials_has_server_psk(creds) &&
-                        coap__credentials_certificate(creds) == NULL)) {
+  if (t->config.psk_lookup == NULL &&
+      (creds == NULL || (!coap__credentials_has_server_psk(creds) &&
+                         coap__credentials_certificate(creds) == NULL))) {
     set_err(err, cap, "%s",
             "a DTLS server needs a PSK with a client identity or a "
             "certificate with its key in its server credentials");
