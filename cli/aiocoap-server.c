@@ -13,6 +13,8 @@
  *   --max-observers  observers per resource (default 1024)
  *   --amplification-factor  RFC 7252 §11.3 limit (default 3, 0: off)
  *   --echo           RFC 9175 §2.4 Echo for large first responses
+ *   --multicast GROUP[%IFACE]  join a group (repeatable); --no-multicast
+ *                    keeps a wildcard bind from joining All CoAP Nodes
  * Runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
 #include "cli_args.h"
@@ -85,6 +87,13 @@ static const char usage_text[] =
     "                       (RFC 7252 §11.3; default 3, 0: no limit)\n"
     "  --echo               answer a large first response to an unvalidated\n"
     "                       peer with 4.01 and Echo (RFC 9175 §2.4)\n"
+    "  --multicast GROUP[%IFACE]  join a multicast group (an IPv6 or IPv4\n"
+    "                       group address) on IFACE, or on every multicast\n"
+    "                       interface; repeatable\n"
+    "  --no-multicast       a coap endpoint bound to a wildcard address\n"
+    "                       joins the All CoAP Nodes groups (ff02::fd,\n"
+    "                       ff05::fd, 224.0.1.187; RFC 7252 §12.8) on every\n"
+    "                       multicast interface unless this is given\n"
     "  --version            print the version and exit\n"
     "  -h, --help           this text\n"
     "\n"
@@ -93,6 +102,47 @@ static const char usage_text[] =
 
 /* More than a handful of endpoints is no example server's job. */
 #define MAX_BINDS 16
+#define MAX_GROUPS 16
+
+/* RFC 7252 §12.8 (IPv4 224.0.1.187, IPv6 link- and site-local ff0X::fd). */
+static const char *const all_coap_nodes[] = {"ff02::fd", "ff05::fd",
+                                             "224.0.1.187"};
+
+/* "GROUP[%IFACE]" joined on IFACE or every multicast interface; a line on
+ * stderr says how it went, and a failure is fatal (the user asked). */
+static int join_asked(const char *spec) {
+  char group[128];
+  const char *iface = NULL;
+  snprintf(group, sizeof group, "%s", spec);
+  char *pct = strchr(group, '%');
+  if (pct != NULL) {
+    *pct = '\0';
+    iface = pct + 1;
+  }
+  int rc = coap_context_join_group(ctx, group, iface);
+  if (rc < 0) {
+    fprintf(stderr, "aiocoap-server: cannot join %s: %s\n", spec,
+            coap_strerror(rc));
+    return rc;
+  }
+  fprintf(stderr, "aiocoap-server: joined %s (%d membership%s)\n", spec, rc,
+          rc == 1 ? "" : "s");
+  return 0;
+}
+
+/* Whether a coap endpoint is bound to the unspecified address. */
+static bool wildcard_coap_endpoint(void) {
+  struct sockaddr_in6 addr;
+  for (unsigned i = 0; coap_context_endpoint_address(ctx, "coap", i, &addr) == 0;
+       i++) {
+    static const struct in6_addr v4any = {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                                            0xff, 0, 0, 0, 0}}};
+    if (IN6_IS_ADDR_UNSPECIFIED(&addr.sin6_addr) ||
+        memcmp(&addr.sin6_addr, &v4any, sizeof v4any) == 0)
+      return true;
+  }
+  return false;
+}
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "aiocoap-server: ");
@@ -175,6 +225,9 @@ int main(int argc, char **argv) {
   long long max_observers = -1;
   long long amplification_factor = -1;
   bool echo = false;
+  bool no_multicast = false;
+  const char *groups[MAX_GROUPS];
+  size_t n_groups = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -183,6 +236,14 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--version") == 0) {
       printf("aiocoap-server (aiocoap-c) %s\n", coap_version_string());
       return 0;
+    } else if (strcmp(a, "--no-multicast") == 0) {
+      no_multicast = true;
+    } else if (strcmp(a, "--multicast") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("%s needs a value", a);
+      if (n_groups == MAX_GROUPS)
+        return usage_error("--multicast: at most 16 groups (%s)", argv[i + 1]);
+      groups[n_groups++] = argv[++i];
     } else if (strcmp(a, "--echo") == 0) {
       echo = true;
     } else if (strcmp(a, "--amplification-factor") == 0) {
@@ -284,6 +345,20 @@ int main(int argc, char **argv) {
     else
       say_serving("coap", coap_seen++, binds[b]);
   }
+  /* All CoAP Nodes where the host's interfaces allow (none in a bare
+   * namespace: nothing to say then). */
+  if (!no_multicast && wildcard_coap_endpoint())
+    for (size_t g = 0; g < sizeof all_coap_nodes / sizeof all_coap_nodes[0];
+         g++)
+      (void)coap_context_join_group(ctx, all_coap_nodes[g], NULL);
+  for (size_t g = 0; g < n_groups; g++)
+    if (join_asked(groups[g]) < 0) {
+      coap_context_shutdown(ctx, NULL, NULL);
+      uv_run(loop, UV_RUN_DEFAULT);
+      example_site_free(example);
+      uv_run(loop, UV_RUN_DEFAULT);
+      return 1;
+    }
   uv_signal_init(loop, &sigint);
   uv_signal_init(loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);

@@ -7,6 +7,8 @@
 #ifndef AIOCOAP_ADDR_INTERNAL_H
 #define AIOCOAP_ADDR_INTERNAL_H
 
+#include <aiocoap/message.h>
+
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
@@ -19,6 +21,14 @@ static inline void coap__v4_mapped(struct in6_addr *out,
   out->s6_addr[10] = 0xff;
   out->s6_addr[11] = 0xff;
   memcpy(&out->s6_addr[12], v4, 4);
+}
+
+/* A group address: IPv6 ff00::/8, or IPv4 224.0.0.0/4 in its v4-mapped
+ * form. */
+static inline bool coap__addr_is_multicast(const struct in6_addr *a) {
+  if (IN6_IS_ADDR_MULTICAST(a))
+    return true;
+  return IN6_IS_ADDR_V4MAPPED(a) && (a->s6_addr[12] & 0xf0) == 0xe0;
 }
 
 /*
@@ -39,6 +49,12 @@ static inline bool coap__sockaddr_to_in6(const struct sockaddr *sa,
   out->sin6_port = sin->sin_port;
   coap__v4_mapped(&out->sin6_addr, &sin->sin_addr);
   return true;
+}
+
+/* Whether remote's datagram was sent to a group we joined (its local
+ * address, from IPV6_PKTINFO, is the group's). */
+static inline bool coap__remote_via_multicast(const coap_remote *remote) {
+  return remote->has_local && coap__addr_is_multicast(&remote->local_addr);
 }
 
 #endif

@@ -515,6 +515,7 @@ void coap_context_get_stats(const coap_context *ctx, coap_context_stats *out) {
     out->queue_expired = s.queue_expired;
     out->peer_outgoing_limited = s.peer_limited;
     out->amplification_limited = s.amplification_limited;
+    out->multicast_ignored = s.multicast_ignored;
   }
 }
 

@@ -19,6 +19,7 @@
  */
 #include "messagemanager-internal.h"
 
+#include "addr-internal.h"
 #include "alloc-internal.h"
 
 #include <aiocoap/error.h>
@@ -62,6 +63,13 @@ int coap__mm_buf_reserve(uint8_t **buf, size_t *cap, size_t len) {
 
 void coap__mm_emit_empty(coap__mm *mm, const coap_remote *remote, int mtype,
                          uint16_t mid, uint8_t out[4]) {
+  /* RFC 7252 §8.1: nothing that arrived by multicast is answered with an
+   * RST (nor ACKed: a multicast CON is never valid). */
+  if (coap__remote_via_multicast(remote)) {
+    if (out != NULL)
+      memset(out, 0, 4);
+    return;
+  }
   /* RFC 7252 §4.1: an Empty message is the 4-byte header alone. */
   uint8_t header[4] = {(uint8_t)(1 << 6 | mtype << 4), COAP_CODE_EMPTY,
                        (uint8_t)(mid >> 8), (uint8_t)mid};
@@ -514,6 +522,14 @@ void coap__mm_recv(coap__mm *mm, const uint8_t *data, size_t len,
   }
   msg.remote = *remote;
   const uint8_t code = msg.code;
+  if (coap__remote_via_multicast(remote) &&
+      !(coap_code_is_request(code) && msg.mtype == COAP_TYPE_NON)) {
+    /* RFC 7252 §8.1: a request by multicast is NON; a multicast CON, and
+     * anything else sent to a group, is silently ignored. */
+    mm->stats.multicast_ignored++;
+    coap_message_clear(&msg);
+    return;
+  }
   if (code == COAP_CODE_EMPTY)
     handle_empty(mm, &msg, now);
   else if (coap_code_is_request(code) &&

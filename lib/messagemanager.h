@@ -118,6 +118,8 @@ typedef struct coap__mm_stats {
   uint64_t peer_limited;  /* refused: max_outgoing_per_peer reached */
   /* Datagrams not sent to an unvalidated peer (amplification_factor). */
   uint64_t amplification_limited;
+  /* Datagrams to a group that were not NON requests (RFC 7252 §8.1). */
+  uint64_t multicast_ignored;
 } coap__mm_stats;
 
 /* 0, COAP_EINVAL or COAP_ENOMEM.  seed feeds the MID generator's start. */

@@ -305,6 +305,23 @@ AIOCOAP_EXTERN int coap_context_endpoint_address(const coap_context *ctx,
                                                  unsigned index,
                                                  struct sockaddr_in6 *out);
 
+/*
+ * Joins the multicast group (text: an IPv6 group such as "ff02::fd", or an
+ * IPv4 one such as "224.0.1.187") on the interface named ifname, or, when
+ * ifname is NULL, on every interface that is up and multicast-capable, with
+ * each of the context's coap endpoints (RFC 7252 §8; coaps has no
+ * multicast).  What then arrives by the group: NON requests are served and
+ * answered from a unicast address of ours; anything else (a CON, a
+ * response, an empty message) is ignored, and nothing is answered with an
+ * RST (§8.1).  Returns how many (socket, interface) memberships were made
+ * (> 0), COAP_EINVAL (not a group address), COAP_ENODEV (no such
+ * interface, or none is multicast-capable), COAP_ENOENT (no coap endpoint),
+ * COAP_ESHUTDOWN or -errno from the kernel (-EADDRINUSE: already joined).
+ */
+AIOCOAP_EXTERN int coap_context_join_group(coap_context *ctx,
+                                           const char *group,
+                                           const char *ifname);
+
 /* The maps the context looks credentials up in (see client_credentials in
  * coap_context_config).  Borrowed while the context lives; entries added
  * later apply to sessions started later. */
@@ -519,6 +536,10 @@ typedef struct coap_context_stats {
    * an Echo, and requests whose valid Echo validated their peer. */
   uint64_t echo_challenges;
   uint64_t echo_validated;
+  /* Datagrams sent to a group this context joined that were not NON
+   * requests (a CON, a response, an empty message), ignored as RFC 7252
+   * §8.1 says. */
+  uint64_t multicast_ignored;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,

@@ -414,7 +414,10 @@ static void fill_slot(coap__udp6 *t, uint32_t i, const coap_remote *remote,
   h->msg_namelen = sizeof(struct sockaddr_in6);
   h->msg_control = NULL;
   h->msg_controllen = 0;
-  if (!remote->has_local)
+  /* RFC 7252 §8.1: the answer to a request sent to a group leaves from a
+   * unicast address of ours, which the kernel picks by the route to the
+   * peer (a link-local peer's scope id names the interface). */
+  if (!remote->has_local || coap__addr_is_multicast(&remote->local_addr))
     return;
   /* RFC 3542 §6.1: the reply leaves from the address and interface the
    * request arrived on (for v4-mapped sources Linux's ip_cmsg_send accepts
@@ -507,6 +510,26 @@ void coap__udp6_set_send_filter(coap__udp6 *t, coap__udp6_filter filter,
                                 void *filter_data) {
   t->filter = filter;
   t->filter_data = filter != NULL ? filter_data : NULL;
+}
+
+int coap__udp6_join(coap__udp6 *t, const struct in6_addr *group,
+                    unsigned ifindex) {
+  if (t == NULL || group == NULL || !coap__addr_is_multicast(group))
+    return COAP_EINVAL;
+  int rc;
+  if (IN6_IS_ADDR_V4MAPPED(group)) {
+    struct ip_mreqn req;
+    memset(&req, 0, sizeof req);
+    memcpy(&req.imr_multiaddr, &group->s6_addr[12], 4);
+    req.imr_ifindex = (int)ifindex;
+    rc = setsockopt(t->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, sizeof req);
+  } else {
+    struct ipv6_mreq req;
+    req.ipv6mr_multiaddr = *group;
+    req.ipv6mr_interface = ifindex;
+    rc = setsockopt(t->fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &req, sizeof req);
+  }
+  return rc < 0 ? -errno : 0;
 }
 
 static void transport_free(coap__udp6 *t) {

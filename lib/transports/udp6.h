@@ -75,6 +75,15 @@ int coap__udp6_set_buffers(coap__udp6 *t, uint32_t rcvbuf, uint32_t sndbuf,
  * datagram after it has been read). */
 uint64_t coap__udp6_kernel_drops(const coap__udp6 *t);
 
+/*
+ * Joins the socket to group (an IPv6 group, or an IPv4 one v4-mapped) on
+ * the interface ifindex: IPV6_JOIN_GROUP, or IP_ADD_MEMBERSHIP for IPv4
+ * (which Linux takes on a dual-stack socket).  Returns 0 or -errno
+ * (EADDRINUSE when already joined there).
+ */
+int coap__udp6_join(coap__udp6 *t, const struct in6_addr *group,
+                    unsigned ifindex);
+
 /* For tests: a filter that sees each datagram before it is queued; return
  * false to drop it.  NULL removes it. */
 typedef bool (*coap__udp6_filter)(void *filter_data, const coap_remote *remote,

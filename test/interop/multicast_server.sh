@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A server in a group (RFC 7252 §8, §12.8): aiocoap-server bound to [::]
+# in a network namespace of its own with a veth pair v0/v1 joins the All
+# CoAP Nodes groups by itself; a NON GET /.well-known/core sent to ff02::fd
+# or 224.0.1.187 out of v0 is answered from a unicast address, never from
+# the group; a CON to the group and anything with a critical option it does
+# not know are met with silence, never an RST (§8.1); --multicast joins
+# another group, --no-multicast none.  Needs a network namespace: root (as
+# CI has) or unprivileged user namespaces; skips with the reason otherwise.
+# Usage: multicast_server.sh PATH/TO/aiocoap-server
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+server=$1
+case $server in /*) ;; *) server=$PWD/$server ;; esac
+if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
+  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
+  if ! "${ns[@]}" true 2>/dev/null; then
+    echo "SKIP $(basename "$0"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
+    exit 77
+  fi
+  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$@"
+fi
+
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.9.0.1/24 dev v0
+ip addr add 10.9.0.2/24 dev v1
+ip link set v0 up
+ip link set v1 up
+# Both ends are ours: let the addresses of one arrive on the other.
+for k in all v0 v1; do
+  sysctl -qw "net.ipv4.conf.$k.accept_local=1" "net.ipv4.conf.$k.rp_filter=0" 2>/dev/null
+done
+# IPv6 link-local addresses need duplicate address detection to end.
+wait_until 50 sh -c 'ip -6 addr show dev v0 | grep -q "fe80.*scope link" && ! ip -6 addr show | grep -q tentative'
+probe() { python3 "$here/multicast_probe.py" "$@"; }
+dir=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+
+"$server" --bind '[::]:5683' 2>"$dir/log" &
+pids+=($!)
+wait_until 50 grep -q "serving on" "$dir/log"
+
+out=$(probe ff02::fd 5683 v0 NON .well-known/core)
+expect "NON GET /.well-known/core to ff02::fd is answered" 'NON 2\.05 .*</time>' "$out"
+expect "from a unicast address, not the group" '^fe80::' "$out"
+out=$(probe 224.0.1.187 5683 v0 NON .well-known/core)
+expect "NON GET /.well-known/core to 224.0.1.187 is answered" 'NON 2\.05 .*</time>' "$out"
+expect "from a unicast IPv4 address" '^10\.9\.0\.' "$out"
+expect "a CON to the group gets nothing (§8.1)" '^none$' \
+  "$(probe ff02::fd 5683 v0 CON .well-known/core)"
+# Option 65001 (critical, unknown): delta 65001 - 11 as a 2-byte extended
+# delta (nibble 14, then 65001 - 11 - 269 = 0xfcd1), no value.
+expect "a NON with an unknown critical option to the group: no RST" '^none$' \
+  "$(probe ff02::fd 5683 v0 NON .well-known/core e0fcd1)"
+expect "the same by unicast is rejected with RST (§5.4.1)" '^::1 RST' \
+  "$(probe ::1 5683 lo NON .well-known/core e0fcd1)"
+kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pids=()
+
+"$server" --bind '[::]:5683' --no-multicast --multicast 'ff02::1234%v1' 2>"$dir/log2" &
+pids+=($!)
+wait_until 50 grep -q "joined" "$dir/log2"
+expect "--multicast says what it joined" 'joined ff02::1234%v1 \(1 membership\)' "$(cat "$dir/log2")"
+expect "--no-multicast: ff02::fd is not joined" '^none$' \
+  "$(probe ff02::fd 5683 v0 NON .well-known/core)"
+expect "the asked group is" 'NON 2\.05 .*</time>' \
+  "$(probe ff02::1234 5683 v0 NON .well-known/core)"
+expect "an unknown interface fails with exit 1" '^1$' \
+  "$("$server" --bind '[::]:0' --multicast 'ff02::1%nosuch0' 2>/dev/null; echo $?)"
+finish
