@@ -214,3 +214,18 @@ Test(endpoints, one_address_over_two_transports_is_two_peers) {
   b.endpoint = NULL;
   cr_assert(coap_remote_equal(&a, &b));
 }
+
+Test(endpoints, join_group_refuses_what_is_not_a_group) {
+  fixture fx;
+  fixture_start(&fx, NULL);
+  cr_assert_eq(coap_context_join_group(fx.server, "::1", NULL), COAP_EINVAL);
+  cr_assert_eq(coap_context_join_group(fx.server, "10.0.0.1", NULL),
+               COAP_EINVAL);
+  cr_assert_eq(coap_context_join_group(fx.server, "ff02::fd:", NULL),
+               COAP_EINVAL);
+  cr_assert_eq(coap_context_join_group(fx.server, NULL, NULL), COAP_EINVAL);
+  cr_assert_eq(coap_context_join_group(NULL, "ff02::fd", NULL), COAP_EINVAL);
+  cr_assert_eq(coap_context_join_group(fx.server, "ff02::fd", "nosuch0"),
+               COAP_ENODEV);
+  fixture_stop(&fx);
+}
