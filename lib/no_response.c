@@ -7,10 +7,15 @@
 #include <aiocoap/numbers.h>
 
 uint8_t coap__no_response_mask(const coap_options *request_opt) {
-  uint8_t v = 0;
-  if (coap_options_get_no_response(request_opt, &v) < 0)
+  const uint8_t *v;
+  size_t len;
+  /* A uint of the right value padded with zero bytes still has a length
+   * outside 0..1: unrecognised (RFC 7252 §5.4.3), so no suppression. */
+  if (coap_options_get_opaque(request_opt, COAP_OPT_NO_RESPONSE, &v, &len) <
+          0 ||
+      len != 1)
     return 0;
-  return v & COAP_NO_RESPONSE_ALL;
+  return v[0] & COAP_NO_RESPONSE_ALL;
 }
 
 bool coap__no_response_suppresses(const coap_options *request_opt,
