@@ -18,6 +18,9 @@
  * 7967 §2.1) and are dropped. */
 uint8_t coap__no_response_mask(const coap_options *request_opt);
 
+/* Whether mask (from coap__no_response_mask) names the class of code. */
+bool coap__no_response_covers(uint8_t mask, uint8_t code);
+
 /* Whether a response with code to a request with request_opt is not to be
  * sent (RFC 7967 §2). */
 bool coap__no_response_suppresses(const coap_options *request_opt,

@@ -18,12 +18,16 @@ uint8_t coap__no_response_mask(const coap_options *request_opt) {
   return v[0] & COAP_NO_RESPONSE_ALL;
 }
 
-bool coap__no_response_suppresses(const coap_options *request_opt,
-                                  uint8_t code) {
+bool coap__no_response_covers(uint8_t mask, uint8_t code) {
   unsigned cls = code >> 5;
   /* §2.1: bit (class - 1); 2.xx, 4.xx and 5.xx are the only classes a
    * response has, and an empty code (0.00) is never a response. */
   if (cls != 2 && cls != 4 && cls != 5)
     return false;
-  return (coap__no_response_mask(request_opt) & (1u << (cls - 1))) != 0;
+  return (mask & (1u << (cls - 1))) != 0;
+}
+
+bool coap__no_response_suppresses(const coap_options *request_opt,
+                                  uint8_t code) {
+  return coap__no_response_covers(coap__no_response_mask(request_opt), code);
 }

@@ -518,3 +518,86 @@ COAP_TEST(no_response, client_takes_a_piggybacked_answer_anyway) {
 COAP_TEST(no_response, client_takes_a_separate_answer_anyway) {
   ignoring_server(true);
 }
+
+static void send_registration(fixture *fx, int fd, uint16_t mid,
+                              uint8_t no_response) {
+  coap_message m;
+  coap_message_init(&m);
+  m.mtype = COAP_TYPE_CON;
+  m.mid = mid;
+  m.code = COAP_CODE_GET;
+  coap_message_set_token(&m, "ob", 2);
+  cr_assert_eq(coap_options_set_observe(&m.opt, 0), 0);
+  cr_assert_eq(coap_options_set_uri_path_string(&m.opt, "obs"), 0);
+  cr_assert_eq(coap_options_set_no_response(&m.opt, no_response), 0);
+  uint8_t buf[256];
+  int n = coap_message_encode(&m, buf, sizeof buf);
+  cr_assert_gt(n, 0);
+  coap_message_clear(&m);
+  struct sockaddr_in6 server = {.sin6_family = AF_INET6,
+                                .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+                                .sin6_port = htons(fx->port)};
+  cr_assert_eq(
+      sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&server, sizeof server),
+      n);
+}
+
+/* RFC 7967 §2: notifications answer the registration, so its No-Response
+ * covers them: with 2.xx suppressed the registration gets its empty ACK
+ * and the observer gets no 2.xx notification, though it stays registered. */
+COAP_TEST(no_response, observation_2xx_notifications_suppressed) {
+  fixture fx;
+  start(&fx, 0);
+  reset_resource_state();
+  set_state("zero");
+  coap_resource *res = add_observable(&fx, "obs");
+  int fd = bound_socket(NULL);
+  send_registration(&fx, fd, 0x0a0a, COAP_NO_RESPONSE_2XX);
+  datagram got[4];
+  int n = collect(&fx, fd, 100, got, 4);
+  cr_expect_eq(n, 1, "the registration's empty ACK only");
+  if (n >= 1)
+    expect_empty_ack(&got[0], 0x0a0a);
+  set_state("one");
+  cr_expect_eq(coap_observable_resource_updated_state(res, NULL), 1,
+               "still observed");
+  cr_expect_eq(collect(&fx, fd, 150, got, 4), 0, "no 2.xx notification");
+  close(fd);
+  fixture_stop(&fx);
+}
+
+/* With 4.xx suppressed, 2.xx notifications come; the 4.04 that ends the
+ * observation (RFC 7641 §4.2) does not, and the observation is over. */
+COAP_TEST(no_response, observation_error_notification_suppressed) {
+  fixture fx;
+  start(&fx, 0);
+  reset_resource_state();
+  set_state("zero");
+  coap_resource *res = add_observable(&fx, "obs");
+  int fd = bound_socket(NULL);
+  send_registration(&fx, fd, 0x0b0b, COAP_NO_RESPONSE_4XX);
+  datagram got[4];
+  int n = collect(&fx, fd, 100, got, 4);
+  cr_assert_eq(n, 1, "the registration's 2.05");
+  cr_expect_eq(code_of(&got[0]), COAP_CODE_CONTENT);
+  set_state("one");
+  cr_expect_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  n = collect(&fx, fd, 150, got, 4);
+  cr_assert_eq(n, 1, "a 2.05 notification");
+  cr_expect_eq(code_of(&got[0]), COAP_CODE_CONTENT);
+  if (((got[0].data[0] >> 4) & 3) == COAP_TYPE_CON) {
+    uint8_t ack[4] = {0x60, 0, got[0].data[2], got[0].data[3]};
+    struct sockaddr_in6 server = {.sin6_family = AF_INET6,
+                                  .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+                                  .sin6_port = htons(fx.port)};
+    cr_assert_eq(
+        sendto(fd, ack, 4, 0, (struct sockaddr *)&server, sizeof server), 4);
+  }
+  gone = true;
+  cr_expect_eq(coap_observable_resource_updated_state(res, NULL), 1);
+  cr_expect_eq(collect(&fx, fd, 150, got, 4), 0, "no 4.04 notification");
+  cr_expect_eq(coap_observable_resource_updated_state(res, NULL), 0,
+               "the observation ended with the 4.04");
+  close(fd);
+  fixture_stop(&fx);
+}
