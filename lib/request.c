@@ -758,8 +758,8 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
   switch (event) {
   case COAP__MM_SENT:
     monitor_soon(req, m->sent);
-    if (req->state == COAP__REQ_WAITING &&
-        req->msg->mtype == COAP_TYPE_NON && !nothing_expected(ctx, req))
+    if (req->state == COAP__REQ_WAITING && req->msg->mtype == COAP_TYPE_NON &&
+        !nothing_expected(ctx, req))
       /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252
        * §4.8.2). */
       coap__context_schedule(

@@ -90,8 +90,7 @@ static int render_slow(coap_resource *r, coap_message *request,
 }
 
 static const coap_resource_methods ok = {.render_get = render_ok};
-static const coap_resource_methods not_found = {.render_get =
-                                                    render_not_found};
+static const coap_resource_methods not_found = {.render_get = render_not_found};
 static const coap_resource_methods failing = {.render_get = render_failing};
 static const coap_resource_methods slow = {.render_get = render_slow};
 
@@ -135,11 +134,10 @@ static void send_request(fixture *fx, int fd, uint8_t mtype, uint16_t mid,
   coap_message_set_token(&m, "nr", 2);
   cr_assert_eq(coap_options_set_uri_path_string(&m.opt, path), 0);
   if (no_response >= 0)
-    cr_assert_eq(coap_options_set_no_response(&m.opt, (uint8_t)no_response),
-                 0);
+    cr_assert_eq(coap_options_set_no_response(&m.opt, (uint8_t)no_response), 0);
   else if (no_response == -2)
-    cr_assert_eq(
-        coap_options_add(&m.opt, COAP_OPT_NO_RESPONSE, "\x00\x1a", 2), 0);
+    cr_assert_eq(coap_options_add(&m.opt, COAP_OPT_NO_RESPONSE, "\x00\x1a", 2),
+                 0);
   uint8_t buf[256];
   int n = coap_message_encode(&m, buf, sizeof buf);
   cr_assert_gt(n, 0);
@@ -204,8 +202,8 @@ static void suppressed(const char *path, int no_response) {
     int n = collect(&fx, fd, 150, got, 4);
     cr_expect_eq(renders, 1, "the request is still processed");
     if (con) {
-      cr_expect_eq(n, 1, "%s CON with No-Response %d: the empty ACK only",
-                   path, no_response);
+      cr_expect_eq(n, 1, "%s CON with No-Response %d: the empty ACK only", path,
+                   no_response);
       if (n >= 1)
         expect_empty_ack(&got[0], 0x4242);
     } else {
@@ -227,8 +225,7 @@ static void answered(const char *path, int no_response, uint8_t code) {
                  no_response);
     datagram got[4];
     int n = collect(&fx, fd, 150, got, 4);
-    cr_expect_eq(n, 1, "%s with No-Response %d is answered", path,
-                 no_response);
+    cr_expect_eq(n, 1, "%s with No-Response %d is answered", path, no_response);
     if (n >= 1) {
       cr_expect_eq(code_of(&got[0]), code, "%s: %s", path,
                    coap_code_name(code_of(&got[0])));
@@ -260,8 +257,8 @@ COAP_TEST(no_response, all_bits_suppress_every_class) {
 
 /* Bits outside 2, 8, 16 name no class (RFC 7967 §2.1). */
 COAP_TEST(no_response, every_other_class_is_answered) {
-  answered("ok", COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX | 1 | 4 | 32 |
-                     64 | 128,
+  answered("ok",
+           COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX | 1 | 4 | 32 | 64 | 128,
            COAP_CODE_CONTENT);
   answered("nf", COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_5XX,
            COAP_CODE_NOT_FOUND);
@@ -353,8 +350,8 @@ static coap_message *request_to(fixture *fx, const char *path, uint8_t mtype,
   coap_message *msg = fixture_message(fx, COAP_CODE_GET, path);
   msg->mtype = mtype;
   if (no_response >= 0)
-    cr_assert_eq(
-        coap_options_set_no_response(&msg->opt, (uint8_t)no_response), 0);
+    cr_assert_eq(coap_options_set_no_response(&msg->opt, (uint8_t)no_response),
+                 0);
   return msg;
 }
 
@@ -407,18 +404,18 @@ COAP_TEST(no_response, client_gets_the_classes_not_suppressed) {
   start(&fx, 0);
   coap_message *resp = NULL;
   uint64_t ms;
-  cr_assert_eq(timed_request(&fx,
-                             request_to(&fx, "/nf", COAP_TYPE_CON,
-                                        COAP_NO_RESPONSE_2XX),
-                             &resp, &ms),
-               0);
+  cr_assert_eq(
+      timed_request(&fx,
+                    request_to(&fx, "/nf", COAP_TYPE_CON, COAP_NO_RESPONSE_2XX),
+                    &resp, &ms),
+      0);
   cr_expect_eq(resp->code, COAP_CODE_NOT_FOUND);
   coap_message_free(resp);
   resp = NULL;
-  cr_assert_eq(timed_request(&fx,
-                             request_to(&fx, "/err", COAP_TYPE_NON,
-                                        COAP_NO_RESPONSE_2XX),
-                             &resp, &ms),
+  cr_assert_eq(timed_request(
+                   &fx,
+                   request_to(&fx, "/err", COAP_TYPE_NON, COAP_NO_RESPONSE_2XX),
+                   &resp, &ms),
                0);
   cr_expect_eq(resp->code, COAP_CODE_INTERNAL_SERVER_ERROR);
   coap_message_free(resp);
@@ -456,10 +453,10 @@ static void ignoring_server(bool separate) {
   char uri[64];
   snprintf(uri, sizeof uri, "coap://[::1]:%u/x", port);
   cr_assert_eq(coap_message_set_request_uri(msg, uri, true), 0);
-  cr_assert_eq(coap_options_set_no_response(
-                   &msg->opt, separate ? COAP_NO_RESPONSE_2XX
-                                       : COAP_NO_RESPONSE_ALL),
-               0);
+  cr_assert_eq(
+      coap_options_set_no_response(&msg->opt, separate ? COAP_NO_RESPONSE_2XX
+                                                       : COAP_NO_RESPONSE_ALL),
+      0);
   coap_request *req;
   cr_assert_eq(coap_context_request(fx.client, msg, NULL, &req), 0);
   coap_future *f = coap_request_response(req);
