@@ -126,6 +126,14 @@ static void on_response(coap_future *f, void *data) {
     finish(job, job->stop_status);
     return;
   }
+  if (err == COAP_ENORESPONSE) {
+    /* RFC 7967: the silence asked for (--option 258:VALUE) is success;
+     * nothing to print on stdout. */
+    if (job->out.verbosity >= 1)
+      fprintf(stderr, "No response expected (No-Response)\n");
+    finish(job, CLIENT_EXIT_OK);
+    return;
+  }
   if (err < 0) {
     report_failure(job, err);
     finish(job, CLIENT_EXIT_FAIL);

@@ -75,6 +75,7 @@ static const error_entry errors[] = {
     ENTRY(COAP_EALERT, "peer sent a fatal alert"),
     ENTRY(COAP_ECERTIFICATE, "peer certificate did not verify"),
     ENTRY(COAP_ESESSION_CLOSED, "secure session closed"),
+    ENTRY(COAP_ENORESPONSE, "no response expected (No-Response)"),
 
     ENTRY(COAP_EBAD_REQUEST, "bad request"),
     ENTRY(COAP_EUNAUTHORIZED, "unauthorized"),

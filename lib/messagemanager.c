@@ -352,6 +352,21 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
   return r;
 }
 
+int coap__mm_suppress(coap__mm *mm, coap__mm_incoming in) {
+  if (mm == NULL)
+    return COAP_EINVAL;
+  coap__mm_dedup *entry = coap__mm_dedup_get(mm, in);
+  if (entry == NULL)
+    return 0;
+  if (entry->answered)
+    return COAP_EINVAL;
+  if (entry->kind == COAP__MM_DEDUP_CON_REQUEST)
+    coap__mm_dedup_send_empty_ack(mm, entry); /* a no-op once acked */
+  entry->answered = true;
+  coap__mm_peer_settle(mm, entry);
+  return 0;
+}
+
 int coap__mm_reject(coap__mm *mm, coap__mm_incoming in) {
   coap__mm_dedup *entry = mm != NULL ? coap__mm_dedup_get(mm, in) : NULL;
   if (entry == NULL || entry->answered || entry->acked)

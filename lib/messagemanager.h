@@ -162,6 +162,17 @@ int coap__mm_respond(coap__mm *mm, coap__mm_incoming in, coap_message *resp,
                      void *owner, uint64_t now);
 
 /*
+ * Ends incoming request in without a response (RFC 7967 §2: the client
+ * asked for this class to be suppressed).  A CON not yet acknowledged gets
+ * its empty ACK now (RFC 7967 §2.1: the ACK is still due), which a
+ * duplicate gets again (RFC 7252 §4.5); a NON, or a CON acknowledged
+ * already, gets nothing and a duplicate is dropped.  Returns 0 (also when
+ * the entry is gone: nothing is due then), or COAP_EINVAL when it was
+ * answered already.
+ */
+int coap__mm_suppress(coap__mm *mm, coap__mm_incoming in);
+
+/*
  * Rejects incoming request in with an RST carrying its MID (RFC 7252 §4.2,
  * §4.3: a message that cannot be processed, e.g. a NON with an
  * unrecognised critical option, §5.4.1).  A duplicate of a CON gets the

@@ -47,6 +47,9 @@ struct coap_server_observation {
    * yet acknowledged: the peer may be gone, so no more NONs to it. */
   bool peer_silent;
   bool starved; /* in o->starved */
+  /* The registration's No-Response classes (RFC 7967): notifications are
+   * its responses, so these are not sent either. */
+  uint8_t no_response;
 };
 
 /* The observation of (remote, token), or NULL. */

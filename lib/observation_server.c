@@ -28,6 +28,7 @@
 #include "alloc-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
+#include "no_response-internal.h"
 #include "observation_server-internal.h"
 #include "resource-internal.h"
 #include "responder-internal.h"
@@ -192,6 +193,7 @@ obs_new(coap_context *ctx, const coap_message *request, coap__mm_incoming in) {
     coap__free(obs);
     return NULL;
   }
+  obs->no_response = coap__no_response_mask(&request->opt);
   return obs;
 }
 
@@ -206,6 +208,14 @@ static void send_notification(coap_server_observation *obs,
   /* §4.2: only a 2.xx notification keeps the observation going. */
   const bool keeps =
       coap_code_is_successful(resp->code) && resp->code != COAP_CODE_CONTINUE;
+  if (coap__no_response_covers(obs->no_response, resp->code)) {
+    /* RFC 7967 §2: a notification is a response to the registration, and
+     * the client asked not to get this class; the observation goes on (a
+     * 2.xx) or ends (an error, RFC 7641 §4.2) as if it had been sent. */
+    if (!keeps)
+      end(obs, COAP_ERESPONSE, false);
+    return;
+  }
   coap_message_set_token(resp, obs->token, obs->token_len);
   resp->remote = obs->remote;
   resp->mid = -1;

@@ -8,6 +8,7 @@
 #include "context-internal.h"
 #include "credentials-internal.h"
 #include "message-internal.h"
+#include "no_response-internal.h"
 #include "observation-internal.h"
 #include "request-internal.h"
 
@@ -228,9 +229,34 @@ void coap_request_cancel(coap_request *req) {
   coap__request_complete(req, COAP_ECANCELED, NULL);
 }
 
+/* The classes the request's No-Response (RFC 7967) suppresses; none for
+ * an observation, whose registration and notifications go their own way
+ * (observation_client.c). */
+static uint8_t suppressed(const coap_request *req) {
+  if (req->observation != NULL)
+    return 0;
+  return coap__no_response_mask(&req->msg->opt);
+}
+
+/* With No-Response, the silence the client asked for is the outcome
+ * rather than a timeout: whatever the server would have sent may have been
+ * suppressed.  A CON never acknowledged still times out (COAP__MM_TIMEOUT),
+ * since then the request may not have arrived at all. */
 static void on_timeout(coap__timer *timer) {
   coap_request *req = coap__container_of(timer, coap_request, timeout);
-  coap__request_complete(req, COAP_ETIMEDOUT, NULL);
+  coap__request_complete(
+      req, suppressed(req) != 0 ? COAP_ENORESPONSE : COAP_ETIMEDOUT, NULL);
+}
+
+/* Every class suppressed: no response is coming.  Ends the request on the
+ * next loop turn (the timeout at now), so that a response that does come
+ * in the same datagram, a piggybacked one from a server that ignores the
+ * option, unschedules it and is handed on as usual. */
+static bool nothing_expected(coap_context *ctx, coap_request *req) {
+  if (suppressed(req) != COAP_NO_RESPONSE_ALL)
+    return false;
+  coap__context_schedule(ctx, &req->timeout, coap__context_now(ctx));
+  return true;
 }
 
 /* Random tries before a token is given up on; a short token space is
@@ -732,7 +758,8 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
   switch (event) {
   case COAP__MM_SENT:
     monitor_soon(req, m->sent);
-    if (req->state == COAP__REQ_WAITING && req->msg->mtype == COAP_TYPE_NON)
+    if (req->state == COAP__REQ_WAITING && req->msg->mtype == COAP_TYPE_NON &&
+        !nothing_expected(ctx, req))
       /* No ACK will come: wait NON_LIFETIME for the response (RFC 7252
        * §4.8.2). */
       coap__context_schedule(
@@ -747,7 +774,7 @@ void coap__request_handle_event(coap_context *ctx, void *owner,
     req->in_mm = false;
     /* An empty ACK: the response comes separately; RFC 7252 §5.2.2 leaves
      * the wait open (config.separate_response_timeout_ms). */
-    if (req->state == COAP__REQ_WAITING)
+    if (req->state == COAP__REQ_WAITING && !nothing_expected(ctx, req))
       coap__context_schedule(ctx, &req->timeout,
                              coap__context_now(ctx) +
                                  ctx->config.separate_response_timeout_ms);

@@ -10,6 +10,7 @@
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "message-internal.h"
+#include "no_response-internal.h"
 #include "observation-internal.h"
 #include "resource-internal.h"
 #include "responder-internal.h"
@@ -137,6 +138,25 @@ static void error_response(coap_message *resp, uint8_t code,
   coap_message_set_payload_borrowed(resp, diagnostic, strlen(diagnostic));
 }
 
+/*
+ * RFC 7967 §2: the request was processed; a response of a class it asked
+ * to suppress is not sent.  What is still due (the empty ACK of a CON not
+ * yet acknowledged, §2.1) the message layer sends, and a duplicate of the
+ * request gets it again rather than a second render.  A separate response
+ * (the CON already acknowledged) is simply not sent.  The same holds for
+ * the answer to an observation registration; its later notifications are
+ * observation_server.c's.
+ */
+static int send_or_suppress(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  if (!coap__no_response_suppresses(&r->request.opt, r->response.code))
+    return coap__responder_send(r);
+  coap__context_log(ctx, COAP_LOG_DEBUG, "%s response suppressed (No-Response)",
+                    coap_code_name(r->response.code));
+  (void)coap__mm_suppress(ctx->mm, r->in); /* answered already: nothing due */
+  return 0;
+}
+
 /* Sends r->response for the request behind r->in. */
 static void respond(coap__responder *r) {
   coap_context *ctx = r->ctx;
@@ -148,11 +168,11 @@ static void respond(coap__responder *r) {
   /* RFC 7641 §4.1: Observe on the answer to an accepted registration. */
   coap__observation_server_respond(ctx, &r->request, r->in, resp);
   coap_message_set_token(resp, r->request.token, r->request.token_len);
-  int rc = coap__responder_send(r);
+  int rc = send_or_suppress(r);
   if (rc == COAP_EMSGSIZE) {
     error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR, "response too large");
     coap_message_set_token(resp, r->request.token, r->request.token_len);
-    rc = coap__responder_send(r);
+    rc = send_or_suppress(r);
   }
   if (rc < 0)
     coap__context_log(ctx, COAP_LOG_WARNING, "response not sent: %s",

@@ -69,6 +69,12 @@ typedef enum coap_error {
   /* A response carried a critical option the client does not implement
    * (RFC 7252 §5.4.1: the response is rejected). */
   COAP_EBAD_RESPONSE_OPTION = -1052,
+  /* The request carried No-Response (RFC 7967) and no answer came that it
+   * let through: either every class it could get was suppressed and the
+   * request is over as soon as it is sent (NON) or acknowledged (CON), or
+   * only some were and nothing arrived within the wait.  Not a failure of
+   * the exchange: the server did as asked, as far as the client can tell. */
+  COAP_ENORESPONSE = -1053,
 
   /* Secure transports (DTLS, later TLS).  The transport's reason (the
    * alert's name, the check that failed) goes to the log and to

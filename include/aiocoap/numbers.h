@@ -193,6 +193,16 @@ typedef enum coap_option_number {
   COAP_OPT_REQUEST_TAG = 292  /* RFC 9175 */
 } coap_option_number;
 
+/* RFC 7967 §2.1: the bits of a No-Response value, one per response class
+ * the client is not interested in (bit class-1).  0 (or no option) means
+ * interested in every answer; COAP_NO_RESPONSE_ALL asks for silence. */
+enum {
+  COAP_NO_RESPONSE_2XX = 2,
+  COAP_NO_RESPONSE_4XX = 8,
+  COAP_NO_RESPONSE_5XX = 16,
+  COAP_NO_RESPONSE_ALL = 26
+};
+
 typedef enum coap_option_format {
   COAP_FORMAT_EMPTY,
   COAP_FORMAT_OPAQUE,

@@ -30,6 +30,17 @@ typedef struct coap_observation coap_observation;
  * blockwise error.  The response's get_request_uri gives
  * the request's URI.  Borrowed: valid while the request is referenced.
  * Cancelling it cancels the request.
+ *
+ * No-Response (RFC 7967, COAP_OPT_NO_RESPONSE on the request, not an
+ * observation): when it suppresses every class (COAP_NO_RESPONSE_ALL), no
+ * answer is coming, so the future fails with COAP_ENORESPONSE as soon as a
+ * NON has been sent, or a CON's empty ACK has arrived, not after a timeout
+ * (a CON never acknowledged still fails with COAP_ETIMEDOUT).  With some
+ * classes suppressed, a response of another class is awaited as usual, and
+ * when none comes the wait ends with COAP_ENORESPONSE rather than
+ * COAP_ETIMEDOUT.  A response that comes anyway (a server that ignores the
+ * option) while the request is still open is the result as usual; a NON's
+ * late one, after the request ended, is not.
  */
 AIOCOAP_EXTERN coap_future *coap_request_response(coap_request *request);
 
