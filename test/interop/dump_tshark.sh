@@ -49,7 +49,8 @@ cat >"$dir/session.sh" <<'SH'
 set -u
 server=$1 client=$2 dir=$3
 ip link set lo up
-"$server" --bind '[::1]:5683' --bind 'coaps://[::1]:5684' \
+"$server" --bind '[::1]:5683' --bind '127.0.0.1:5683' \
+  --bind 'coaps://[::1]:5684' \
   --server-credentials "$dir/server.json" --dump "$dir/server.pcap" \
   2>"$dir/server.err" &
 pid=$!
@@ -67,6 +68,9 @@ echo $? >"$dir/get.rc"
 echo $? >"$dir/put.rc"
 "$client" coap://[::1]/other/block >"$dir/block2" 2>"$dir/get2.err"
 echo $? >"$dir/get2.rc"
+"$client" --dump "$dir/v4.pcap" coap://127.0.0.1/other/block \
+  >"$dir/block4" 2>"$dir/get4.err"
+echo $? >"$dir/get4.rc"
 "$client" --credentials "$dir/client.json" --dump "$dir/coaps.pcap" \
   coaps://[::1]/time >"$dir/coaps.out" 2>"$dir/coaps.err"
 echo $? >"$dir/coaps.rc"
@@ -81,15 +85,18 @@ expect "the body is several blocks" '^[0-9]{4,}$' "$(wc -c <"$dir/block")"
 expect "PUT /other/block succeeds" '^0$' "$(cat "$dir/put.rc" 2>&1)"
 expect "GET after PUT gets the body back" '^same$' \
   "$(cmp -s "$dir/block" "$dir/block2" && echo same || echo differs)"
+expect "GET over IPv4 succeeds" '^0$' "$(cat "$dir/get4.rc" 2>&1)"
 expect "coaps GET /time succeeds" '^0$' "$(cat "$dir/coaps.rc" 2>&1)"
 expect "the server shuts down cleanly on SIGTERM" '^0$' \
   "$(cat "$dir/server.rc" 2>&1)"
 
 # tshark once per file (it takes seconds to start): one line per packet,
 # "protocols;sport;dport;udp checksum status;code;block number;M;info",
-# checksums checked (tshark skips them by default; status 1 is Good).
+# checksums checked (tshark skips them by default; status 1 is Good; the
+# IPv4 header checksum's verdict is an expert item).
 fields() {
-  tsh -r "$1" -o udp.check_checksum:TRUE "${@:2}" -T fields -E separator=';' \
+  tsh -r "$1" -o udp.check_checksum:TRUE -o ip.check_checksum:TRUE "${@:2}" \
+    -T fields -E separator=';' \
     -e frame.protocols -e udp.srcport -e udp.dstport -e udp.checksum.status \
     -e coap.code -e coap.opt.block_number -e coap.opt.block_mflag \
     -e _ws.col.Info
@@ -99,20 +106,21 @@ count() { awk -F';' "$2 {n++} END {print n + 0}" "$dir/$1.txt"; }
 # blocks FILE AWK-CONDITION: their block numbers, space-separated.
 blocks() { awk -F';' "$2 {printf \"%s \", \$6}" "$dir/$1.txt"; }
 
-for f in server client put coaps; do
+for f in server client put v4 coaps; do
   fields "$dir/$f.pcap" >"$dir/$f.txt"
   expect "tshark reads $f.pcap" '^[1-9][0-9]*$' "$(count "$f" 1)"
   # -z expert lists every expert item (malformed, bad checksum, and
   # notes and chats too) and prints nothing at all when there is none.
   expect_empty "no expert item in $f.pcap (tshark -z expert)" \
-    "$(tsh -r "$dir/$f.pcap" -o udp.check_checksum:TRUE -q -z expert)"
+    "$(tsh -r "$dir/$f.pcap" -o udp.check_checksum:TRUE \
+        -o ip.check_checksum:TRUE -q -z expert)"
   expect "no malformed packet in $f.pcap" '^0$' \
     "$(count "$f" '$1 ~ /malformed/')"
   expect "every UDP checksum in $f.pcap is good" '^0$' "$(count "$f" '$4 != 1')"
 done
 
 # Every packet on 5683 is CoAP, and there is nothing but UDP to 5683/5684.
-for f in client put; do
+for f in client put v4; do
   expect "every packet of $f.pcap is CoAP" '^0$' \
     "$(count "$f" '$1 !~ /:udp:coap(:|$)/')"
 done
@@ -143,6 +151,11 @@ expect "the last is answered 2.04 Changed" '^1$' "$(count put '$5 == 68')"
 # The server saw the same blocks arrive in the same order.
 expect "server.pcap has the PUT's Block1s in order" '^0 1 2( [0-9]+)* $' \
   "$(blocks server '$5 == 3')"
+
+expect "v4.pcap: IPv4 packets, each CoAP" '^0$' \
+  "$(count v4 '$1 !~ /^raw:ip:udp:coap(:|$)/')"
+expect "v4.pcap: the blocks in order" '^0 1 2( [0-9]+)* $' \
+  "$(blocks v4 '$5 == 69')"
 
 # coaps: the records as on the wire, the CoAP inside them unreadable.
 expect "coaps.pcap: a DTLS handshake" 'Client Hello' "$(cat "$dir/coaps.txt")"
