@@ -182,8 +182,7 @@ static bool dump_writable(const char *path, int rc) {
   }
   FILE *f = fopen(path, "ab");
   if (f == NULL) {
-    fprintf(stderr, "aiocoap-server: --dump %s: %s\n", path,
-            strerror(errno));
+    fprintf(stderr, "aiocoap-server: --dump %s: %s\n", path, strerror(errno));
     return false;
   }
   fclose(f);
@@ -221,8 +220,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0 ||
                strcmp(a, "--server-credentials") == 0 ||
                strcmp(a, "--tls-server-certificate") == 0 ||
-               strcmp(a, "--tls-server-key") == 0 ||
-               strcmp(a, "--dump") == 0) {
+               strcmp(a, "--tls-server-key") == 0 || strcmp(a, "--dump") == 0) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
       const char *v = argv[++i];

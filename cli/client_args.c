@@ -388,8 +388,8 @@ int client_args_parse(int argc, char *const *argv, bool interactive_line,
     memcpy(flag, a, flen);
     flag[flen] = '\0';
     if (takes_value(flag)) {
-      if (interactive_line && (strcmp(flag, "--credentials") == 0 ||
-                               strcmp(flag, "--dump") == 0))
+      if (interactive_line &&
+          (strcmp(flag, "--credentials") == 0 || strcmp(flag, "--dump") == 0))
         return fail(err, cap, "%s: not inside the interactive prompt", flag);
       if (eq != NULL)
         value = eq + 1;

@@ -183,8 +183,7 @@ int main(int argc, char **argv) {
   if (rc < 0) {
     /* A client context binds [::]:0, which fails for want of memory or
      * sockets only: anything else is the dump file's. */
-    if (o.dump != NULL && rc != COAP_ENOMEM && rc != -EMFILE &&
-        rc != -ENFILE)
+    if (o.dump != NULL && rc != COAP_ENOMEM && rc != -EMFILE && rc != -ENFILE)
       client_output_error(&out, "Error: --dump %s: %s", o.dump,
                           rc == COAP_ENOTSUP ? "not built in (libpcap)"
                                              : coap_strerror(rc));

@@ -52,10 +52,10 @@ void coap__dump_close(coap__dump *d);
 /*
  * The IP and UDP headers for a datagram from src to dst followed by its
  * payload, into out (cap bytes; COAP__DUMP_HEADROOM + len is enough).
- * IPv4 when both addresses are v4-mapped, IPv6 when neither is.  Checksums filled (RFC 768; RFC 8200 §8.1; RFC 791 §3.1 for the
- * IPv4 header).  Returns the packet's length, or 0 when it cannot be one
- * IP packet (larger than COAP__DUMP_PACKET_MAX or cap, or one address
- * v4-mapped and the other not).
+ * IPv4 when both addresses are v4-mapped, IPv6 when neither is.  Checksums
+ * filled (RFC 768; RFC 8200 §8.1; RFC 791 §3.1 for the IPv4 header).  Returns
+ * the packet's length, or 0 when it cannot be one IP packet (larger than
+ * COAP__DUMP_PACKET_MAX or cap, or one address v4-mapped and the other not).
  */
 size_t coap__dump_build_packet(uint8_t *out, size_t cap,
                                const struct sockaddr_in6 *src,

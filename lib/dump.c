@@ -49,8 +49,8 @@ void coap__dump_datagram(coap__dump *d, const struct sockaddr_in6 *src,
                          size_t len) {
   if (d == NULL)
     return;
-  size_t n = coap__dump_build_packet(d->packet, sizeof d->packet, src, dst,
-                                     data, len);
+  size_t n =
+      coap__dump_build_packet(d->packet, sizeof d->packet, src, dst, data, len);
   if (n == 0)
     return;
   struct pcap_pkthdr h;

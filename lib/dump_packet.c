@@ -42,8 +42,7 @@ static void put_udp(uint8_t *udp, const struct sockaddr_in6 *src,
 /* RFC 768 / RFC 8200 §8.1: over the pseudo-header (addresses, protocol,
  * UDP length) and the UDP header and data; a result of 0 is sent as
  * 0xffff, since 0 means "no checksum" (and is forbidden over IPv6). */
-static void finish_udp_checksum(uint8_t *udp, size_t udp_len,
-                                uint32_t pseudo) {
+static void finish_udp_checksum(uint8_t *udp, size_t udp_len, uint32_t pseudo) {
   uint32_t sum = pseudo + 17 + (uint32_t)udp_len;
   sum = sum_bytes(sum, udp, udp_len);
   uint16_t c = fold(sum);

@@ -167,8 +167,8 @@ static void start(fixture *fx, const char *bind, const char *server_dump,
 static void get_hello(fixture *fx, unsigned times) {
   for (unsigned i = 0; i < times; i++) {
     coap_message *resp = NULL;
-    cr_assert_eq(fixture_request(fx, fixture_message(fx, COAP_CODE_GET,
-                                                     "/hello"),
+    cr_assert_eq(fixture_request(fx,
+                                 fixture_message(fx, COAP_CODE_GET, "/hello"),
                                  &resp, 5000),
                  0);
     cr_assert_eq(resp->code, COAP_CODE_CONTENT);
