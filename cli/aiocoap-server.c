@@ -6,6 +6,7 @@
  *                       [--amplification-factor N] [--echo]
  *                       [--server-credentials FILE]
  *                       [--tls-server-certificate FILE --tls-server-key FILE]
+ *                       [--dump FILE]
  *   --bind           where to serve (default [::]:5683); repeatable
  *   --server-credentials  aiocoap's JSON credentials for coaps clients
  *   --tls-server-certificate, --tls-server-key  the server's own
@@ -15,11 +16,13 @@
  *   --echo           RFC 9175 §2.4 Echo for large first responses
  *   --multicast GROUP[%IFACE]  join a group (repeatable); --no-multicast
  *                    keeps a wildcard bind from joining All CoAP Nodes
+ *   --dump FILE      every datagram to FILE (pcap, for Wireshark)
  * Runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
 #include "cli_args.h"
 #include "example_site.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,7 @@ static const char usage_text[] =
     "                      [--server-credentials FILE]\n"
     "                      [--tls-server-certificate FILE "
     "--tls-server-key FILE]\n"
+    "                      [--dump FILE]\n"
     "\n"
     "The example server (aiocoap's server.py): /.well-known/core, /time\n"
     "(observable), /other/block (GET and PUT, blockwise), /other/separate.\n"
@@ -94,6 +98,9 @@ static const char usage_text[] =
     "                       joins the All CoAP Nodes groups (ff02::fd,\n"
     "                       ff05::fd, 224.0.1.187; RFC 7252 §12.8) on every\n"
     "                       multicast interface unless this is given\n"
+    "  --dump FILE          write every datagram sent and received, on\n"
+    "                       every endpoint, to FILE (pcap with IP and UDP\n"
+    "                       headers, for Wireshark; coaps as DTLS records)\n"
     "  --version            print the version and exit\n"
     "  -h, --help           this text\n"
     "\n"
@@ -216,12 +223,29 @@ static void say_serving(const char *scheme, unsigned index, const char *bind) {
     fprintf(stderr, "aiocoap-server: serving on %s://%s\n", scheme, where);
 }
 
+/* After a failed creation with --dump: false (and said) when the dump file
+ * was the reason, true when the bind must have been. */
+static bool dump_writable(const char *path, int rc) {
+  if (rc == COAP_ENOTSUP) {
+    fprintf(stderr, "aiocoap-server: --dump: not built in (libpcap)\n");
+    return false;
+  }
+  FILE *f = fopen(path, "ab");
+  if (f == NULL) {
+    fprintf(stderr, "aiocoap-server: --dump %s: %s\n", path, strerror(errno));
+    return false;
+  }
+  fclose(f);
+  return true;
+}
+
 int main(int argc, char **argv) {
   const char *binds[MAX_BINDS] = {"[::]:5683"};
   size_t n_binds = 0;
   const char *credentials_file = NULL;
   const char *certfile = NULL;
   const char *keyfile = NULL;
+  const char *dump = NULL;
   long long max_observers = -1;
   long long amplification_factor = -1;
   bool echo = false;
@@ -257,7 +281,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--max-observers") == 0 ||
                strcmp(a, "--server-credentials") == 0 ||
                strcmp(a, "--tls-server-certificate") == 0 ||
-               strcmp(a, "--tls-server-key") == 0) {
+               strcmp(a, "--tls-server-key") == 0 || strcmp(a, "--dump") == 0) {
       if (i + 1 >= argc)
         return usage_error("%s needs a value", a);
       const char *v = argv[++i];
@@ -267,6 +291,10 @@ int main(int argc, char **argv) {
         if (v[0] == '\0')
           return usage_error("--bind needs an address%s", "");
         binds[n_binds++] = v;
+      } else if (strcmp(a, "--dump") == 0) {
+        if (v[0] == '\0')
+          return usage_error("--dump needs a file name%s", "");
+        dump = v;
       } else if (strcmp(a, "--server-credentials") == 0)
         credentials_file = v;
       else if (strcmp(a, "--tls-server-certificate") == 0)
@@ -318,8 +346,14 @@ int main(int argc, char **argv) {
   }
   /* The context takes its own reference. */
   config.server_credentials = creds;
+  config.dump_to = dump;
   rc = coap_context_create_server_context(loop, site, binds[0], &config, &ctx);
   coap_credentials_unref(creds);
+  if (rc < 0 && dump != NULL && !dump_writable(dump, rc)) {
+    example_site_free(example);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 1;
+  }
   if (rc < 0) {
     fprintf(stderr, "aiocoap-server: cannot serve on %s: %s\n", binds[0],
             coap_strerror(rc));

@@ -53,6 +53,8 @@ typedef struct client_opts {
   /* --credentials FILE: aiocoap's JSON credentials, loaded into the
    * context's client credentials once, for the whole program. */
   const char *credentials;
+  /* --dump FILE: the context's dump_to (pcap of every datagram). */
+  const char *dump;
   bool set_hostname;
   int verbose, quiet; /* counts of -v and -q */
   int color, pretty;  /* -1 automatic (on when stdout is a terminal), 0, 1 */

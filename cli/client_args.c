@@ -261,6 +261,12 @@ static int take_value(const char *flag, const char *value, client_opts *o,
     o->credentials = value;
     return 0;
   }
+  if (strcmp(flag, "--dump") == 0) {
+    if (value[0] == '\0')
+      return fail(err, cap, "--dump: needs a file name");
+    o->dump = value;
+    return 0;
+  }
   if (strcmp(flag, "--option") == 0)
     return parse_option(value, o, err, cap);
   if (strcmp(flag, "--etag") == 0 || strcmp(flag, "--if-match") == 0) {
@@ -285,6 +291,7 @@ static const char *const valued_flags[] = {"-m",
                                            "--content-format",
                                            "--proxy",
                                            "--credentials",
+                                           "--dump",
                                            "--option",
                                            "--etag",
                                            "--if-match"};
@@ -381,7 +388,8 @@ int client_args_parse(int argc, char *const *argv, bool interactive_line,
     memcpy(flag, a, flen);
     flag[flen] = '\0';
     if (takes_value(flag)) {
-      if (interactive_line && strcmp(flag, "--credentials") == 0)
+      if (interactive_line &&
+          (strcmp(flag, "--credentials") == 0 || strcmp(flag, "--dump") == 0))
         return fail(err, cap, "%s: not inside the interactive prompt", flag);
       if (eq != NULL)
         value = eq + 1;
@@ -476,6 +484,9 @@ void client_args_usage(FILE *f, bool interactive_line) {
           "                             {\"coaps://host/*\": {\"dtls\":\n"
           "                             {\"psk\": ..., \"client-identity\":\n"
           "                             ...}}}, certificates as \"x509\"\n"
+          "  --dump FILE                write every datagram sent and\n"
+          "                             received to FILE (pcap, for\n"
+          "                             Wireshark; coaps as DTLS records)\n"
           "  --interactive              a prompt for several requests\n"
           "  --version                  print the library version and exit\n"
           "  -h, --help                 print this help and exit\n"

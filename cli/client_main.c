@@ -7,6 +7,8 @@
  */
 #include "client.h"
 
+#include <errno.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -174,12 +176,20 @@ int main(int argc, char **argv) {
     /* The context takes its own reference. */
     config.client_credentials = creds;
   }
+  config.dump_to = o.dump;
   coap_context *ctx;
   int rc = coap_context_create_client_context(&loop, &config, &ctx);
   coap_credentials_unref(creds);
   if (rc < 0) {
-    client_output_error(&out, "Error: cannot create a context: %s",
-                        coap_strerror(rc));
+    /* A client context binds [::]:0, which fails for want of memory or
+     * sockets only: anything else is the dump file's. */
+    if (o.dump != NULL && rc != COAP_ENOMEM && rc != -EMFILE && rc != -ENFILE)
+      client_output_error(&out, "Error: --dump %s: %s", o.dump,
+                          rc == COAP_ENOTSUP ? "not built in (libpcap)"
+                                             : coap_strerror(rc));
+    else
+      client_output_error(&out, "Error: cannot create a context: %s",
+                          coap_strerror(rc));
     client_opts_free(&o);
     uv_loop_close(&loop);
     return CLIENT_EXIT_FAIL;

@@ -67,6 +67,7 @@ struct coap_context {
   coap_credentials *client_credentials;
   coap_credentials *server_credentials;
   char *dtls_psk_hint; /* the config's, copied */
+  struct coap__dump *dump; /* dump_to's file, or NULL; every socket's */
   coap__mm *mm;
   coap_site *site;
   uv_timer_t timer;

@@ -10,6 +10,7 @@
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "credentials-internal.h"
+#include "dump-internal.h"
 #include "observation-internal.h"
 #include "transports/udp.h"
 
@@ -62,6 +63,7 @@ void coap_context_config_default(coap_context_config *config) {
   config->dtls_idle_timeout_ms = 300000;
   config->dtls_handshake_timeout_ms = 60000;
   config->dtls_psk_hint = NULL;
+  config->dump_to = NULL;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -350,6 +352,7 @@ static void context_free(coap_context *ctx) {
   coap_credentials_unref(ctx->client_credentials);
   coap_credentials_unref(ctx->server_credentials);
   coap__free(ctx->dtls_psk_hint);
+  coap__dump_close(ctx->dump);
   coap__free(ctx);
 }
 
@@ -413,6 +416,11 @@ static int context_create(uv_loop_t *loop, coap_site *site, const char *scheme,
       rc = COAP_ENOMEM;
   }
   ctx->config.dtls_psk_hint = ctx->dtls_psk_hint;
+  /* Before the first endpoint, so that it is recorded from its start; the
+   * path is only needed now (libpcap holds the open file). */
+  ctx->config.dump_to = NULL;
+  if (rc == 0 && config != NULL && config->dump_to != NULL)
+    rc = coap__dump_open(config->dump_to, &ctx->dump);
   if (rc < 0)
     goto fail;
   rc = coap__scheduler_acquire(loop, &ctx->scheduler);
@@ -523,6 +531,9 @@ static void finish_shutdown(coap__call *call) {
   coap_context *ctx = call->object;
   coap_context_shutdown_cb cb = ctx->shutdown_cb;
   void *data = ctx->shutdown_data;
+  /* Every socket is closed: the dump is whole before anyone hears of it. */
+  coap__dump_close(ctx->dump);
+  ctx->dump = NULL;
   if (cb != NULL)
     cb(ctx, data);
   context_free(ctx);

@@ -8,6 +8,7 @@
 #include "context-internal.h"
 #include "transports/dtls.h"
 #include "transports/udp.h"
+#include "transports/udp6.h"
 
 #include <aiocoap/util.h>
 
@@ -153,8 +154,11 @@ int coap__context_open_endpoint(coap_context *ctx, const char *scheme,
     return rc;
   }
   ctx->endpoints[ctx->n_endpoints++] = t;
-  if (t->ops->socket != NULL && t->ops->socket(t) != NULL)
+  if (t->ops->socket != NULL && t->ops->socket(t) != NULL) {
     coap__context_set_socket_buffers(ctx, t->ops->socket(t));
+    if (ctx->dump != NULL)
+      coap__udp6_set_dump(t->ops->socket(t), ctx->dump);
+  }
   if (out != NULL)
     *out = t;
   return 0;

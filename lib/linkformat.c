@@ -3,6 +3,7 @@
  * get_resources_as_linkheader), its query filtering (RFC 6690 §4.1) and the
  * /.well-known/core resource (aiocoap's WKCResource).
  */
+#include "addr-internal.h"
 #include "alloc-internal.h"
 #include "resource-internal.h"
 
@@ -288,6 +289,10 @@ static int wkc_render_get(coap_resource *self, coap_message *request,
   int r = link_format(site, &request->opt, NULL, 0, &needed);
   if (r < 0)
     return r;
+  /* RFC 6690 §4.1: to a multicast query that matches nothing a server says
+   * nothing; as an error it is left unsent (RFC 7252 §8.2, responder.c). */
+  if (needed == 0 && coap__remote_via_multicast(&request->remote))
+    return COAP_ENOT_FOUND;
   char *buf = NULL;
   if (needed > 0) {
     buf = (char *)coap_message_reserve_payload(response, needed);

@@ -7,6 +7,7 @@
  * copied) into them, so answering at once allocates nothing; only a request
  * that waits for a future copies what it borrows from the datagram.
  */
+#include "addr-internal.h"
 #include "alloc-internal.h"
 #include "context-internal.h"
 #include "message-internal.h"
@@ -149,10 +150,18 @@ static void error_response(coap_message *resp, uint8_t code,
  */
 static int send_or_suppress(coap__responder *r) {
   coap_context *ctx = r->ctx;
-  if (!coap__no_response_suppresses(&r->request.opt, r->response.code))
+  /* RFC 7252 §8.2: a server does not answer a request that came by
+   * multicast with a 4.xx or 5.xx (RFC 7967 §2.1 reads it as No-Response
+   * 24 by default): among many servers the one that has nothing to say
+   * stays silent. */
+  bool multicast_error = coap__remote_via_multicast(&r->request.remote) &&
+                         (r->response.code >> 5) >= 4;
+  if (!multicast_error &&
+      !coap__no_response_suppresses(&r->request.opt, r->response.code))
     return coap__responder_send(r);
-  coap__context_log(ctx, COAP_LOG_DEBUG, "%s response suppressed (No-Response)",
-                    coap_code_name(r->response.code));
+  coap__context_log(ctx, COAP_LOG_DEBUG, "%s response suppressed (%s)",
+                    coap_code_name(r->response.code),
+                    multicast_error ? "multicast" : "No-Response");
   (void)coap__mm_suppress(ctx->mm, r->in); /* answered already: nothing due */
   return 0;
 }

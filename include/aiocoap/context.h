@@ -237,6 +237,16 @@ typedef struct coap_context_config {
    * alone).  A coaps endpoint with a lookup needs no PSK entry. */
   coap_dtls_psk_lookup_cb dtls_psk_lookup;
   void *dtls_psk_lookup_data;
+  /* aiocoap's dump_to: the path of a pcap file (created, or truncated) to
+   * which the context writes every datagram it sends and receives on
+   * every endpoint, coap and coaps (the DTLS records as on the wire),
+   * with IPv4/IPv6 and UDP headers (LINKTYPE_RAW), so Wireshark and
+   * tshark open it as it is.  Written after each batch of datagrams and
+   * closed when the shutdown completes, before its callback.  Default
+   * NULL, none; borrowed until the context is created.  Creation fails
+   * with COAP_ENOTSUP in a build without libpcap, with -errno when the
+   * file cannot be created. */
+  const char *dump_to;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096

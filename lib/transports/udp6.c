@@ -16,6 +16,7 @@
 #include "transports/udp6.h"
 
 #include "alloc-internal.h"
+#include "dump-internal.h"
 
 #include <aiocoap/error.h>
 
@@ -90,6 +91,9 @@ struct coap__udp6 {
   uint64_t kernel_drops;
   coap__udp6_filter filter;
   void *filter_data;
+  /* dump_to: borrowed from the context, which outlives its sockets. */
+  struct coap__dump *dump;
+  struct sockaddr_in6 bound; /* getsockname when the dump was set */
   /* Sends the kernel refused for good (no route, no such address), kept
    * until coap__udp6_flush reports them: flush also runs from inside
    * coap__udp6_send, where the layers above are mid-update. */
@@ -136,6 +140,42 @@ static int ring_alloc(ring *r, uint32_t batch, size_t control_size,
 
 static void update_poll(coap__udp6 *t);
 static void flush(coap__udp6 *t);
+
+static bool is_loopback(const struct in6_addr *a) {
+  return IN6_IS_ADDR_LOOPBACK(a) ||
+         (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/*
+ * Our side of a datagram with remote, for the dump: the address
+ * IPV6_PKTINFO named (received, or a reply sent from it), else the bound
+ * address.  A wildcard-bound socket sending without PKTINFO leaves the
+ * source to the kernel's route lookup, which we do not repeat per
+ * datagram: a loopback peer is recorded from the loopback address (what
+ * Linux picks with lo's default routes), any other from the unspecified
+ * address of its family (0.0.0.0 or ::), which says "not known" rather
+ * than guess.  The port is always the socket's.
+ */
+static struct sockaddr_in6 dump_local(const coap__udp6 *t,
+                                      const coap_remote *remote) {
+  struct sockaddr_in6 local = t->bound;
+  bool v4 = IN6_IS_ADDR_V4MAPPED(&remote->addr.sin6_addr);
+  if (remote->has_local) {
+    local.sin6_addr = remote->local_addr;
+  } else if (IN6_IS_ADDR_UNSPECIFIED(&t->bound.sin6_addr)) {
+    memset(&local.sin6_addr, 0, sizeof local.sin6_addr);
+    if (is_loopback(&remote->addr.sin6_addr))
+      local.sin6_addr.s6_addr[15] = 1;
+    if (v4) {
+      local.sin6_addr.s6_addr[10] = local.sin6_addr.s6_addr[11] = 0xff;
+      if (is_loopback(&remote->addr.sin6_addr)) {
+        local.sin6_addr.s6_addr[12] = 127;
+        local.sin6_addr.s6_addr[15] = 1;
+      }
+    }
+  }
+  return local;
+}
 
 /* A send error that says the destination cannot be reached from here at
  * all, now (ip(7), ipv6(7), udp(7)); retrying it would only time out. */
@@ -268,6 +308,11 @@ static void deliver(coap__udp6 *t, uint32_t i) {
       t->rxq_ovfl = count;
     }
   }
+  if (t->dump != NULL) {
+    struct sockaddr_in6 local = dump_local(t, &remote);
+    coap__dump_datagram(t->dump, &remote.addr, &local, t->rx.iov[i].iov_base,
+                        m->msg_len);
+  }
   t->callbacks.recv(t->user_data, t->rx.iov[i].iov_base, m->msg_len, &remote);
 }
 
@@ -296,6 +341,7 @@ static void receive(coap__udp6 *t) {
     }
     for (int i = 0; i < n && !t->closing; i++)
       deliver(t, (uint32_t)i);
+    coap__dump_flush(t->dump);
     if (t->closing)
       return;
     if (t->callbacks.batch_done != NULL)
@@ -358,12 +404,35 @@ static void update_poll(coap__udp6 *t) {
     uv_prepare_stop(&t->prepare);
 }
 
+/* The dump records what the kernel took, as it left: the slot's
+ * IPV6_PKTINFO source when it has one. */
+static void dump_sent(coap__udp6 *t, uint32_t first, uint32_t n) {
+  for (uint32_t i = first; i < first + n; i++) {
+    const struct msghdr *h = &t->tx.msgs[i].msg_hdr;
+    coap_remote remote = remote_for(t, &t->tx.addrs[i]);
+    if (h->msg_control != NULL) {
+      struct in6_pktinfo info;
+      memcpy(&info, CMSG_DATA(CMSG_FIRSTHDR(h)), sizeof(info));
+      remote.local_addr = info.ipi6_addr;
+      remote.has_local = true;
+    }
+    struct sockaddr_in6 local = dump_local(t, &remote);
+    coap__dump_datagram(t->dump, &local, &remote.addr, t->tx.iov[i].iov_base,
+                        t->tx.iov[i].iov_len);
+  }
+}
+
 static void flush(coap__udp6 *t) {
   uint32_t retried = UINT32_MAX;
+  bool dumped = false;
   while (t->tx_first < t->tx_count && !t->tx_blocked) {
     int n = sendmmsg(t->fd, &t->tx.msgs[t->tx_first], t->tx_count - t->tx_first,
                      MSG_DONTWAIT);
     if (n > 0) {
+      if (t->dump != NULL) {
+        dump_sent(t, t->tx_first, (uint32_t)n);
+        dumped = true;
+      }
       t->tx_first += (uint32_t)n;
       continue;
     }
@@ -392,6 +461,8 @@ static void flush(coap__udp6 *t) {
   }
   if (t->tx_first == t->tx_count)
     t->tx_first = t->tx_count = 0;
+  if (dumped)
+    coap__dump_flush(t->dump);
 }
 
 void coap__udp6_flush(coap__udp6 *t) {
@@ -504,6 +575,16 @@ int coap__udp6_set_buffers(coap__udp6 *t, uint32_t rcvbuf, uint32_t sndbuf,
 
 uint64_t coap__udp6_kernel_drops(const coap__udp6 *t) {
   return t != NULL ? t->kernel_drops : 0;
+}
+
+void coap__udp6_set_dump(coap__udp6 *t, struct coap__dump *dump) {
+  t->dump = dump;
+  socklen_t len = sizeof t->bound;
+  if (dump == NULL ||
+      getsockname(t->fd, (struct sockaddr *)&t->bound, &len) < 0) {
+    memset(&t->bound, 0, sizeof t->bound);
+    t->bound.sin6_family = AF_INET6;
+  }
 }
 
 void coap__udp6_set_send_filter(coap__udp6 *t, coap__udp6_filter filter,

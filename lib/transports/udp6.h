@@ -84,6 +84,15 @@ uint64_t coap__udp6_kernel_drops(const coap__udp6 *t);
 int coap__udp6_join(coap__udp6 *t, const struct in6_addr *group,
                     unsigned ifindex);
 
+/*
+ * Records every datagram the socket sends (as sendmmsg took it) and
+ * receives (as delivered: a truncated one is dropped unrecorded) to dump,
+ * with the socket's addresses; NULL stops.  dump is borrowed and must
+ * outlive the socket (coap__udp6_close flushes what is queued).
+ */
+struct coap__dump;
+void coap__udp6_set_dump(coap__udp6 *t, struct coap__dump *dump);
+
 /* For tests: a filter that sees each datagram before it is queued; return
  * false to drop it.  NULL removes it. */
 typedef bool (*coap__udp6_filter)(void *filter_data, const coap_remote *remote,

@@ -49,6 +49,18 @@ expect "from a unicast address, not the group" '^fe80::' "$out"
 out=$(probe 224.0.1.187 5683 v0 NON .well-known/core)
 expect "NON GET /.well-known/core to 224.0.1.187 is answered" 'NON 2\.05 .*</time>' "$out"
 expect "from a unicast IPv4 address" '^10\.9\.0\.' "$out"
+expect "a NON GET of a missing path to the group: no 4.04 (§8.2)" '^none$' \
+  "$(probe ff02::fd 5683 v0 NON nosuch)"
+expect "the same by unicast gets its 4.04" '^::1 NON 4\.04' \
+  "$(probe ::1 5683 lo NON nosuch)"
+# Uri-Query (15, delta 4 after Uri-Path) as a raw option.
+q() { printf '4%x' "${#1}"; printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+expect "a discovery filter matching nothing: silence (RFC 6690 §4.1)" '^none$' \
+  "$(probe ff02::fd 5683 v0 NON .well-known/core "$(q rt=nothing)")"
+expect "a filter matching /time: answered with it alone" 'NON 2\.05 </time>;ct=0;obs$' \
+  "$(probe ff02::fd 5683 v0 NON .well-known/core "$(q ct=0)" | head -n 1)"
+expect "by unicast a filter matching nothing gets an empty 2.05" '^::1 NON 2\.05 $' \
+  "$(probe ::1 5683 lo NON .well-known/core "$(q rt=nothing)")"
 expect "a CON to the group gets nothing (§8.1)" '^none$' \
   "$(probe ff02::fd 5683 v0 CON .well-known/core)"
 # Option 65001 (critical, unknown): delta 65001 - 11 as a 2-byte extended
