@@ -98,6 +98,9 @@ static const char usage_text[] =
     "                       joins the All CoAP Nodes groups (ff02::fd,\n"
     "                       ff05::fd, 224.0.1.187; RFC 7252 §12.8) on every\n"
     "                       multicast interface unless this is given\n"
+    "  --multicast-leisure SECONDS  answer a request that came by multicast\n"
+    "                       at a random point within this time (RFC 7252\n"
+    "                       §8.2; default 5, 0: at once)\n"
     "  --dump FILE          write every datagram sent and received, on\n"
     "                       every endpoint, to FILE (pcap with IP and UDP\n"
     "                       headers, for Wireshark; coaps as DTLS records)\n"
@@ -250,6 +253,7 @@ int main(int argc, char **argv) {
   long long amplification_factor = -1;
   bool echo = false;
   bool no_multicast = false;
+  uint32_t leisure_ms = COAP_DEFAULT_LEISURE_MS;
   const char *groups[MAX_GROUPS];
   size_t n_groups = 0;
   for (int i = 1; i < argc; i++) {
@@ -268,6 +272,14 @@ int main(int argc, char **argv) {
       if (n_groups == MAX_GROUPS)
         return usage_error("--multicast: at most 16 groups (%s)", argv[i + 1]);
       groups[n_groups++] = argv[++i];
+    } else if (strcmp(a, "--multicast-leisure") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("%s needs a value", a);
+      if (!cli_parse_seconds_ms(argv[i + 1], 3600000u, &leisure_ms))
+        return usage_error("--multicast-leisure: not a number of seconds in "
+                           "0..3600: %s",
+                           argv[i + 1]);
+      i++;
     } else if (strcmp(a, "--echo") == 0) {
       echo = true;
     } else if (strcmp(a, "--amplification-factor") == 0) {
@@ -339,6 +351,7 @@ int main(int argc, char **argv) {
   if (amplification_factor >= 0)
     config.amplification_factor = (uint32_t)amplification_factor;
   config.echo_first_response = echo;
+  config.multicast_leisure_ms = leisure_ms;
   if (max_observers >= 0) {
     config.max_observers_per_resource = (uint32_t)max_observers;
     if (config.max_observers < config.max_observers_per_resource)

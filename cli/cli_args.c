@@ -22,3 +22,15 @@ bool cli_parse_number(const char *text, long long min, long long max,
   *out = v;
   return true;
 }
+
+bool cli_parse_seconds_ms(const char *text, uint32_t max_ms, uint32_t *out) {
+  if (text == NULL || *text == '\0' || !isdigit((unsigned char)*text))
+    return false;
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno != 0 || *end != '\0' || !(v >= 0) || v * 1000.0 > max_ms)
+    return false;
+  *out = (uint32_t)(v * 1000.0 + 0.5);
+  return true;
+}

@@ -65,6 +65,8 @@ typedef struct client_opts {
   client_extra_option *extra;
   size_t n_extra;
   const char *url;
+  /* --multicast-timeout, in ms; 0: the library's default. */
+  uint32_t multicast_timeout_ms;
 } client_opts;
 
 /* Set (by client_main.c's handler) when SIGINT arrives, before the loop
@@ -251,6 +253,25 @@ int client_observer_start(coap_context *ctx, coap_observation *obs,
 /* Deregisters and ends with status (done follows from the loop). */
 void client_observer_stop(client_observer *ob, int status);
 void client_observer_free(client_observer *ob);
+
+/* ---- client_multicast.c ---- */
+
+typedef struct client_multicast client_multicast;
+/* Whether msg (its URI set) goes to a group address. */
+bool client_is_multicast(const coap_message *msg);
+/* Sends msg (taken) to its group and prints every server's answer as it
+ * comes (its base URI on stderr, the body on stdout), notifications too
+ * with --observe, until the timeout, --observe-count or
+ * client_multicast_stop.  done fires once, from the loop, with the exit
+ * status: 0 when a server answered successfully, 1 when none did. */
+typedef void (*client_multicast_done_cb)(void *user_data, int status);
+int client_multicast_start(coap_context *ctx, coap_message *msg,
+                           const client_opts *o, const client_output *out,
+                           client_multicast_done_cb done, void *user_data,
+                           client_multicast **out_mc);
+/* Cancels and ends with status (done follows from the loop). */
+void client_multicast_stop(client_multicast *mc, int status);
+void client_multicast_free(client_multicast *mc);
 
 /* ---- client_transfer.c: the body of a request and of its response ---- */
 

@@ -267,6 +267,16 @@ static int take_value(const char *flag, const char *value, client_opts *o,
     o->dump = value;
     return 0;
   }
+  if (strcmp(flag, "--multicast-timeout") == 0) {
+    uint32_t ms;
+    if (!cli_parse_seconds_ms(value, 86400000u, &ms) || ms == 0)
+      return fail(err, cap,
+                  "--multicast-timeout: not a number of seconds in "
+                  "(0, 86400]: '%s'",
+                  value);
+    o->multicast_timeout_ms = ms;
+    return 0;
+  }
   if (strcmp(flag, "--option") == 0)
     return parse_option(value, o, err, cap);
   if (strcmp(flag, "--etag") == 0 || strcmp(flag, "--if-match") == 0) {
@@ -292,6 +302,7 @@ static const char *const valued_flags[] = {"-m",
                                            "--proxy",
                                            "--credentials",
                                            "--dump",
+                                           "--multicast-timeout",
                                            "--option",
                                            "--etag",
                                            "--if-match"};
@@ -474,7 +485,11 @@ void client_args_usage(FILE *f, bool interactive_line) {
       "                             (default: when stdout is a terminal)\n"
       "  -v, --verbose              more output (-v shows the messages,\n"
       "                             -vv and -vvv the library's log)\n"
-      "  -q, --quiet                less output (repeatable)\n",
+      "  -q, --quiet                less output (repeatable)\n"
+      "  --multicast-timeout SECONDS  for a group URI (coap://[ff02::fd%IF]/,\n"
+      "                             coap://224.0.1.187/): how long answers\n"
+      "                             are waited for (default: the leisure of\n"
+      "                             5 s plus MAX_LATENCY, 105 s)\n",
       f);
   if (!interactive_line)
     fputs("\n"

@@ -7,6 +7,7 @@
  */
 #include "client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ struct client_job {
   coap_request *req;
   coap_future *response;
   client_observer *observer;
+  client_multicast *multicast;
   client_job_done_cb done;
   void *user_data;
   uv_timer_t timer;
@@ -46,6 +48,7 @@ static void job_done(uv_timer_t *timer) {
     coap_request_unref(job->req);
   }
   client_observer_free(job->observer);
+  client_multicast_free(job->multicast);
   client_transfer_free(job->transfer);
   client_payload_close(&job->payload);
   coap_message_free(job->msg);
@@ -65,6 +68,34 @@ static void finish(client_job *job, int status) {
 
 static void observer_done(void *user_data, int status) {
   finish(user_data, status);
+}
+
+static void multicast_done(void *user_data, int status) {
+  client_job *job = user_data;
+  finish(job, job->stopping ? job->stop_status : status);
+}
+
+/* A group URI: every server's answer, until the multicast timeout.  The
+ * body, if any, goes in the one NON (no blockwise upload to a group). */
+static int send_multicast(client_job *job) {
+  if (job->payload.fd >= 0) {
+    client_output_error(&job->out, "Error: a streamed payload (@FILE, @-) "
+                                   "cannot go to a group");
+    return CLIENT_EXIT_USAGE;
+  }
+  if (job->payload.len > 0 &&
+      coap_message_set_payload(job->msg, job->payload.data, job->payload.len) <
+          0) {
+    client_output_error(&job->out, "Error: out of memory");
+    return CLIENT_EXIT_FAIL;
+  }
+  if (job->out.verbosity >= 1)
+    client_output_describe(&job->out, job->msg, "Sending request:", stderr);
+  coap_message *msg = job->msg;
+  job->msg = NULL;
+  int rc = client_multicast_start(job->ctx, msg, &job->o, &job->out,
+                                  multicast_done, job, &job->multicast);
+  return rc < 0 ? CLIENT_EXIT_FAIL : 0;
 }
 
 /* RFC 7641 §3.2 / aiocoap: a 2.xx answer without Observe means the
@@ -197,6 +228,22 @@ static int apply_proxy(client_job *job) {
   return 0;
 }
 
+/* RFC 6874 §4: a user interface should take a bare '%' before an IPv6
+ * literal's zone ("coap://[ff02::fd%eth0]/", as aiocoap's and the issue's
+ * examples write it) for the "%25" a URI has; the library's parser is
+ * strict, so the tool writes the "25" in.  out holds at least
+ * strlen(url) + 3 bytes. */
+static void encode_bare_zone(const char *url, char *out, size_t cap) {
+  const char *open = strchr(url, '[');
+  const char *close = open != NULL ? strchr(open, ']') : NULL;
+  const char *pct = open != NULL ? memchr(open, '%', (size_t)(close - open)) : NULL;
+  if (close == NULL || pct == NULL || strncmp(pct, "%25", 3) == 0) {
+    snprintf(out, cap, "%s", url);
+    return;
+  }
+  snprintf(out, cap, "%.*s%%25%s", (int)(pct - url), url, pct + 1);
+}
+
 /* The message from the options; 0 or an exit status (reported). */
 static int build_message(client_job *job) {
   const client_opts *o = &job->o;
@@ -208,7 +255,15 @@ static int build_message(client_job *job) {
   coap_message *msg = job->msg;
   msg->code = (uint8_t)o->code;
   msg->mtype = o->non ? COAP_TYPE_NON : COAP_TYPE_CON;
-  rc = coap_message_set_request_uri(msg, o->url, o->set_hostname);
+  size_t cap = strlen(o->url) + 3;
+  char *url = malloc(cap);
+  if (url == NULL) {
+    client_output_error(&job->out, "Error: out of memory");
+    return CLIENT_EXIT_FAIL;
+  }
+  encode_bare_zone(o->url, url, cap);
+  rc = coap_message_set_request_uri(msg, url, o->set_hostname);
+  free(url);
   if (rc < 0) {
     client_output_error(&job->out, "bad URL '%s': %s", o->url,
                         coap_strerror(rc));
@@ -237,6 +292,8 @@ static int send_request(client_job *job) {
     client_output_error(&job->out, "%s", err);
     return CLIENT_EXIT_USAGE;
   }
+  if (client_is_multicast(job->msg))
+    return send_multicast(job);
   coap_request_params params;
   coap_request_params_default(&params);
   int rc = client_transfer_new(
@@ -296,6 +353,8 @@ void client_job_stop(client_job *job, int status) {
   job->stop_status = status;
   if (job->observer != NULL)
     client_observer_stop(job->observer, status);
+  else if (job->multicast != NULL)
+    client_multicast_stop(job->multicast, status);
   else if (job->req != NULL)
     coap_request_cancel(job->req); /* on_response follows, cancelled */
   else

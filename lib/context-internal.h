@@ -20,7 +20,11 @@
 
 /* Token → outgoing request or client observation (tokenmanager.c):
  * chained hash, intrusive. */
-enum { COAP__TOKEN_REQUEST = 0, COAP__TOKEN_OBSERVATION = 1 };
+enum {
+  COAP__TOKEN_REQUEST = 0,
+  COAP__TOKEN_OBSERVATION = 1,
+  COAP__TOKEN_MULTICAST = 2 /* multicast_request.c */
+};
 typedef struct coap__token_entry {
   struct coap__token_entry *next;
   uint64_t hash;
@@ -75,6 +79,7 @@ struct coap_context {
   coap__heap timers;  /* upper-layer deadlines */
   coap__token_map tokens;
   coap__queue requests;   /* every live coap_request (request.c) */
+  coap__queue multicast_requests; /* every live one (multicast_request.c) */
   coap__queue responders; /* every waiting responder (responder.c) */
   coap__queue responder_pool;
   size_t responder_pool_size;
@@ -152,6 +157,23 @@ size_t coap__requests_fail_all_detail(coap_context *ctx,
                                       const coap_remote *remote, int err,
                                       const char *detail);
 
+/* A token no outstanding request, observation or multicast request holds
+ * (random, RFC 7252 §5.3.1): 0 or COAP_ELIMIT. */
+int coap__token_pick(coap_context *ctx, coap__token_entry *t);
+/* An IP literal ("::1", "127.0.0.1", "fe80::1%eth0") into out's address
+ * and scope: 1, 0 when host is a name, COAP_ENODEV for a zone id that
+ * names no interface. */
+int coap__parse_ip_literal(const char *host, struct sockaddr_in6 *out);
+
+/* multicast_request.c: an answer with a multicast request's token (true:
+ * it was ours, even when dropped), the message layer's events on its NON,
+ * and the end of them all at shutdown. */
+bool coap__multicast_request_response(coap_context *ctx, coap__token_entry *e,
+                                      coap_message *msg);
+void coap__multicast_request_event(coap_context *ctx, void *owner,
+                                   coap__mm_event event, int err);
+void coap__multicast_requests_shutdown(coap_context *ctx);
+
 /* responder.c */
 void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
                                     coap__mm_incoming in);
@@ -167,7 +189,8 @@ typedef enum coap__owner_kind {
   COAP__OWNER_REQUEST = 1,
   COAP__OWNER_RESPONDER = 2,
   COAP__OWNER_SERVER_OBSERVATION = 3, /* observation_server.c */
-  COAP__OWNER_CLIENT_OBSERVATION = 4  /* observation_client.c */
+  COAP__OWNER_CLIENT_OBSERVATION = 4, /* observation_client.c */
+  COAP__OWNER_MULTICAST = 5           /* multicast_request.c */
 } coap__owner_kind;
 
 #endif

@@ -64,6 +64,9 @@ void coap_context_config_default(coap_context_config *config) {
   config->dtls_handshake_timeout_ms = 60000;
   config->dtls_psk_hint = NULL;
   config->dump_to = NULL;
+  config->multicast_leisure_ms = COAP_DEFAULT_LEISURE_MS;
+  config->multicast_group_size = 0;
+  config->multicast_data_rate = 0;
 }
 
 void coap_request_params_default(coap_request_params *params) {
@@ -306,6 +309,8 @@ static void mm_event(void *user_data, void *owner, coap__mm_event event,
     coap__observation_server_event(user_data, owner, event, err);
   else if (kind == COAP__OWNER_CLIENT_OBSERVATION)
     coap__observation_client_event(user_data, owner, event, err);
+  else if (kind == COAP__OWNER_MULTICAST)
+    coap__multicast_request_event(user_data, owner, event, err);
   else
     coap__responder_handle_event(user_data, owner, event, err);
 }
@@ -396,6 +401,7 @@ static int context_create(uv_loop_t *loop, coap_site *site, const char *scheme,
   coap__heap_init(&ctx->timers);
   coap__token_map_init(&ctx->tokens);
   coap__queue_init(&ctx->requests);
+  coap__queue_init(&ctx->multicast_requests);
   coap__queue_init(&ctx->responders);
   coap__queue_init(&ctx->responder_pool);
   coap__hash_key_random(&ctx->rng_key);
@@ -572,6 +578,7 @@ void coap_context_shutdown(coap_context *ctx, coap_context_shutdown_cb cb,
    * requests still cancels their messages in it. */
   ctx->shutting_down = true;
   coap__requests_fail_all(ctx, NULL, COAP_ESHUTDOWN);
+  coap__multicast_requests_shutdown(ctx);
   coap__responders_shutdown(ctx);
   coap__observations_shutdown(ctx);
   coap__blockwise_server_free(ctx);

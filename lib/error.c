@@ -76,6 +76,7 @@ static const error_entry errors[] = {
     ENTRY(COAP_ECERTIFICATE, "peer certificate did not verify"),
     ENTRY(COAP_ESESSION_CLOSED, "secure session closed"),
     ENTRY(COAP_ENORESPONSE, "no response expected (No-Response)"),
+    ENTRY(COAP_EDONE, "no more responses (the multicast request's time is up)"),
 
     ENTRY(COAP_EBAD_REQUEST, "bad request"),
     ENTRY(COAP_EUNAUTHORIZED, "unauthorized"),

@@ -273,7 +273,7 @@ static bool token_taken(const coap_context *ctx, const coap__token_entry *t) {
  * Spaces of one or two bytes are walked whole from a random start; longer
  * ones are tried TOKEN_TRIES times, far beyond any plausible collision.
  * 0 or COAP_ELIMIT. */
-static int pick_token(coap_context *ctx, coap__token_entry *t) {
+int coap__token_pick(coap_context *ctx, coap__token_entry *t) {
   const uint8_t len = ctx->config.token_length;
   t->token_len = len;
   for (int i = 0; i < TOKEN_TRIES; i++) {
@@ -303,7 +303,7 @@ int coap__request_send(coap_request *req, coap_message *msg) {
     coap__token_map_remove(&ctx->tokens, &req->token);
     req->in_token_map = false;
   }
-  int rc = pick_token(ctx, &req->token);
+  int rc = coap__token_pick(ctx, &req->token);
   if (rc < 0)
     return rc;
   rc = coap__token_map_insert(&ctx->tokens, &req->token);
@@ -408,7 +408,7 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status,
  * when host is a name, or COAP_ENODEV when its zone id names no interface
  * here (RFC 6874: a zone id is an interface; taking an unknown one as
  * scope 0 would send the datagram somewhere else). */
-static int parse_literal(const char *host, struct sockaddr_in6 *out) {
+int coap__parse_ip_literal(const char *host, struct sockaddr_in6 *out) {
   struct in_addr v4;
   if (inet_pton(AF_INET, host, &v4) == 1) {
     coap__v4_mapped(&out->sin6_addr, &v4);
@@ -495,7 +495,7 @@ static int destination(coap_request *req, coap_message *msg, char *host,
       port = p;
   }
   req->remote.sin6_port = htons((uint16_t)port);
-  int literal = parse_literal(host, &req->remote);
+  int literal = coap__parse_ip_literal(host, &req->remote);
   if (literal < 0)
     return literal;
   *needs_lookup = literal == 0;
@@ -677,6 +677,8 @@ bool coap__request_handle_response(coap_context *ctx, coap_message *msg) {
       coap__token_map_find(&ctx->tokens, msg->token, msg->token_len);
   if (e == NULL)
     return false;
+  if (e->kind == COAP__TOKEN_MULTICAST)
+    return coap__multicast_request_response(ctx, e, msg);
   if (e->kind == COAP__TOKEN_OBSERVATION) {
     if (unrecognised_critical(msg))
       return coap__observation_client_reject(ctx, e, msg,

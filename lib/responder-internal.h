@@ -38,6 +38,7 @@ typedef struct coap__responder {
   coap_message request;
   coap_message response;
   coap_future *later;
+  coap__timer leisure; /* holding a multicast answer back (RFC 7252 §8.2) */
   coap__responder_blockwise bw;
 } coap__responder;
 

@@ -39,6 +39,8 @@ static coap__responder *responder_get(coap_context *ctx) {
   r->kind = COAP__OWNER_RESPONDER;
   r->ctx = ctx;
   r->later = NULL;
+  r->leisure.cb = NULL;
+  coap__heap_node_init(&r->leisure.node);
   coap__responder_blockwise_init(r);
   return r;
 }
@@ -166,8 +168,54 @@ static int send_or_suppress(coap__responder *r) {
   return 0;
 }
 
-/* Sends r->response for the request behind r->in. */
-static void respond(coap__responder *r) {
+/* RFC 7252 §8.2: how long a server waits before it answers a request that
+ * came by multicast: a random point in its leisure, which is S * G / R
+ * when the group's size and the rate are configured (S the answer's
+ * size), else the configured leisure. */
+static uint64_t leisure_delay(coap__responder *r) {
+  coap_context *ctx = r->ctx;
+  const coap_context_config *c = &ctx->config;
+  if (!coap__remote_via_multicast(&r->request.remote))
+    return 0;
+  uint64_t leisure = c->multicast_leisure_ms;
+  if (c->multicast_group_size > 0 && c->multicast_data_rate > 0)
+    leisure = (uint64_t)coap_message_encoded_size(&r->response) *
+              c->multicast_group_size * 1000u / c->multicast_data_rate;
+  if (leisure == 0)
+    return 0;
+  return coap__context_random(ctx) % (leisure + 1);
+}
+
+static void on_leisure_over(coap__timer *timer) {
+  coap__responder *r = coap__container_of(timer, coap__responder, leisure);
+  coap_context *ctx = r->ctx;
+  int rc = send_or_suppress(r);
+  if (rc < 0)
+    coap__context_log(ctx, COAP_LOG_WARNING, "response not sent: %s",
+                      coap_strerror(rc));
+  responder_put(r);
+  coap__context_flush(ctx);
+}
+
+/* Holds the response back for the leisure: r is kept, and what it borrows
+ * (the datagram, a cached representation) becomes its own.  False when it
+ * cannot be: then it is answered at once. */
+static bool hold_for_leisure(coap__responder *r, uint64_t delay) {
+  coap_context *ctx = r->ctx;
+  if (coap_message_own(&r->request) < 0 || coap_message_own(&r->response) < 0)
+    return false;
+  r->leisure.cb = on_leisure_over;
+  coap__context_schedule(ctx, &r->leisure, coap__context_now(ctx) + delay);
+  coap__queue_remove(&r->link);
+  coap__queue_insert_tail(&ctx->responders, &r->link);
+  ctx->stats.leisure_delayed++;
+  return true;
+}
+
+/* Sends r->response for the request behind r->in.  Returns true when r
+ * is kept to send it later (the leisure of a multicast request), false
+ * when the caller puts r back. */
+static bool respond(coap__responder *r) {
   coap_context *ctx = r->ctx;
   coap_message *resp = &r->response;
   if (resp->code == 0)
@@ -177,6 +225,10 @@ static void respond(coap__responder *r) {
   /* RFC 7641 §4.1: Observe on the answer to an accepted registration. */
   coap__observation_server_respond(ctx, &r->request, r->in, resp);
   coap_message_set_token(resp, r->request.token, r->request.token_len);
+  ctx->stats.requests_handled++;
+  uint64_t delay = leisure_delay(r);
+  if (delay > 0 && hold_for_leisure(r, delay))
+    return true;
   int rc = send_or_suppress(r);
   if (rc == COAP_EMSGSIZE) {
     error_response(resp, COAP_CODE_INTERNAL_SERVER_ERROR, "response too large");
@@ -186,7 +238,7 @@ static void respond(coap__responder *r) {
   if (rc < 0)
     coap__context_log(ctx, COAP_LOG_WARNING, "response not sent: %s",
                       coap_strerror(rc));
-  ctx->stats.requests_handled++;
+  return false;
 }
 
 int coap__responder_send(coap__responder *r) {
@@ -228,8 +280,8 @@ static void on_render_done(coap_future *f, void *user_data) {
       err = COAP_EINTERNAL_SERVER_ERROR; /* resolved without a message */
     error_response(&r->response, coap_error_to_code(err), coap_strerror(err));
   }
-  respond(r);
-  responder_put(r);
+  if (!respond(r))
+    responder_put(r);
   coap__context_flush(ctx);
   coap__context_rearm(ctx);
 }
@@ -263,8 +315,8 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
   coap_message *req = &r->request;
   coap_message *resp = &r->response;
   if (refused_busy(r)) {
-    respond(r);
-    responder_put(r);
+    if (!respond(r))
+      responder_put(r);
     return;
   }
 
@@ -304,8 +356,8 @@ void coap__responder_handle_request(coap_context *ctx, coap_message *msg,
       error_response(resp, coap_error_to_code(rc), coap_strerror(rc));
     }
   }
-  respond(r);
-  responder_put(r);
+  if (!respond(r))
+    responder_put(r);
 }
 
 /* Renders through the site.  Returns 0 when r->response is ready, 1 when
@@ -355,6 +407,13 @@ void coap__responders_shutdown(coap_context *ctx) {
     coap__queue *q = coap__queue_head(&ctx->responders);
     coap__responder *r = coap__queue_data(q, coap__responder, link);
     coap__queue_remove(q);
+    if (r->later == NULL) {
+      /* Waiting out its leisure (§8.2): the answer is not sent. */
+      coap__context_unschedule(ctx, &r->leisure);
+      coap__queue_init(&r->link);
+      responder_put(r); /* freed: the context is shutting down */
+      continue;
+    }
     r->ctx = NULL;
     if (coap__future_cancel_soon(ctx->scheduler, r->later) < 0)
       coap_future_cancel(r->later);

@@ -57,6 +57,7 @@
 #include "future.h"
 #include "interfaces.h"
 #include "message.h"
+#include "multicast.h"
 #include "numbers.h"
 #include "observation.h"
 #include "options.h"

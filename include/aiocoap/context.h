@@ -247,6 +247,17 @@ typedef struct coap_context_config {
    * with COAP_ENOTSUP in a build without libpcap, with -errno when the
    * file cannot be created. */
   const char *dump_to;
+  /* RFC 7252 §8.2: a server answers a request that came by multicast at a
+   * random point within its leisure, so that the group's answers do not
+   * all arrive at once.  The leisure is S * G / R when both the group's
+   * size G (multicast_group_size, servers) and the data rate R the
+   * answers may take (multicast_data_rate, bytes per second) are set,
+   * with S the answer's size; otherwise multicast_leisure_ms (default
+   * DEFAULT_LEISURE, 5000; 0 answers at once).  A client's multicast
+   * request waits multicast_leisure_ms + MAX_LATENCY by default. */
+  uint32_t multicast_leisure_ms;
+  uint32_t multicast_group_size;
+  uint32_t multicast_data_rate;
 } coap_context_config;
 
 /* The default of socket_rcvbuf and socket_sndbuf: room for about 4,096
@@ -550,6 +561,8 @@ typedef struct coap_context_stats {
    * requests (a CON, a response, an empty message), ignored as RFC 7252
    * §8.1 says. */
   uint64_t multicast_ignored;
+  /* Answers to multicast requests held back for the leisure (§8.2). */
+  uint64_t leisure_delayed;
 } coap_context_stats;
 
 AIOCOAP_EXTERN void coap_context_get_stats(const coap_context *ctx,

@@ -75,6 +75,10 @@ typedef enum coap_error {
    * only some were and nothing arrived within the wait.  Not a failure of
    * the exchange: the server did as asked, as far as the client can tell. */
   COAP_ENORESPONSE = -1053,
+  /* A multicast request's responses are all in: its time is up
+   * (aiocoap's StopAsyncIteration on MulticastRequest.responses).  Not a
+   * failure; the end of the iteration. */
+  COAP_EDONE = -1054,
 
   /* Secure transports (DTLS, later TLS).  The transport's reason (the
    * alert's name, the check that failed) goes to the log and to

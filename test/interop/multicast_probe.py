@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Sends one CoAP datagram to a group and prints what comes back.
 
-Usage: multicast_probe.py GROUP PORT IFACE TYPE PATH [OPTION_HEX] [WAIT_S]
+Usage: multicast_probe.py GROUP PORT IFACE TYPE PATH [OPTION_HEX] [WAIT_S] [timed]
   TYPE  NON or CON
   PATH  Uri-Path segments joined by '/' (empty for none)
 Prints one line per datagram received within WAIT_S seconds (default 1.5):
   FROM-ADDRESS TYPE CODE PAYLOAD...
+(with "timed", each line starts with the milliseconds since the send)
 and "none" when nothing came.  A test helper, not a CoAP implementation:
 it encodes only the header, Uri-Path and one raw option.
 """
@@ -15,7 +16,8 @@ import time
 
 group, port, iface, mtype, path = sys.argv[1:6]
 extra = bytes.fromhex(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else b""
-wait = float(sys.argv[7]) if len(sys.argv) > 7 else 1.5
+wait = float(sys.argv[7]) if len(sys.argv) > 7 and sys.argv[7] else 1.5
+timed = len(sys.argv) > 8 and sys.argv[8] == "timed"
 t = {"CON": 0, "NON": 1}[mtype]
 msg = bytearray([0x40 | t << 4 | 2, 0x01, 0x12, 0x34, 0xAB, 0xCD])
 last = 0
@@ -39,6 +41,7 @@ else:
     idx = socket.if_nametoindex(iface)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
     dest = (group, int(port), 0, idx)
+sent_at = time.time()
 s.sendto(bytes(msg), dest)
 s.settimeout(0.1)
 deadline = time.time() + wait
@@ -52,6 +55,8 @@ while time.time() < deadline:
     types = ["CON", "NON", "ACK", "RST"]
     code = "%d.%02d" % (data[1] >> 5, data[1] & 31) if len(data) > 1 else "?"
     payload = data.split(b"\xff", 1)[1] if b"\xff" in data[4:] else b""
+    if timed:
+        print(int((time.time() - sent_at) * 1000), end=" ")
     print(src[0], types[(data[0] >> 4) & 3], code,
           payload.decode("utf-8", "replace")[:200])
 if got == 0:

@@ -39,7 +39,9 @@ dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 
-"$server" --bind '[::]:5683' 2>"$dir/log" &
+# Answers at once (--multicast-leisure 0) for the checks of what is said;
+# the leisure itself is checked below.
+"$server" --bind '[::]:5683' --multicast-leisure 0 2>"$dir/log" &
 pids+=($!)
 wait_until 50 grep -q "serving on" "$dir/log"
 
@@ -71,7 +73,7 @@ expect "the same by unicast is rejected with RST (§5.4.1)" '^::1 RST' \
   "$(probe ::1 5683 lo NON .well-known/core e0fcd1)"
 kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pids=()
 
-"$server" --bind '[::]:5683' --no-multicast --multicast 'ff02::1234%v1' 2>"$dir/log2" &
+"$server" --bind '[::]:5683' --multicast-leisure 0 --no-multicast --multicast 'ff02::1234%v1' 2>"$dir/log2" &
 pids+=($!)
 wait_until 50 grep -q "joined" "$dir/log2"
 expect "--multicast says what it joined" 'joined ff02::1234%v1 \(1 membership\)' "$(cat "$dir/log2")"
@@ -79,6 +81,28 @@ expect "--no-multicast: ff02::fd is not joined" '^none$' \
   "$(probe ff02::fd 5683 v0 NON .well-known/core)"
 expect "the asked group is" 'NON 2\.05 .*</time>' \
   "$(probe ff02::1234 5683 v0 NON .well-known/core)"
+kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pids=()
+
+# RFC 7252 §8.2: a multicast request is answered at a random point within
+# the leisure; a unicast one at once.
+"$server" --bind '[::]:5683' --multicast-leisure 1 2>"$dir/log3" &
+pids+=($!)
+wait_until 50 grep -q "serving on" "$dir/log3"
+delays=()
+for _ in 1 2 3 4 5 6; do
+  d=$(probe ff02::fd 5683 v0 NON .well-known/core "" 2 timed | awk '{print $1; exit}')
+  delays+=("${d:-none}")
+done
+expect "every answer within the leisure of 1 s (+0.3 s): ${delays[*]}" '^ok$' \
+  "$(for d in "${delays[@]}"; do [ "$d" != none ] && [ "$d" -le 1300 ] || { echo bad; exit; }; done; echo ok)"
+expect "the answers are spread, not all at once: ${delays[*]}" '^ok$' \
+  "$(for d in "${delays[@]}"; do [ "$d" -ge 60 ] && { echo ok; exit; }; done; echo bad)"
+d=$(probe ::1 5683 lo NON .well-known/core "" 2 timed | awk '{print $1; exit}')
+expect "by unicast the same server answers at once: ${d}ms" '^ok$' \
+  "$([ "${d:-9999}" -le 300 ] && echo ok || echo bad)"
+expect "leisure 0 answered at once earlier; --multicast-leisure rejects junk" '^2$' \
+  "$("$server" --multicast-leisure -1 >/dev/null 2>&1; echo $?)"
+
 expect "an unknown interface fails with exit 1" '^1$' \
   "$("$server" --bind '[::]:0' --multicast 'ff02::1%nosuch0' 2>/dev/null; echo $?)"
 finish
