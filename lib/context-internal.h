@@ -173,6 +173,9 @@ bool coap__multicast_request_response(coap_context *ctx, coap__token_entry *e,
 void coap__multicast_request_event(coap_context *ctx, void *owner,
                                    coap__mm_event event, int err);
 void coap__multicast_requests_shutdown(coap_context *ctx);
+/* The transport could not send to group at all: its requests end. */
+void coap__multicast_requests_fail(coap_context *ctx, const coap_remote *group,
+                                   int err);
 
 /* responder.c */
 void coap__responder_handle_request(coap_context *ctx, coap_message *msg,

@@ -221,6 +221,8 @@ static void on_transport_error(void *user_data, const coap_remote *remote,
   if (!fatal)
     return;
   coap__requests_fail_all_detail(ctx, remote, err, detail);
+  if (coap__addr_is_multicast(&remote->addr.sin6_addr))
+    coap__multicast_requests_fail(ctx, remote, err);
   coap__observations_kill(ctx, remote, err);
   coap__mm_kill(ctx->mm, remote, err);
   coap__context_rearm(ctx);

@@ -398,6 +398,23 @@ void coap__multicast_request_event(coap_context *ctx, void *owner,
   }
 }
 
+void coap__multicast_requests_fail(coap_context *ctx, const coap_remote *group,
+                                   int err) {
+  coap__queue *q = coap__queue_head(&ctx->multicast_requests);
+  while (q != &ctx->multicast_requests) {
+    coap__queue *next = q->next;
+    coap_multicast_request *mr =
+        coap__queue_data(q, coap_multicast_request, link);
+    const struct sockaddr_in6 *a = &mr->msg->remote.addr, *b = &group->addr;
+    /* The kernel refused the send to the group (no route to it, say):
+     * nobody will answer. */
+    if (a->sin6_port == b->sin6_port &&
+        memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0)
+      end(mr, err);
+    q = next;
+  }
+}
+
 void coap__multicast_requests_shutdown(coap_context *ctx) {
   while (!coap__queue_empty(&ctx->multicast_requests)) {
     coap_multicast_request *mr = coap__queue_data(
