@@ -13,6 +13,7 @@
  * §3.6) and go straight to the message layer with the observation as owner.
  */
 #include "alloc-internal.h"
+#include "block2_fetch-internal.h"
 #include "message-internal.h"
 #include "observation-internal.h"
 #include "request-internal.h"
@@ -37,7 +38,6 @@ typedef struct errback_slot {
   void *user_data;
 } errback_slot;
 
-struct notification_fetch;
 
 struct coap_observation {
   coap__owner_kind kind; /* first: the message layer's owner tag */
@@ -75,18 +75,9 @@ struct coap_observation {
   size_t n_errbacks;
   int end_err;
   coap_message *end_msg;
-  struct notification_fetch *fetch;
+  coap__block2_fetch *fetch; /* completing a Block2 notification */
 };
 
-/* The rest of a notification that came with Block2 more=1 (RFC 7959 §2.6). */
-typedef struct notification_fetch {
-  coap_observation *obs; /* a reference */
-  coap_request *req;
-  coap_message *notification; /* its payload becomes the whole body */
-  uint8_t *body;
-  size_t len, cap;
-  coap_block next;
-} notification_fetch;
 
 static void free_message(void *msg) {
   coap_message_free(msg);
@@ -114,6 +105,7 @@ static void on_reregister(coap__timer *timer);
 static void on_linger(coap__timer *timer);
 
 static void obs_free(coap_observation *obs) {
+  coap__block2_fetch_abandon(obs->fetch);
   while (obs->q_len > 0) {
     coap_message_free(obs->queue[obs->q_head]);
     obs->q_head = (obs->q_head + 1) % obs->q_cap;
@@ -436,171 +428,47 @@ int coap_observation_register_errback(coap_observation *obs,
   return 0;
 }
 
-/* ---- Block2 notifications (RFC 7959 §2.6) ---- */
+/* ---- Block2 notifications (RFC 7959 §2.6; block2_fetch.c) ---- */
 
-static void on_fetch_done(coap_future *f, void *user_data);
-
-static void fetch_free(notification_fetch *fetch) {
-  if (fetch->obs->fetch == fetch)
-    fetch->obs->fetch = NULL;
-  coap_request_unref(fetch->req);
-  coap_message_free(fetch->notification);
-  coap__free(fetch->body);
-  coap_observation_unref(fetch->obs);
-  coap__free(fetch);
-}
-
-/* Stops completing a notification (a newer one came, or the observation
- * ended); the request's completion frees the record from the loop. */
-static void fetch_abandon(coap_observation *obs) {
-  notification_fetch *fetch = obs->fetch;
-  if (fetch == NULL)
-    return;
+/* The fetch belongs to obs, which abandons it before it goes (so this
+ * never runs on a freed observation). */
+static void on_fetched(void *user_data, int err, coap_message *whole) {
+  coap_observation *obs = user_data;
   obs->fetch = NULL;
-  coap_request_cancel(fetch->req);
-}
-
-/* Asks for the block fetch->next, without Observe (§2.6). */
-static int fetch_send(notification_fetch *fetch) {
-  coap_observation *obs = fetch->obs;
-  coap_message *msg;
-  int rc = coap_message_new(&msg);
-  if (rc < 0)
-    return rc;
-  rc = coap_message_copy(msg, obs->registration);
-  coap_options_delete(&msg->opt, COAP_OPT_OBSERVE);
-  if (rc == 0)
-    rc = coap_options_set_block(&msg->opt, COAP_OPT_BLOCK2, &fetch->next);
-  if (rc < 0) {
-    coap_message_free(msg);
-    return rc;
-  }
-  msg->remote = obs->remote;
-  msg->mtype = COAP_TYPE_CON;
-  msg->mid = -1;
-  coap_request_params params;
-  coap_request_params_default(&params);
-  params.handle_blockwise = false;
-  coap_request_unref(fetch->req);
-  fetch->req = NULL;
-  rc = coap_context_request(obs->ctx, msg, &params, &fetch->req);
-  if (rc < 0)
-    return rc;
-  coap_future *f = coap_request_response(fetch->req);
-  rc = f == NULL ? COAP_ENOMEM
-                 : coap_future_add_done_callback(f, on_fetch_done, fetch);
-  if (rc < 0)
-    coap_request_cancel(fetch->req); /* no callback: the caller frees */
-  return rc;
-}
-
-static int body_append(notification_fetch *fetch, const uint8_t *data,
-                       size_t len, size_t limit) {
-  if (len > limit || fetch->len > limit - len)
-    return COAP_EREQUEST_ENTITY_TOO_LARGE;
-  if (fetch->len + len > fetch->cap) {
-    size_t cap = fetch->cap ? fetch->cap : 1024;
-    while (cap < fetch->len + len)
-      cap *= 2;
-    uint8_t *grown = coap__realloc(fetch->body, cap);
-    if (grown == NULL)
-      return COAP_ENOMEM;
-    fetch->body = grown;
-    fetch->cap = cap;
-  }
-  if (len > 0)
-    memcpy(fetch->body + fetch->len, data, len);
-  fetch->len += len;
-  return 0;
-}
-
-/* Whether the block belongs to the same representation (§2.4: same ETag,
- * or none on both). */
-static bool same_representation(const coap_message *a, const coap_message *b) {
-  const uint8_t *ea = NULL, *eb = NULL;
-  size_t la = 0, lb = 0;
-  bool ha = coap_options_get_etag(&a->opt, &ea, &la) == 0;
-  bool hb = coap_options_get_etag(&b->opt, &eb, &lb) == 0;
-  return ha == hb && la == lb && (la == 0 || memcmp(ea, eb, la) == 0);
-}
-
-static void on_fetch_done(coap_future *f, void *user_data) {
-  notification_fetch *fetch = user_data;
-  coap_observation *obs = fetch->obs;
-  if (obs->fetch != fetch || obs->state != CLI_ACTIVE || obs->ctx == NULL) {
-    fetch_free(fetch);
-    return;
-  }
-  const coap_message *resp = coap_future_result(f);
-  coap_block got;
-  int rc = coap_future_error(f);
-  if (rc == 0 &&
-      (!coap_code_is_successful(resp->code) ||
-       coap_options_get_block(&resp->opt, COAP_OPT_BLOCK2, &got) < 0 ||
-       /* RFC 7959 §2.4: a server may answer with a smaller block size
-        * than asked, so the block number differs; what must match is
-        * where the block starts. */
-       coap_block_start(&got) != fetch->len ||
-       !same_representation(fetch->notification, resp)))
-    rc = COAP_ERESOURCE_CHANGED;
-  if (rc == 0)
-    rc = body_append(fetch, resp->payload, resp->payload_len,
-                     obs->ctx->config.max_body_size);
-  if (rc == 0 && got.more) {
-    fetch->next.num = got.num + 1;
-    fetch->next.szx = got.szx;
-    rc = fetch_send(fetch);
-    if (rc == 0)
-      return;
-  }
-  if (rc < 0) {
+  if (err < 0) {
     /* §2.6: the representation changed or could not be had; the next
      * notification brings the new state. */
-    coap__context_log(obs->ctx, COAP_LOG_INFO,
-                      "notification blocks not fetched: %s", coap_strerror(rc));
-    fetch_free(fetch);
+    if (obs->ctx != NULL)
+      coap__context_log(obs->ctx, COAP_LOG_INFO,
+                        "notification blocks not fetched: %s",
+                        coap_strerror(err));
     return;
   }
-  coap_message *done = fetch->notification;
-  fetch->notification = NULL;
-  coap_options_delete(&done->opt, COAP_OPT_BLOCK2);
-  rc = coap_message_set_payload(done, fetch->body, fetch->len);
-  /* The fetch's reference may be the last one (the application let go
-   * meanwhile): keep obs until the notification is handed out. */
+  if (obs->state != CLI_ACTIVE || obs->ctx == NULL) {
+    coap_message_free(whole);
+    return;
+  }
   coap_observation_ref(obs);
-  fetch_free(fetch);
-  if (rc < 0)
-    coap_message_free(done);
-  else
-    deliver(obs, done);
+  deliver(obs, whole);
   coap_observation_unref(obs);
 }
 
+/* Stops completing a notification (a newer one came, or the observation
+ * ended). */
+static void fetch_abandon(coap_observation *obs) {
+  coap__block2_fetch_abandon(obs->fetch);
+  obs->fetch = NULL;
+}
+
 /* Completes a notification that has more blocks before delivering it. */
-static void fetch_start(coap_observation *obs, const coap_message *msg,
-                        const coap_block *first) {
+static void fetch_start(coap_observation *obs, const coap_message *msg) {
   fetch_abandon(obs);
-  notification_fetch *fetch = coap__calloc(1, sizeof *fetch);
-  if (fetch == NULL)
-    return;
-  fetch->obs = coap_observation_ref(obs);
-  fetch->notification = copy_notification(obs, msg);
-  fetch->next = (coap_block){.num = first->num + 1, .szx = first->szx};
-  int rc = fetch->notification == NULL ? COAP_ENOMEM : 0;
-  if (rc == 0 && first->num != 0)
-    rc = COAP_EUNEXPECTED_BLOCK2;
-  if (rc == 0)
-    rc = body_append(fetch, msg->payload, msg->payload_len,
-                     obs->ctx->config.max_body_size);
-  if (rc == 0) {
-    obs->fetch = fetch;
-    rc = fetch_send(fetch);
-  }
-  if (rc < 0) {
+  int rc = coap__block2_fetch_start(obs->ctx, obs->registration, &obs->remote,
+                                    msg, obs->uri, on_fetched, obs,
+                                    &obs->fetch);
+  if (rc < 0)
     coap__context_log(obs->ctx, COAP_LOG_INFO,
                       "notification blocks not fetched: %s", coap_strerror(rc));
-    fetch_free(fetch);
-  }
 }
 
 /* ---- from the network ---- */
@@ -730,7 +598,7 @@ bool coap__observation_client_notification(coap_context *ctx,
   if (has_observe &&
       coap_options_get_block(&msg->opt, COAP_OPT_BLOCK2, &block) == 0 &&
       block.more) {
-    fetch_start(obs, msg, &block);
+    fetch_start(obs, msg);
     return true;
   }
   /* A newer complete notification supersedes one still being fetched. */
