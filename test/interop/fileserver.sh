@@ -180,11 +180,14 @@ expect "nothing written outside" '^absent$' \
 # ---- Observe ----
 echo first >"$root/obs.txt"
 echo other >"$root/obs2.txt"
-coap-client-notls -B 8 -s 6 "$B/obs.txt" >"$work/obs1" 2>&1 &
+# The observers live far longer than the checks take (they are killed
+# below): under a loaded ASan run the three registrations may take
+# seconds, and an observer whose -s time ran out would miss the changes.
+coap-client-notls -B 60 -s 50 "$B/obs.txt" >"$work/obs1" 2>&1 &
 o1=$!
-coap-client-notls -B 8 -s 6 "$B/obs2.txt" >"$work/obs2" 2>&1 &
+coap-client-notls -B 60 -s 50 "$B/obs2.txt" >"$work/obs2" 2>&1 &
 o2=$!
-coap-client-notls -B 8 -s 6 "$B/sub/" >"$work/obsdir" 2>&1 &
+coap-client-notls -B 60 -s 50 "$B/sub/" >"$work/obsdir" 2>&1 &
 o3=$!
 wait_until 30 grep -q first "$work/obs1"
 wait_until 30 grep -q other "$work/obs2"
@@ -208,7 +211,7 @@ echo again >"$root/obs2.txt"
 sleep 0.3
 expect "after the observers vanished, GET still serves the file" '^again$' \
   "$(cc "$B/obs2.txt")"
-coap-client-notls -B 5 -s 3 "$B/obs2.txt" >"$work/obs4" 2>&1 &
+coap-client-notls -B 60 -s 50 "$B/obs2.txt" >"$work/obs4" 2>&1 &
 o4=$!
 wait_until 30 grep -q again "$work/obs4"
 echo "once more" >"$root/obs2.txt"
