@@ -734,3 +734,38 @@ COAP_TEST(multicast, shutdown_while_an_answer_waits_out_its_leisure) {
   coap_multicast_request_unref(mr);
   world_stop(&w); /* nothing leaks (ASan) and the loop closes */
 }
+
+/* §8.2: with the group's size G and the rate R configured the leisure is
+ * S * G / R for an answer of S bytes: a fast link and a small group give
+ * none; a slow one holds the answer back. */
+COAP_TEST(multicast, the_leisure_is_s_times_g_over_r_when_configured) {
+  world w;
+  coap_context_config sc;
+  coap_context_config_default(&sc);
+  sc.multicast_leisure_ms = 60000; /* not used: G and R are set */
+  sc.multicast_group_size = 1;
+  sc.multicast_data_rate = 100000000; /* 100 MB/s: well under 1 ms */
+  world_start(&w, &sc);
+  coap_multicast_request *mr = send_group(&w, "hello", 300, NULL);
+  collector c;
+  collector_start(&c, &w, mr);
+  run_for(&w, 1000, &c.ended);
+  cr_expect_eq(c.n, 1u);
+  coap_context_stats st;
+  coap_context_get_stats(w.server, &st);
+  cr_expect_eq(st.leisure_delayed, 0u, "a leisure under 1 ms: at once");
+  collector_free(&c);
+  world_stop(&w);
+
+  /* 4 KiB from each of 100 servers over 8 kB/s: 51 s of leisure. */
+  sc.multicast_group_size = 100;
+  sc.multicast_data_rate = 8000;
+  world_start(&w, &sc);
+  mr = send_group(&w, "big", 300, NULL);
+  collector_start(&c, &w, mr);
+  run_for(&w, 1000, &c.ended);
+  coap_context_get_stats(w.server, &st);
+  cr_expect_eq(st.leisure_delayed, 1u, "held back (for a random part of it)");
+  collector_free(&c);
+  world_stop(&w);
+}
