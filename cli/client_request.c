@@ -89,6 +89,8 @@ static int send_multicast(client_job *job) {
     client_output_error(&job->out, "Error: out of memory");
     return CLIENT_EXIT_FAIL;
   }
+  /* RFC 7252 §8.1: a request to a group is NON, whatever was asked. */
+  job->msg->mtype = COAP_TYPE_NON;
   if (job->out.verbosity >= 1)
     client_output_describe(&job->out, job->msg, "Sending request:", stderr);
   coap_message *msg = job->msg;
