@@ -65,6 +65,17 @@ usage_error "--content-format json with a payload that is not JSON" '--payload.*
   --content-format application/json --payload '{bad' -m POST "$url"
 usage_error "--content-format cbor with a payload that is not JSON" '--payload.*JSON' \
   --content-format application/cbor --payload 'h"x' -m POST "$url"
+usage_error "--multicast-timeout not a number" '--multicast-timeout' \
+  --multicast-timeout soon "$url"
+usage_error "--multicast-timeout 0" '--multicast-timeout' --multicast-timeout 0 "$url"
+usage_error "--multicast-timeout negative" '--multicast-timeout' --multicast-timeout -1 "$url"
+usage_error "--multicast-timeout beyond a day" '--multicast-timeout' \
+  --multicast-timeout 86401 "$url"
+out=$("$client" --multicast-timeout 1 'coap://[ff02::fd]/' 2>&1); rc=$?
+expect "an ff02:: group without an interface: exit 1" '^1$' "$rc"
+expect "saying the group needs one" 'ff02:: groups an interface' "$out"
+out=$("$client" --multicast-timeout 1 'coap://[ff02::fd%nosuch0]/' 2>&1); rc=$?
+expect "a zone naming no interface: exit 1" '^1$' "$rc"
 
 out=$("$client" --help 2>/dev/null); rc=$?
 expect "--help exits 0" '^0$' "$rc"
@@ -72,7 +83,8 @@ expect "--help shows the usage line" '^usage: aiocoap-client \[options\] URL' "$
 for flag in --method --non --observe --observe-exec --observe-count --accept \
     --payload --payload-initial-szx --content-format --proxy --no-set-hostname \
     --verbose --quiet --color --no-color --pretty-print --no-pretty-print \
-    --interactive --version --option --etag --if-match --if-none-match; do
+    --interactive --version --option --etag --if-match --if-none-match \
+    --multicast-timeout; do
   case "$out" in
     *"$flag"*) ;;
     *) expect "--help lists $flag" 'listed' "missing" ;;

@@ -30,6 +30,13 @@ err=$("$server" --frobnicate 2>&1 >/dev/null); rc=$?
 expect "an unknown flag is a usage error" '^2$' "$rc"
 expect "an unknown flag is named" 'frobnicate' "$err"
 
+for bad in -1 soon 3601 ''; do
+  "$server" --multicast-leisure "$bad" >/dev/null 2>"${TMPDIR:-/tmp}/sa.$$"; rc=$?
+  expect "--multicast-leisure '$bad' is a usage error (exit 2)" '^2:.*--multicast-leisure' \
+    "$rc:$(cat "${TMPDIR:-/tmp}/sa.$$")"
+done
+rm -f "${TMPDIR:-/tmp}/sa.$$"
+expect "--help lists --multicast-leisure" 'multicast-leisure SECONDS' "$("$server" --help)"
 log=$(mktemp)
 "$server" --bind '[::1]:0' --max-observers 4294967295 \
   --amplification-factor 4294967295 --echo 2>"$log" &
