@@ -26,6 +26,11 @@ typedef struct mc_source {
   bool observing; /* it accepted the registration and has not ended it */
   uint32_t seq;   /* the newest Observe value handed on, and when */
   uint64_t seq_at;
+  /* RFC 7641 §3.3.1: past Max-Age of its newest notification (and the
+   * margin) with nothing fresher, the server is taken to have forgotten
+   * the observation (there is no re-registering a group observation with
+   * one server: its part ends instead). */
+  uint64_t expires;
   coap__block2_fetch *fetch; /* completing its newest answer */
 } mc_source;
 
@@ -165,20 +170,51 @@ static bool busy(const coap_multicast_request *mr) {
   return false;
 }
 
-/* Past the timeout, the request is over once no server has more to come. */
+/* Past the timeout, the request is over once no server has more to come;
+ * while servers are observed, the timer watches the earliest Max-Age. */
 static void end_if_over(coap_multicast_request *mr) {
-  if (mr->ctx != NULL && mr->timed_out && !busy(mr))
+  if (mr->ctx == NULL || !mr->timed_out)
+    return;
+  if (!busy(mr)) {
     end(mr, COAP_EDONE);
+    return;
+  }
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < mr->n_sources; i++)
+    if (mr->sources[i]->observing && mr->sources[i]->expires < next)
+      next = mr->sources[i]->expires;
+  if (next != UINT64_MAX)
+    coap__context_schedule(mr->ctx, &mr->timeout, next);
 }
 
 /* The timeout: no new server is listened to; a plain request is over once
  * the answers being completed are, an observation while a server is still
- * observed. */
+ * observed.  Later the same timer ends the part of each server whose
+ * Max-Age ran out. */
 static void on_timeout(coap__timer *timer) {
   coap_multicast_request *mr =
       coap__container_of(timer, coap_multicast_request, timeout);
   mr->timed_out = true;
+  uint64_t now = coap__context_now(mr->ctx);
+  for (size_t i = 0; i < mr->n_sources; i++) {
+    mc_source *s = mr->sources[i];
+    if (s->observing && s->expires <= now) {
+      s->observing = false;
+      mr->stats.observing--;
+      mr->stats.expired++;
+    }
+  }
   end_if_over(mr);
+}
+
+/* When a server's newest notification goes stale (Max-Age, default 60 s,
+ * RFC 7252 §5.10.5, plus the re-registration margin). */
+static void source_refresh(coap_multicast_request *mr, mc_source *s,
+                           const coap_message *msg, uint64_t now) {
+  uint32_t max_age = 60;
+  (void)coap_options_get_max_age(&msg->opt, &max_age);
+  s->expires =
+      now + (uint64_t)max_age * 1000u + mr->ctx->config.reregister_margin_ms;
 }
 
 /* ---- answers ---- */
@@ -337,6 +373,7 @@ bool coap__multicast_request_response(coap_context *ctx, coap__token_entry *e,
       s->observing = true;
       s->seq = seq;
       s->seq_at = now;
+      source_refresh(mr, s, msg, now);
       mr->stats.observing++;
     }
     deliver(mr, s, msg);
@@ -355,6 +392,9 @@ bool coap__multicast_request_response(coap_context *ctx, coap__token_entry *e,
     }
     s->seq = seq;
     s->seq_at = now;
+    source_refresh(mr, s, msg, now);
+    if (mr->timed_out)
+      end_if_over(mr); /* the timer follows the earliest Max-Age */
     deliver(mr, s, msg);
     return true;
   }

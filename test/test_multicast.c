@@ -769,3 +769,58 @@ COAP_TEST(multicast, the_leisure_is_s_times_g_over_r_when_configured) {
   collector_free(&c);
   world_stop(&w);
 }
+
+/* RFC 7641 §3.3.1: an observed server silent past its notification's
+ * Max-Age (plus the margin) has forgotten us: its part ends, and with it
+ * the request once no server is left. */
+COAP_TEST(multicast, an_observed_server_silent_past_max_age_ends_its_part) {
+  world w;
+  world_start(&w, NULL);
+  coap_context_config cc;
+  coap_context_config_default(&cc);
+  cc.reregister_margin_ms = 100;
+  coap_context *client;
+  cr_assert_eq(coap_context_create_client_context(&w.loop, &cc, &client), 0);
+  struct sockaddr_in6 ca;
+  cr_assert_eq(coap_context_local_address(client, &ca), 0);
+  uv_ip6_addr("::1", ntohs(ca.sin6_port), &w.client_addr);
+  fake *a = world_fake(&w, 0, 'A');
+  coap_message *m = group_message(&w, "nosuch"); /* the real one is silent */
+  coap_options_set_observe(&m->opt, 0);
+  coap_multicast_params p;
+  coap_multicast_params_default(&p);
+  p.timeout_ms = 200;
+  coap_multicast_request *mr;
+  cr_assert_eq(coap_context_multicast_request(client, m, &p, &mr), 0);
+  collector c;
+  collector_start(&c, &w, mr);
+  run_for(&w, 50, NULL);
+  /* Max-Age 1: stale 1.1 s after it came. */
+  const coap_message *sent = coap_multicast_request_message(mr);
+  coap_message n;
+  coap_message_init(&n);
+  n.mtype = COAP_TYPE_NON;
+  n.mid = 0x5000;
+  n.code = COAP_CODE_CONTENT;
+  coap_message_set_token(&n, sent->token, sent->token_len);
+  coap_options_set_observe(&n.opt, 2);
+  coap_options_set_max_age(&n.opt, 1);
+  coap_message_set_payload_string(&n, "a2");
+  fake_sendto(a, &w.client_addr, &n);
+  coap_message_clear(&n);
+  uint64_t t0 = uv_now(&w.loop);
+  run_for(&w, 600, NULL);
+  cr_expect(coap_multicast_request_active(mr), "observed, past the timeout");
+  run_for(&w, 3000, &c.ended);
+  cr_assert(c.ended);
+  cr_expect_eq(c.end, COAP_EDONE);
+  cr_expect_geq(c.ended_at - t0, 1000u);
+  cr_expect_lt(c.ended_at - t0, 2500u);
+  coap_multicast_request_stats st;
+  coap_multicast_request_stats_get(mr, &st);
+  cr_expect_eq(st.expired, 1u);
+  cr_expect_eq(c.n, 1u);
+  collector_free(&c);
+  coap_context_shutdown(client, NULL, NULL);
+  world_stop(&w);
+}

@@ -21,7 +21,10 @@
  *   registered an observation (Observe 0): then every notification of
  *   every server that accepted is handed on, each source ordered on its
  *   own (RFC 7641 §3.4) and completed blockwise the same way.  A server's
- *   answer without Observe, or unsuccessful, ends that server's part.
+ *   answer without Observe, or unsuccessful, ends that server's part, as
+ *   does its silence past the Max-Age of its newest notification plus the
+ *   context's reregister_margin_ms (§3.3.1; a group observation is not
+ *   re-registered with one server).
  * - The request ends at its timeout (default: the context's
  *   multicast_leisure_ms plus MAX_LATENCY, the latest a server's answer
  *   can come under RFC 7252 §8.2 and §4.8); an observing request goes on
@@ -118,6 +121,7 @@ typedef struct coap_multicast_request_stats {
   uint64_t late;            /* first answers after the timeout, dropped */
   uint64_t queue_dropped;   /* dropped from a full queue */
   uint64_t fetch_failures;  /* Block2 completions that failed */
+  uint64_t expired;         /* observed servers silent past Max-Age */
 } coap_multicast_request_stats;
 
 /* Counters of the request so far. */
