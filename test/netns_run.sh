@@ -7,24 +7,7 @@
 # where neither can be made the test is skipped (exit 77) with the reason.
 # Usage: netns_run.sh PROGRAM [ARGS...]
 set -u
-if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
-  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-  if ! "${ns[@]}" true 2>/dev/null; then
-    echo "SKIP $(basename "$1"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
-    exit 77
-  fi
-  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$@"
-fi
-# No duplicate address detection: the link-local addresses are usable at
-# once (where sysctl is not writable, wait for DAD instead).
-sysctl -qw net.ipv6.conf.default.accept_dad=0 2>/dev/null
-ip link set lo up &&
-  ip link add v0 type veth peer name v1 &&
-  ip link set v0 up && ip link set v1 up ||
-  { echo "cannot set up lo and v0/v1" >&2; exit 1; }
-for _ in $(seq 50); do
-  ip -6 addr show dev v1 | grep -q "fe80.*scope link" &&
-    ! ip -6 addr show | grep -q tentative && break
-  sleep 0.1
-done
+. "$(cd "$(dirname "$0")" && pwd)/interop/lib.sh"
+enter_netns "$0" "$@"
+veth_pair || { echo "cannot set up lo and v0/v1" >&2; exit 1; }
 exec "$@"

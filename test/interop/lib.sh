@@ -73,3 +73,29 @@ start_peer() {
 ms_since() {
   echo $(( ($(date +%s%N) - $1) / 1000000 ))
 }
+
+# enter_netns SCRIPT ARGS...: runs SCRIPT again, with ARGS, in a network
+# namespace of its own (root, as CI is: a plain one; anyone else: an
+# unprivileged user namespace), and returns at once when already inside;
+# where none can be made the script is skipped (exit 77) with the reason.
+enter_netns() {
+  [ "${AIOCOAP_IN_NETNS:-}" = 1 ] && return 0
+  local ns
+  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
+  if ! "${ns[@]}" true 2>/dev/null; then
+    echo "SKIP $(basename "$1"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
+    exit 77
+  fi
+  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$@"
+}
+
+# veth_pair: inside such a namespace, loopback up and a veth pair v0/v1
+# (what goes to a group by one end arrives on the other: Linux loops no
+# IPv6 multicast over lo) whose link-local addresses are usable, without
+# duplicate address detection where sysctl allows, else once it is over.
+veth_pair() {
+  sysctl -qw net.ipv6.conf.default.accept_dad=0 2>/dev/null
+  ip link set lo up && ip link add v0 type veth peer name v1 &&
+    ip link set v0 up && ip link set v1 up || return 1
+  wait_until 50 sh -c 'ip -6 addr show dev v1 | grep -q "fe80.*scope link" && ! ip -6 addr show | grep -q tentative'
+}

@@ -18,21 +18,9 @@ if ! command -v coap-server-notls >/dev/null; then
   echo "SKIP $(basename "$0"): coap-server-notls (libcoap3-bin) is not installed"
   exit 77
 fi
-if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
-  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-  if ! "${ns[@]}" true 2>/dev/null; then
-    echo "SKIP $(basename "$0"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
-    exit 77
-  fi
-  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$@"
-fi
+enter_netns "$0" "$@"
 
-sysctl -qw net.ipv6.conf.default.accept_dad=0 2>/dev/null
-ip link set lo up
-ip link add v0 type veth peer name v1
-ip link set v0 up
-ip link set v1 up
-wait_until 50 sh -c 'ip -6 addr show dev v1 | grep -q "fe80.*scope link" && ! ip -6 addr show | grep -q tentative'
+veth_pair || { echo "FAIL cannot make the veth pair v0/v1"; exit 1; }
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT

@@ -13,20 +13,8 @@ server=$2
 case $client in /*) ;; *) client=$PWD/$client ;; esac
 case $server in /*) ;; *) server=$PWD/$server ;; esac
 command -v valgrind >/dev/null || { echo "FAIL valgrind not installed"; exit 1; }
-if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
-  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-  if ! "${ns[@]}" true 2>/dev/null; then
-    echo "SKIP $(basename "$0"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
-    exit 77
-  fi
-  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$@"
-fi
-sysctl -qw net.ipv6.conf.default.accept_dad=0 2>/dev/null
-ip link set lo up
-ip link add v0 type veth peer name v1
-ip link set v0 up
-ip link set v1 up
-wait_until 50 sh -c 'ip -6 addr show dev v1 | grep -q "fe80.*scope link" && ! ip -6 addr show | grep -q tentative'
+enter_netns "$0" "$@"
+veth_pair || { echo "FAIL cannot make the veth pair v0/v1"; exit 1; }
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
