@@ -30,7 +30,8 @@ fi
 . "$here/multicast_netns.sh"
 
 dir=$(mktemp -d)
-trap 'netns_cleanup; rm -rf "$dir"' EXIT
+# MULTICAST_BRIDGE_KEEP=1 keeps the outputs and dumps for a look.
+trap 'netns_cleanup; [ -n "${MULTICAST_BRIDGE_KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"' EXIT
 names=(a b c)
 netns_hub || exit 1
 for i in 0 1 2; do
@@ -96,7 +97,7 @@ for n in a b c; do
   expect "... $n's /name with its rt" "</name>;ct=0;rt=\"rt-$n\"" "$(cat "$dir/wkc6.out")"
 done
 
-run wkc4 "$g4/.well-known/core" --multicast-timeout 2
+run wkc4 "$g4/.well-known/core" --multicast-timeout 2 --dump "$dir/wkc4.pcap"
 expect "discovery to 224.0.1.187: exit 0" '^0$' "$(cat "$dir/wkc4.rc")"
 expect "three answers, from 10.7.0.11, .12, .13" '^1 2 3$' "$(who wkc4)"
 expect "the sources are IPv4 unicast" '^10\.7\.0\.11 10\.7\.0\.12 10\.7\.0\.13 $' \
@@ -132,11 +133,20 @@ if command -v tshark >/dev/null; then
     "$(for d in $(echo "$follow" | awk '{print $2}'); do grep -qx "$d" "$dir"/addrs* || { echo "bad $d"; exit; }; done; echo ok)"
   expect "every packet in the dump decodes as CoAP" '^0$' \
     "$(ts -Y '!coap' -T fields -e frame.number | wc -l)"
-  expect "... and there are 1 + 3 + 3*3 + 3*3 of them" '^22$' \
-    "$(ts -T fields -e frame.number | wc -l)"
-  expert=$(tshark -r "$dir/big.pcap" -q -z expert 2>&1)
+  # 1 request, 3 first blocks, 3 * 3 follow-ups and their answers; a
+# retransmission on a loaded machine may add a few.
+  expect "... and there are 1 + 3 + 3*3 + 3*3 of them, or a few more" '^ok$' \
+    "$(n=$(ts -T fields -e frame.number | wc -l); [ "$n" -ge 22 ] && [ "$n" -le 30 ] && echo ok || echo "$n")"
+  expert=$(tshark -r "$dir/big.pcap" -q -z expert 2>/dev/null)
   expect "tshark -z expert: no warnings, nothing malformed" '^ok$' \
     "$(printf '%s' "$expert" | grep -Eiq 'warn|malformed|error' && printf '%s' "$expert" || echo ok)"
+  # The IPv4 group as dumped: IPv4 headers, answers from the unicast
+  # addresses.
+  expect "the IPv4 dump: one request to 224.0.1.187, three answers from 10.7.0.11-13" \
+    '^1 10\.7\.0\.11 10\.7\.0\.12 10\.7\.0\.13 $' \
+    "$(tshark -r "$dir/wkc4.pcap" -Y 'ip.dst == 224.0.1.187 && coap.code == 1' -T fields -e frame.number 2>/dev/null | wc -l) $(tshark -r "$dir/wkc4.pcap" -Y 'coap.code == 69' -T fields -e ip.src 2>/dev/null | sort | tr '\n' ' ')"
+  expect "... decoded as CoAP without an expert note" '^0 $' \
+    "$(tshark -r "$dir/wkc4.pcap" -Y '!coap' -T fields -e frame.number 2>/dev/null | wc -l) $(tshark -r "$dir/wkc4.pcap" -q -z expert 2>/dev/null | grep -Eic 'warn|malformed|error' | grep -v '^0$')"
 else
   echo "SKIP the --dump checks: no tshark"
 fi
@@ -179,8 +189,8 @@ expect_empty "... nothing on stdout" "$(cat "$dir/nr.out")"
 expect "... the client waited its timeout at most: $(cat "$dir/nr.ms") ms" '^ok$' \
   "$([ "$(cat "$dir/nr.ms")" -le 2500 ] && echo ok)"
 if command -v tshark >/dev/null; then
-  # a's dump: the request with No-Response reached it and was rendered
-  # (RFC 7967 §2: processed, only the answer suppressed); nothing went back.
+  # a's dump: the request with No-Response reached it, and nothing went
+  # back (RFC 7967 §2: the answer alone is suppressed).
   nrreq=$(tshark -r "$dir/a.pcap" -Y 'coap.code == 1 && coap.opt.uri_path == "name" && ipv6.dst == ff02::fd' -T fields -e coap.token 2>/dev/null)
   expect "a received the request (its dump)" '^[0-9a-f]+$' "$nrreq"
   expect "... and sent nothing back with its token" '^0$' \
@@ -197,4 +207,8 @@ st=""
 for i in "${!netns_pids[@]}"; do wait "${netns_pids[$i]}"; st="$st$? "; done
 netns_pids=()
 expect "SIGTERM: the three nodes exit 0" '^0 0 0 $' "$st"
+# Under ASan+UBSan a report goes to stderr, and a runtime error does not
+# always change an exit status.
+expect_empty "no sanitizer report from the client or the nodes" \
+  "$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' "$dir"/*.err "$dir"/*.log)"
 finish
