@@ -35,7 +35,7 @@ client=$build/cli/aiocoap-client
 }
 dir=$(mktemp -d)
 trap 'netns_cleanup; rm -rf "$dir"' EXIT
-netns_hub || exit 1
+netns_hub || exit $?
 for i in $(seq "$count"); do netns_server "$i" || exit 1; done
 netns_settle
 

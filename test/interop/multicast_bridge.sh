@@ -33,7 +33,7 @@ dir=$(mktemp -d)
 # MULTICAST_BRIDGE_KEEP=1 keeps the outputs and dumps for a look.
 trap 'netns_cleanup; [ -n "${MULTICAST_BRIDGE_KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"' EXIT
 names=(a b c)
-netns_hub || exit 1
+netns_hub || exit $?
 for i in 0 1 2; do
   netns_server "$((i + 1))" || exit 1
 done

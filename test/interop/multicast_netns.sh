@@ -16,11 +16,17 @@ netns_hub_ns=$(readlink /proc/self/ns/net)
 
 # The bridge, with multicast snooping off so that br0 floods every group
 # (nobody answers IGMP/MLD queries here), and a route for IPv4 groups.
+# Returns 77 when the kernel has no bridges to give (a container without
+# the bridge module), 1 on any other failure.
 netns_hub() {
+  local why
   sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 2>/dev/null
-  ip link set lo up &&
-    ip link add br0 type bridge mcast_snooping 0 &&
-    ip addr add 10.7.0.1/16 dev br0 &&
+  ip link set lo up
+  if ! why=$(ip link add br0 type bridge mcast_snooping 0 2>&1); then
+    echo "SKIP cannot make a bridge here: $why"
+    return 77
+  fi
+  ip addr add 10.7.0.1/16 dev br0 &&
     ip addr add fd00:7::1/64 dev br0 nodad &&
     ip link set br0 up &&
     ip route add 224.0.0.0/4 dev br0 || {
