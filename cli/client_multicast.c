@@ -101,6 +101,14 @@ static void on_next(coap_future *f, void *data) {
     finish(mc, mc->any_success ? CLIENT_EXIT_OK : CLIENT_EXIT_FAIL);
     return;
   }
+  if (err == COAP_ENORESPONSE) {
+    /* RFC 7967: the silence asked for (--option 258:2 or 258:26) is
+     * success, as for a single server. */
+    if (mc->out.verbosity >= 1)
+      fprintf(stderr, "No response expected (No-Response)\n");
+    finish(mc, CLIENT_EXIT_OK);
+    return;
+  }
   if (err < 0) {
     if (err != COAP_ECANCELED)
       client_output_error(&mc->out, "Error: %s", coap_strerror(err));

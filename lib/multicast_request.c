@@ -11,6 +11,7 @@
 #include "block2_fetch-internal.h"
 #include "context-internal.h"
 #include "message_stream-internal.h"
+#include "no_response-internal.h"
 #include "observation-internal.h"
 
 #include <aiocoap/multicast.h>
@@ -219,24 +220,25 @@ static void source_refresh(coap_multicast_request *mr, mc_source *s,
 
 /* ---- answers ---- */
 
-/* The request's URI with the server's address as its authority: where
- * further requests to that server go (RFC 7252 §8.2). */
+/* The request's URI with the server as its host, in the form the library
+ * writes URIs in (an IPv4 server unmapped, the default port left out):
+ * where further requests to that server go (RFC 7252 §8.2). */
 static char *source_uri(const coap_multicast_request *mr,
                         const coap_remote *remote) {
-  char host[INET6_ADDRSTRLEN + 64];
-  if (mr->uri == NULL || coap_remote_hostinfo(remote, host, sizeof host) < 0)
-    return NULL;
-  const char *sep = strstr(mr->uri, "://");
-  if (sep == NULL)
-    return NULL;
-  const char *authority = sep + 3;
-  const char *rest = authority + strcspn(authority, "/?#");
-  size_t n = (size_t)(authority - mr->uri) + strlen(host) + strlen(rest) + 1;
-  char *uri = coap__malloc(n);
-  if (uri != NULL)
-    snprintf(uri, n, "%.*s%s%s", (int)(authority - mr->uri), mr->uri, host,
-             rest);
-  return uri;
+  coap_message unicast;
+  coap_message_init(&unicast);
+  char uri[1024];
+  char *out = NULL;
+  if (coap_message_copy(&unicast, mr->msg) == 0 &&
+      coap_message_set_unresolved_remote(&unicast, NULL) == 0) {
+    coap_options_delete(&unicast.opt, COAP_OPT_URI_HOST);
+    coap_options_delete(&unicast.opt, COAP_OPT_URI_PORT);
+    unicast.remote = *remote;
+    if (coap_message_get_request_uri(&unicast, uri, sizeof uri) >= 0)
+      out = coap__strdup(uri);
+  }
+  coap_message_clear(&unicast);
+  return out;
 }
 
 static void hand_on(coap_multicast_request *mr, coap_message *msg) {
@@ -422,6 +424,13 @@ void coap__multicast_request_event(coap_context *ctx, void *owner,
      * from elsewhere, and a group is not a peer to pace. */
     coap__mm_cancel(ctx->mm, mr);
     mr->in_mm = false;
+    /* RFC 7967 with RFC 7252 §8.2: servers of a group send no 4.xx or
+     * 5.xx, so a request that suppresses 2.xx expects no answer at all
+     * and is over once sent (not an observation: its notifications go
+     * their own way). */
+    if (!mr->observe &&
+        (coap__no_response_mask(&mr->msg->opt) & COAP_NO_RESPONSE_2XX))
+      end(mr, COAP_ENORESPONSE);
     break;
   case COAP__MM_FAILED:
     mr->in_mm = false;

@@ -824,3 +824,31 @@ COAP_TEST(multicast, an_observed_server_silent_past_max_age_ends_its_part) {
   coap_context_shutdown(client, NULL, NULL);
   world_stop(&w);
 }
+
+/* RFC 7967 to a group: suppressing 2.xx leaves nothing to wait for (a
+ * group sends no 4.xx or 5.xx, RFC 7252 §8.2). */
+COAP_TEST(multicast, no_response_to_a_group_ends_once_sent) {
+  world w;
+  world_start(&w, NULL);
+  coap_message *m = group_message(&w, "hello");
+  coap_options_set_uint(&m->opt, COAP_OPT_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
+  coap_multicast_params p;
+  coap_multicast_params_default(&p);
+  p.timeout_ms = 5000;
+  coap_multicast_request *mr;
+  uint64_t t0 = uv_now(&w.loop);
+  cr_assert_eq(coap_context_multicast_request(w.client, m, &p, &mr), 0);
+  collector c;
+  collector_start(&c, &w, mr);
+  run_for(&w, 1000, &c.ended);
+  cr_assert(c.ended);
+  cr_expect_eq(c.end, COAP_ENORESPONSE, "%s", coap_strerror(c.end));
+  cr_expect_lt(c.ended_at - t0, 200u, "not at the 5 s timeout");
+  cr_expect_eq(c.n, 0u);
+  run_for(&w, 200, NULL);
+  coap_context_stats st;
+  coap_context_get_stats(w.server, &st);
+  cr_expect_eq(st.requests_handled, 1u, "the server still processed it");
+  collector_free(&c);
+  world_stop(&w);
+}

@@ -30,6 +30,9 @@
  *   can come under RFC 7252 §8.2 and §4.8); an observing request goes on
  *   beyond it while at least one server is still observed.  Then, once
  *   the queued responses are taken, next fails with COAP_EDONE.
+ * - With No-Response (RFC 7967) suppressing 2.xx, no answer is expected
+ *   (servers of a group send no 4.xx or 5.xx, RFC 7252 §8.2): the request
+ *   is over as soon as it is sent, and next fails with COAP_ENORESPONSE.
  * - Cancelling it, dropping its last reference or shutting the context
  *   down ends it and every server's state with it: fetches stop, the
  *   token is forgotten, and a server that notifies again is answered
@@ -96,7 +99,7 @@ AIOCOAP_EXTERN int coap_context_multicast_request(
  * came while nobody waited come first, in order; several pending futures
  * are resolved in the order they were asked for.  Once the request has
  * ended and nothing is queued, the future fails with COAP_EDONE (the time
- * is up), COAP_ECANCELED (coap_multicast_request_cancel), COAP_ESHUTDOWN,
+ * is up), COAP_ENORESPONSE (No-Response asked for silence), COAP_ECANCELED (coap_multicast_request_cancel), COAP_ESHUTDOWN,
  * or the error that ended the send.  NULL on COAP_ENOMEM.
  */
 AIOCOAP_EXTERN coap_future *

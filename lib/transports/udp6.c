@@ -28,6 +28,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Destinations whose kernel-chosen source the dump remembers, and how
+ * often one is used before it is looked up again (a route may change). */
+#define DUMP_SOURCES 16
+#define DUMP_SOURCE_REUSE 4096
+
 /* recvmmsg(2)/sendmmsg(2) take at most UIO_MAXIOV (1024) messages. */
 #define BATCH_MAX 1024
 /* The largest UDP payload over IPv6 without jumbograms (RFC 8200 §4.5 limits
@@ -94,6 +99,15 @@ struct coap__udp6 {
   /* dump_to: borrowed from the context, which outlives its sockets. */
   struct coap__dump *dump;
   struct sockaddr_in6 bound; /* getsockname when the dump was set */
+  /* The sources the kernel picked for recent destinations, for the dump
+   * (dump_source); looked up again after DUMP_SOURCE_REUSE uses. */
+  struct {
+    struct sockaddr_in6 dst;
+    struct in6_addr src;
+    uint32_t uses;
+    bool set;
+  } dump_sources[DUMP_SOURCES];
+  uint32_t dump_sources_next;
   /* Sends the kernel refused for good (no route, no such address), kept
    * until coap__udp6_flush reports them: flush also runs from inside
    * coap__udp6_send, where the layers above are mid-update. */
@@ -147,20 +161,66 @@ static bool is_loopback(const struct in6_addr *a) {
 }
 
 /*
+ * The source address the kernel's route lookup picks for dst (RFC 6724
+ * selection, as Linux does it for this socket's unbound sends): the name
+ * of a UDP socket connected to dst, which sends nothing.  Kept for a few
+ * destinations, so that a dump costs these four system calls per peer,
+ * not per datagram.  False when it cannot be had (no route).
+ */
+static bool dump_source(coap__udp6 *t, const struct sockaddr_in6 *dst,
+                        struct in6_addr *out) {
+  for (uint32_t i = 0; i < DUMP_SOURCES; i++) {
+    if (t->dump_sources[i].set &&
+        memcmp(&t->dump_sources[i].dst, dst, sizeof *dst) == 0 &&
+        t->dump_sources[i].uses++ < DUMP_SOURCE_REUSE) {
+      *out = t->dump_sources[i].src;
+      return true;
+    }
+  }
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  struct sockaddr_in6 name;
+  socklen_t len = sizeof name;
+  bool ok = connect(fd, (const struct sockaddr *)dst, sizeof *dst) == 0 &&
+            getsockname(fd, (struct sockaddr *)&name, &len) == 0 &&
+            name.sin6_family == AF_INET6;
+  close(fd);
+  if (!ok)
+    return false;
+  uint32_t slot = t->dump_sources_next++ % DUMP_SOURCES;
+  t->dump_sources[slot].dst = *dst;
+  t->dump_sources[slot].src = name.sin6_addr;
+  t->dump_sources[slot].uses = 0;
+  t->dump_sources[slot].set = true;
+  *out = name.sin6_addr;
+  return true;
+}
+
+/*
  * Our side of a datagram with remote, for the dump: the address
  * IPV6_PKTINFO named (received, or a reply sent from it), else the bound
- * address.  A wildcard-bound socket sending without PKTINFO leaves the
- * source to the kernel's route lookup, which we do not repeat per
- * datagram: a loopback peer is recorded from the loopback address (what
- * Linux picks with lo's default routes), any other from the unspecified
- * address of its family (0.0.0.0 or ::), which says "not known" rather
- * than guess.  The port is always the socket's.
+ * address.  A wildcard-bound socket sending without PKTINFO (or with an
+ * unspecified one that only picks the interface) leaves the source to the
+ * kernel's route lookup, which dump_source asks about; where even that
+ * fails, a loopback peer is recorded from the loopback address and any
+ * other from the unspecified address of its family (0.0.0.0 or ::), which
+ * says "not known" rather than guess.  The port is always the socket's.
  */
-static struct sockaddr_in6 dump_local(const coap__udp6 *t,
-                                      const coap_remote *remote) {
+static struct sockaddr_in6 dump_local(coap__udp6 *t, const coap_remote *remote,
+                                      bool sent) {
   struct sockaddr_in6 local = t->bound;
   bool v4 = IN6_IS_ADDR_V4MAPPED(&remote->addr.sin6_addr);
-  if (remote->has_local) {
+  bool unknown_source =
+      !remote->has_local || IN6_IS_ADDR_UNSPECIFIED(&remote->local_addr) ||
+      (IN6_IS_ADDR_V4MAPPED(&remote->local_addr) &&
+       memcmp(&remote->local_addr.s6_addr[12], "\0\0\0\0", 4) == 0);
+  if (remote->has_local && !unknown_source) {
+    local.sin6_addr = remote->local_addr;
+  } else if (sent && IN6_IS_ADDR_UNSPECIFIED(&t->bound.sin6_addr) &&
+             dump_source(t, &remote->addr, &local.sin6_addr)) {
+    /* the kernel's choice */
+  } else if (remote->has_local) {
     local.sin6_addr = remote->local_addr;
   } else if (IN6_IS_ADDR_UNSPECIFIED(&t->bound.sin6_addr)) {
     memset(&local.sin6_addr, 0, sizeof local.sin6_addr);
@@ -309,7 +369,7 @@ static void deliver(coap__udp6 *t, uint32_t i) {
     }
   }
   if (t->dump != NULL) {
-    struct sockaddr_in6 local = dump_local(t, &remote);
+    struct sockaddr_in6 local = dump_local(t, &remote, false);
     coap__dump_datagram(t->dump, &remote.addr, &local, t->rx.iov[i].iov_base,
                         m->msg_len);
   }
@@ -416,7 +476,7 @@ static void dump_sent(coap__udp6 *t, uint32_t first, uint32_t n) {
       remote.local_addr = info.ipi6_addr;
       remote.has_local = true;
     }
-    struct sockaddr_in6 local = dump_local(t, &remote);
+    struct sockaddr_in6 local = dump_local(t, &remote, true);
     coap__dump_datagram(t->dump, &local, &remote.addr, t->tx.iov[i].iov_base,
                         t->tx.iov[i].iov_len);
   }
