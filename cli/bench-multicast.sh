@@ -17,15 +17,8 @@ count=${2:-50}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$here/../test/interop
-if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
-  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-  if ! "${ns[@]}" true 2>/dev/null; then
-    echo "bench-multicast: cannot make a network namespace here" >&2
-    exit 1
-  fi
-  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$build" "$count"
-fi
 . "$lib/lib.sh"
+enter_netns "$0" "$build" "$count"
 . "$lib/multicast_netns.sh"
 node=$build/test/multicast-node
 client=$build/cli/aiocoap-client

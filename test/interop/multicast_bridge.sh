@@ -19,14 +19,7 @@ node=$1
 client=$2
 case $node in /*) ;; *) node=$PWD/$node ;; esac
 case $client in /*) ;; *) client=$PWD/$client ;; esac
-if [ "${AIOCOAP_IN_NETNS:-}" != 1 ]; then
-  if [ "$(id -u)" -eq 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
-  if ! "${ns[@]}" true 2>/dev/null; then
-    echo "SKIP $(basename "$0"): cannot make a network namespace here: $("${ns[@]}" true 2>&1 | head -n 1)"
-    exit 77
-  fi
-  AIOCOAP_IN_NETNS=1 exec "${ns[@]}" bash "$0" "$@"
-fi
+enter_netns "$0" "$@"
 . "$here/multicast_netns.sh"
 
 dir=$(mktemp -d)
