@@ -60,6 +60,16 @@ static void single_done(client_job *job, int status, void *user_data) {
   run->job = NULL;
   run->status = status;
   run->done = true;
+  if (run->interrupts > 0) {
+    /* Interrupted already: a second SIGINT on its way (timeout(1) and
+     * shells send one to the process and one to its group) must not find
+     * the default action once the handles are closed, which would end us
+     * with 130 instead of the exit status 3 decided here. */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+  }
   uv_close((uv_handle_t *)&run->sigint, handle_closed);
   uv_close((uv_handle_t *)&run->sigterm, handle_closed);
 }
