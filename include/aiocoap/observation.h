@@ -112,6 +112,21 @@ AIOCOAP_EXTERN int
 coap_observable_resource_updated_state(coap_resource *resource,
                                        const coap_message *response);
 
+/*
+ * The resource's own choice between CON and NON notifications (RFC 7641
+ * §4.5), in place of the context's notification_con_interval: every
+ * interval-th notification to an observer is CON (1: all of them, as a
+ * resource whose changes must all be acknowledged wants; 0: only the CON
+ * sent at least every 24 hours), the others NON.
+ * COAP_NOTIFICATION_CON_INTERVAL_CONTEXT (the default) goes back to the
+ * context's.  Takes effect with the next notification.  0 or COAP_EINVAL
+ * (not an observable resource).
+ */
+#define COAP_NOTIFICATION_CON_INTERVAL_CONTEXT UINT32_MAX
+AIOCOAP_EXTERN int
+coap_observable_resource_set_con_interval(coap_resource *resource,
+                                          uint32_t interval);
+
 /* The number of observers of resource (0 for a resource that is not
  * observable). */
 AIOCOAP_EXTERN size_t
