@@ -1027,6 +1027,34 @@ COAP_TEST(plugtest, obs_large_block0_then_rest_same_etag) {
   pt_stop(&t);
 }
 
+/* The library's client observing /obs-large: the registration answer,
+ * completed from its blocks, still says Observe (the client library
+ * keeps block 0's, RFC 7959 §2.6), and notifications come whole. */
+COAP_TEST(plugtest, obs_large_through_the_client_whole_and_observed) {
+  plugtest_config p;
+  plug_config(&p, 100, 1000);
+  pt t;
+  pt_start(&t, NULL, &p);
+  coap_observation *obs;
+  coap_request *req = observe(&t.fx, "/obs-large", &obs);
+  const coap_message *first = first_response(req);
+  cr_assert(coap_options_has(&first->opt, COAP_OPT_OBSERVE),
+            "the assembled registration answer carries Observe");
+  cr_assert(!coap_options_has(&first->opt, COAP_OPT_BLOCK2));
+  cr_assert_eq(first->payload_len, 1500);
+  cr_assert(coap_observation_active(obs));
+  coap_future *f = next_of(&t, obs);
+  const coap_message *n = coap_future_result(f);
+  cr_assert_not_null(n);
+  cr_assert_eq(n->payload_len, 1500);
+  cr_assert(payload_has(n, "/obs-large state "));
+  coap_future_unref(f);
+  coap_observation_cancel(obs);
+  coap_observation_unref(obs);
+  coap_request_unref(req);
+  pt_stop(&t);
+}
+
 /* /obs-pumping through the library's client: whole notifications, one
  * fitting a message and the next needing blockwise, in turn. */
 COAP_TEST(plugtest, obs_pumping_swings_between_small_and_large) {
