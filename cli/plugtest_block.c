@@ -176,7 +176,7 @@ static int make_large(plugtest_block *b) {
   p += strlen(intro);
   for (size_t i = 0; i < lines; i++) {
     char line[80];
-    snprintf(line, sizeof line, "%02zu %-59s\n", i + 1,
+    snprintf(line, sizeof line, "%02zu %-60s\n", i + 1,
              "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVW");
     memcpy(p, line, line_len);
     p += line_len;

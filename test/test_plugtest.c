@@ -548,6 +548,8 @@ COAP_TEST(plugtest, large_in_16_byte_blocks_one_etag) {
       break;
   }
   cr_assert_eq(got, whole->payload_len);
+  cr_assert_null(memchr(whole->payload, '\0', whole->payload_len),
+                 "text, no NUL");
   coap_message_free(whole);
   coap_message *wkc = ask(&t, COAP_CODE_GET, "/.well-known/core?href=/large",
                           NULL);

@@ -22,8 +22,7 @@ trap 'kill $spid 2>/dev/null; wait $spid 2>/dev/null; rm -rf "$tmp"' EXIT
 base="coap://[::1]:$port"
 wait_until 50 coap-client-notls -B 1 "$base/test" || true
 
-# Its -v 7 log has a NUL here and there: dropped, so that bash keeps quiet.
-lc() { timeout 20 coap-client-notls -B 10 "$@" 2>&1 | tr -d '\0'; }
+lc() { timeout 20 coap-client-notls -B 10 "$@" 2>&1; }
 
 # --- usage ---
 out=$("$server" --help); status=$?
