@@ -33,8 +33,8 @@ static plugtest_block *block_of(coap_resource *res) {
 
 /* /large */
 
-static int large_get(coap_resource *res, coap_message *req,
-                     coap_message *resp, coap_future **later) {
+static int large_get(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
   (void)req;
   (void)later;
   plugtest_block *b = block_of(res);
@@ -45,16 +45,16 @@ static int large_get(coap_resource *res, coap_message *req,
 
 /* /large-update */
 
-static int update_get(coap_resource *res, coap_message *req,
-                      coap_message *resp, coap_future **later) {
+static int update_get(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
   (void)req;
   (void)later;
   plugtest_body_answer(&block_of(res)->update, resp);
   return 0;
 }
 
-static int update_put(coap_resource *res, coap_message *req,
-                      coap_message *resp, coap_future **later) {
+static int update_put(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
   (void)later;
   int rc = plugtest_body_set(&block_of(res)->update, req);
   if (rc < 0)
@@ -82,8 +82,8 @@ static void created_destroy(coap_resource *res) {
   free(c);
 }
 
-static const coap_resource_vtable created_vtable = {
-    .render = created_render, .destroy = created_destroy};
+static const coap_resource_vtable created_vtable = {.render = created_render,
+                                                    .destroy = created_destroy};
 
 static void created_path(unsigned long number, char *buf, size_t cap) {
   snprintf(buf, cap, "large-create/%lu", number);
@@ -144,8 +144,8 @@ static int create_post(coap_resource *res, coap_message *req,
 /* /large-post: the answer names what arrived and carries /large's text,
  * so it is itself larger than a block (TD_COAP_BLOCK_05 and _06: 2.04
  * with Block1 of the last block and Block2 block 0). */
-static int post_post(coap_resource *res, coap_message *req,
-                     coap_message *resp, coap_future **later) {
+static int post_post(coap_resource *res, coap_message *req, coap_message *resp,
+                     coap_future **later) {
   (void)later;
   plugtest_block *b = block_of(res);
   char head[96];
@@ -203,18 +203,16 @@ int plugtest_block_add(plugtest_site *s) {
   coap_message_clear(&init);
   if (rc < 0)
     return rc;
-  static const coap_resource_methods large_methods = {.render_get =
-                                                          large_get};
+  static const coap_resource_methods large_methods = {.render_get = large_get};
   static const coap_resource_methods update_methods = {
       .render_get = update_get, .render_put = update_put};
   static const coap_resource_methods create_methods = {.render_post =
                                                            create_post};
-  static const coap_resource_methods post_methods = {.render_post =
-                                                         post_post};
+  static const coap_resource_methods post_methods = {.render_post = post_post};
   const coap_link_attributes large_attrs = {
       .rt = "block", .ct = "0", .sz = (long)b->large_len};
-  const coap_link_attributes update_attrs = {.rt = "block", .ct = "0",
-                                             .sz = -1};
+  const coap_link_attributes update_attrs = {
+      .rt = "block", .ct = "0", .sz = -1};
   const coap_link_attributes plain = {.rt = "block", .sz = -1};
   rc = plugtest_add(s, "large", &large_methods, s, &large_attrs, false, NULL);
   if (rc == 0)

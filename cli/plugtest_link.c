@@ -15,8 +15,8 @@ static int text_get(coap_resource *res, coap_message *req, coap_message *resp,
   (void)later;
   /* Each answers with its own path, as /path/subN must. */
   char path[256];
-  int n = coap_options_get_uri_path_string(&req->opt, path + 1,
-                                           sizeof path - 1);
+  int n =
+      coap_options_get_uri_path_string(&req->opt, path + 1, sizeof path - 1);
   if (n < 0)
     n = 0;
   path[0] = '/';

@@ -76,8 +76,7 @@ int main(int argc, char **argv) {
       fputs(usage_text, stdout);
       return 0;
     } else if (strcmp(a, "--version") == 0) {
-      printf("aiocoap-plugtest-server (aiocoap-c) %s\n",
-             coap_version_string());
+      printf("aiocoap-plugtest-server (aiocoap-c) %s\n", coap_version_string());
       return 0;
     } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
       verbose++;
@@ -114,8 +113,8 @@ int main(int argc, char **argv) {
   config.log_level = verbose >= 2   ? COAP_LOG_DEBUG
                      : verbose == 1 ? COAP_LOG_INFO
                                     : COAP_LOG_WARNING;
-  rc = coap_context_create_server_context(loop, plugtest_site_site(site),
-                                          bind, &config, &ctx);
+  rc = coap_context_create_server_context(loop, plugtest_site_site(site), bind,
+                                          &config, &ctx);
   if (rc < 0) {
     fprintf(stderr, "aiocoap-plugtest-server: cannot serve on %s: %s\n", bind,
             coap_strerror(rc));

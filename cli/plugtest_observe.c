@@ -104,8 +104,8 @@ static int obs_put(coap_resource *res, coap_message *req, coap_message *resp,
   return 0;
 }
 
-static int obs_delete(coap_resource *res, coap_message *req,
-                      coap_message *resp, coap_future **later) {
+static int obs_delete(coap_resource *res, coap_message *req, coap_message *resp,
+                      coap_future **later) {
   (void)req;
   (void)later;
   observed *o = res->user_data;
@@ -148,8 +148,9 @@ int plugtest_observe_add(plugtest_site *s) {
   s->observe = calloc(1, sizeof *s->observe);
   if (s->observe == NULL)
     return COAP_ENOMEM;
-  static const coap_resource_methods methods = {
-      .render_get = obs_get, .render_put = obs_put, .render_delete = obs_delete};
+  static const coap_resource_methods methods = {.render_get = obs_get,
+                                                .render_put = obs_put,
+                                                .render_delete = obs_delete};
   for (int k = 0; k < OBS_KINDS; k++) {
     observed *o = &s->observe->obs[k];
     o->site = s;

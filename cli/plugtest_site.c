@@ -25,8 +25,7 @@ int plugtest_body_set(plugtest_body *body, const coap_message *request) {
   free(body->data);
   body->data = copy;
   body->len = request->payload_len;
-  body->has_cf =
-      coap_options_get_content_format(&request->opt, &body->cf) == 0;
+  body->has_cf = coap_options_get_content_format(&request->opt, &body->cf) == 0;
   if (!body->has_cf)
     body->cf = COAP_CT_TEXT_PLAIN;
   return 0;
@@ -49,9 +48,9 @@ int plugtest_add(plugtest_site *s, const char *path,
                  const coap_link_attributes *attrs, bool observable,
                  coap_resource **out) {
   coap_resource *res;
-  int rc = observable ? coap_observable_resource_new_methods(methods, NULL,
-                                                             data, &res)
-                      : coap_resource_new_methods(methods, data, &res);
+  int rc = observable
+               ? coap_observable_resource_new_methods(methods, NULL, data, &res)
+               : coap_resource_new_methods(methods, data, &res);
   if (rc < 0)
     return rc;
   if (attrs != NULL)

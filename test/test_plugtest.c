@@ -284,8 +284,7 @@ COAP_TEST(plugtest, seg_query_location_query) {
   r = ask(&t, COAP_CODE_POST, "/location-query", "x");
   code_is(r, COAP_CODE_CREATED);
   char q[64];
-  cr_assert_gt(coap_options_get_location_query_string(&r->opt, q, sizeof q),
-               0);
+  cr_assert_gt(coap_options_get_location_query_string(&r->opt, q, sizeof q), 0);
   cr_assert_str_eq(q, "first=1&second=2");
   cr_assert_eq(coap_options_count_of(&r->opt, COAP_OPT_LOCATION_QUERY), 2);
   coap_message_free(r);
@@ -551,8 +550,8 @@ COAP_TEST(plugtest, large_in_16_byte_blocks_one_etag) {
   cr_assert_null(memchr(whole->payload, '\0', whole->payload_len),
                  "text, no NUL");
   coap_message_free(whole);
-  coap_message *wkc = ask(&t, COAP_CODE_GET, "/.well-known/core?href=/large",
-                          NULL);
+  coap_message *wkc =
+      ask(&t, COAP_CODE_GET, "/.well-known/core?href=/large", NULL);
   char want[64];
   snprintf(want, sizeof want, "</large>;ct=0;rt=\"block\";sz=%zu", got);
   cr_assert(payload_has(wkc, want), "/large listed with sz");
@@ -811,8 +810,9 @@ COAP_TEST(plugtest, obs_con_replaced_on_schedule_then_dropped) {
     n++;
     coap_message_clear(&m);
   }
-  cr_assert_eq(n, 4, "the unacknowledged one and its three replacements, "
-                     "got %d",
+  cr_assert_eq(n, 4,
+               "the unacknowledged one and its three replacements, "
+               "got %d",
                n);
   for (int i = 1; i < n; i++) {
     cr_assert_neq(mids[i], mids[i - 1], "a new MID, not a retransmission");
@@ -1107,16 +1107,30 @@ COAP_TEST(plugtest, well_known_core_lists_and_filters) {
   pt_start(&t, NULL, NULL);
   char all[4096];
   wkc(&t, "", all, sizeof all);
-  static const char *const listed[] = {
-      "</test>",       "</separate>",      "</seg1/seg2/seg3>", "</query>",
-      "</location-query>", "</multi-format>", "</validate>", "</create1>",
-      "</large>",      "</large-update>",  "</large-create>",   "</large-post>",
-      "</obs>;ct=0;rt=\"observe\";obs", "</obs-non>", "</obs-large>",
-      "</obs-pumping>", "</link1>;rt=\"Type1 Type2\";if=\"If1\"",
-      "</link2>;rt=\"Type2 Type3\";if=\"If2\"",
-      "</link3>;rt=\"Type1 Type3\";if=\"foo\"", "</path>;ct=40",
-      "</path/sub1>", "</path/sub2>", "</path/sub3>",
-      "</.well-known/core>;ct=40"};
+  static const char *const listed[] = {"</test>",
+                                       "</separate>",
+                                       "</seg1/seg2/seg3>",
+                                       "</query>",
+                                       "</location-query>",
+                                       "</multi-format>",
+                                       "</validate>",
+                                       "</create1>",
+                                       "</large>",
+                                       "</large-update>",
+                                       "</large-create>",
+                                       "</large-post>",
+                                       "</obs>;ct=0;rt=\"observe\";obs",
+                                       "</obs-non>",
+                                       "</obs-large>",
+                                       "</obs-pumping>",
+                                       "</link1>;rt=\"Type1 Type2\";if=\"If1\"",
+                                       "</link2>;rt=\"Type2 Type3\";if=\"If2\"",
+                                       "</link3>;rt=\"Type1 Type3\";if=\"foo\"",
+                                       "</path>;ct=40",
+                                       "</path/sub1>",
+                                       "</path/sub2>",
+                                       "</path/sub3>",
+                                       "</.well-known/core>;ct=40"};
   for (size_t i = 0; i < sizeof listed / sizeof listed[0]; i++)
     cr_assert(strstr(all, listed[i]) != NULL, "%s in %s", listed[i], all);
   /* Blockwise at the size the client asks (RFC 7959 §2.4). */
@@ -1167,6 +1181,86 @@ COAP_TEST(plugtest, path_lists_its_subresources) {
   coap_message_free(r);
   r = ask(&t, COAP_CODE_GET, "/path/sub3", NULL);
   payload_is(r, "/path/sub3");
+  coap_message_free(r);
+  pt_stop(&t);
+}
+
+/* Every 2.xx with a payload says its Content-Format (RFC 7252 §5.5.1),
+ * for each resource /.well-known/core lists. */
+COAP_TEST(plugtest, every_listed_resource_answers_get_with_content_format) {
+  pt t;
+  pt_start(&t, NULL, NULL);
+  char all[4096];
+  wkc(&t, "", all, sizeof all);
+  int checked = 0;
+  for (char *p = strchr(all, '<'); p != NULL; p = strchr(p + 1, '<')) {
+    char path[128];
+    char *end = strchr(p, '>');
+    cr_assert_not_null(end);
+    snprintf(path, sizeof path, "%.*s", (int)(end - p - 1), p + 1);
+    if (strcmp(path, "/separate") == 0)
+      continue; /* its own test: 1.5 s */
+    coap_message *r = ask(&t, COAP_CODE_GET, path, NULL);
+    if (!coap_code_is_successful(r->code))
+      cr_assert_eq(COAP_CODE_CLASS(r->code), 4, "GET %s", path);
+    else if (r->payload_len > 0)
+      cr_assert(coap_options_has(&r->opt, COAP_OPT_CONTENT_FORMAT),
+                "GET %s: 2.xx without Content-Format", path);
+    coap_message_free(r);
+    checked++;
+  }
+  cr_assert_geq(checked, 20);
+  pt_stop(&t);
+}
+
+/* PLUGTEST_BODY_MAX: a body of exactly that size is stored, one byte more
+ * is refused with 4.13 and changes nothing. */
+COAP_TEST(plugtest, stored_body_limit_exact_and_one_more) {
+  pt t;
+  pt_start(&t, NULL, NULL);
+  static uint8_t big[PLUGTEST_BODY_MAX + 1];
+  memset(big, 'b', sizeof big);
+  coap_message *msg = fixture_message(&t.fx, COAP_CODE_PUT, "/large-update");
+  coap_message_set_payload(msg, big, PLUGTEST_BODY_MAX);
+  coap_message *r;
+  cr_assert_eq(fixture_request(&t.fx, msg, &r, 10000), 0);
+  code_is(r, COAP_CODE_CHANGED);
+  coap_message_free(r);
+  msg = fixture_message(&t.fx, COAP_CODE_PUT, "/large-update");
+  big[PLUGTEST_BODY_MAX] = 'c';
+  coap_message_set_payload(msg, big, PLUGTEST_BODY_MAX + 1);
+  cr_assert_eq(fixture_request(&t.fx, msg, &r, 10000), 0);
+  code_is(r, COAP_CODE_REQUEST_ENTITY_TOO_LARGE);
+  coap_message_free(r);
+  r = ask(&t, COAP_CODE_GET, "/large-update", NULL);
+  cr_assert_eq(r->payload_len, PLUGTEST_BODY_MAX);
+  cr_assert_eq(r->payload[PLUGTEST_BODY_MAX - 1], 'b');
+  coap_message_free(r);
+  pt_stop(&t);
+}
+
+/* /query echoes as much as a datagram can carry, and nothing when there
+ * is no query. */
+COAP_TEST(plugtest, query_echoes_long_and_empty_queries) {
+  pt t;
+  pt_start(&t, NULL, NULL);
+  coap_message *msg = fixture_message(&t.fx, COAP_CODE_GET, "/query");
+  char item[256], want[1400] = "";
+  for (int i = 0; i < 5; i++) {
+    snprintf(item, sizeof item, "k%d=%0250d", i, i);
+    coap_options_add_uri_query(&msg->opt, item);
+    if (i > 0)
+      strcat(want, "&");
+    strcat(want, item);
+  }
+  coap_message *r;
+  cr_assert_eq(fixture_request(&t.fx, msg, &r, 5000), 0);
+  code_is(r, COAP_CODE_CONTENT);
+  payload_is(r, want);
+  coap_message_free(r);
+  r = ask(&t, COAP_CODE_GET, "/query", NULL);
+  code_is(r, COAP_CODE_CONTENT);
+  cr_assert_eq(r->payload_len, 0);
   coap_message_free(r);
   pt_stop(&t);
 }
