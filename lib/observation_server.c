@@ -8,7 +8,8 @@
  * notification, so that the resource sees the observer's own options
  * (Accept, ETag, Block2 size) each time, as aiocoap re-injects the request.
  * Notifications are NON, with a CON every notification_con_interval
- * notifications and at least once a day (§4.5); the message layer reports
+ * notifications (the resource's own interval when it set one) and at least
+ * once a day (§4.5); the message layer reports
  * an RST to either kind, or a CON timing out, and the observer goes.  While
  * a CON notification is unacknowledged, a new state takes its place
  * (§4.5.2, coap__mm_replace): it is sent as CON with a new MID when the old

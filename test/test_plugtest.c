@@ -1264,3 +1264,19 @@ COAP_TEST(plugtest, query_echoes_long_and_empty_queries) {
   coap_message_free(r);
   pt_stop(&t);
 }
+
+/* A /separate answer still pending when the server shuts down: its timer
+ * goes with the site, nothing is sent, nothing leaks. */
+COAP_TEST(plugtest, separate_pending_at_shutdown) {
+  plugtest_config p;
+  plug_config(&p, 60000, 5000);
+  pt t;
+  pt_start(&t, NULL, &p);
+  coap_message m;
+  uint8_t buf[1500];
+  raw_init(&m, COAP_TYPE_CON, 0x3201, COAP_CODE_GET, "separate");
+  raw_send(&t, &m);
+  cr_assert_eq(raw_recv(&t, &m, buf, sizeof buf, 500), 4, "the empty ACK");
+  coap_message_clear(&m);
+  pt_stop(&t);
+}

@@ -13,7 +13,9 @@
  * function from a copy of that observer's request (so Accept, ETag and
  * Block2 preferences of the request apply to every notification).
  * Notifications are NON, with a CON at least every notification_con_interval
- * notifications and every 24 hours (RFC 7641 §4.5); while a CON one awaits
+ * notifications (or the resource's own interval,
+ * coap_observable_resource_set_con_interval) and every 24 hours (RFC 7641
+ * §4.5); while a CON one awaits
  * its ACK, later changes wait and the newest state follows the ACK
  * (§4.5.2).  A notification larger than a block is sliced like a response
  * (first block, Block2, Size2 and an ETag; the client asks for the rest

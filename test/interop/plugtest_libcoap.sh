@@ -111,6 +111,31 @@ out=$(ac -v -m post --payload x "$base/test")
 expect "aiocoap-client POST /test: Location-Path" 'Location options indicate new resource: /location1/location2/location3' "$out"
 out=$(ac "$base/separate")
 expect "aiocoap-client GET /separate" 'delayed answer' "$out"
+out=$(ac -m put --payload "put by aiocoap" "$base/test"); status=$?
+expect "aiocoap-client PUT /test" '^0$' "$status"
+out=$(ac "$base/test")
+expect "aiocoap-client GET /test after PUT" '^put by aiocoap$' "$out"
+out=$(ac -v -m delete "$base/test")
+expect "aiocoap-client DELETE /test: 2.02" '2\.02 Deleted' "$out"
+out=$(ac --non "$base/test")
+expect "aiocoap-client --non GET /test" '/test resource' "$out"
+out=$(ac "$base/seg1/seg2/seg3")
+expect "aiocoap-client GET /seg1/seg2/seg3" 'seg1/seg2/seg3' "$out"
+out=$(ac "$base/query?first=1&second=2")
+expect "aiocoap-client GET /query" '^first=1&second=2$' "$out"
+out=$(ac -v -m post --payload x "$base/location-query")
+expect "aiocoap-client POST /location-query: Location-Query" "Location-Query \\(20\\): 'first=1'" "$out"
+out=$(ac --accept 41 "$base/multi-format")
+expect "aiocoap-client --accept 41 /multi-format: XML" '^<\?xml version' "$out"
+out=$(ac --accept 50 "$base/multi-format"); status=$?
+expect "aiocoap-client --accept 50 /multi-format: 4.06, exit 1" '^1 .*4\.06' "$status $out"
+out=$(ac "$base/large")
+expect "aiocoap-client GET /large: the whole text" '30 abcdefghijklmnopqrstuvwxyz0123456789' "$out"
+out=$(ac --no-pretty-print "$base/.well-known/core?rt=Type2")
+expect "aiocoap-client wkc ?rt=Type2: link1 and link2" '^</link1>[^,]*,</link2>[^,]*$' "$out"
+out=$(ac "$base/path/sub1")
+expect "aiocoap-client GET /path/sub1" '^/path/sub1$' "$out"
+
 out=$(ac --non "$base/separate")
 expect "aiocoap-client --non GET /separate" 'delayed answer' "$out"
 out=$(ac -v -m put --if-none-match --payload one "$base/create1")
