@@ -8,7 +8,8 @@
  * notification, so that the resource sees the observer's own options
  * (Accept, ETag, Block2 size) each time, as aiocoap re-injects the request.
  * Notifications are NON, with a CON every notification_con_interval
- * notifications and at least once a day (§4.5); the message layer reports
+ * notifications (the resource's own interval when it set one) and at least
+ * once a day (§4.5); the message layer reports
  * an RST to either kind, or a CON timing out, and the observer goes.  While
  * a CON notification is unacknowledged, a new state takes its place
  * (§4.5.2, coap__mm_replace): it is sent as CON with a new MID when the old
@@ -53,6 +54,9 @@ struct coap__observable {
   coap__queue observers;
   size_t count;
   coap_observation_count_cb count_cb;
+  /* The resource's own notification_con_interval, or
+   * COAP_NOTIFICATION_CON_INTERVAL_CONTEXT for the context's. */
+  uint32_t con_interval;
   /* Moves on with every updated_state: a representation kept for Block2
    * from an older one is stale (responder_blockwise.c). */
   uint64_t generation;
@@ -221,6 +225,10 @@ static void send_notification(coap_server_observation *obs,
   resp->mid = -1;
   bool con = !keeps || resp->mtype == COAP_TYPE_CON;
   uint32_t interval = ctx->config.notification_con_interval;
+  if (obs->resource != NULL && obs->resource->observable != NULL &&
+      obs->resource->observable->con_interval !=
+          COAP_NOTIFICATION_CON_INTERVAL_CONTEXT)
+    interval = obs->resource->observable->con_interval;
   if (interval > 0 && obs->since_con + 1 >= interval)
     con = true;
   if (now - obs->last_con_at >= CON_AT_LEAST_EVERY_MS)
@@ -837,6 +845,7 @@ static int observable_new(const coap_resource_vtable *vtable,
   r->resource.observable = &r->observable;
   coap__queue_init(&r->observable.observers);
   r->observable.count_cb = count_cb;
+  r->observable.con_interval = COAP_NOTIFICATION_CON_INTERVAL_CONTEXT;
   *out = &r->resource;
   return 0;
 }
@@ -911,6 +920,14 @@ int coap_observable_resource_updated_state(coap_resource *resource,
   }
   coap_resource_unref(resource);
   return n;
+}
+
+int coap_observable_resource_set_con_interval(coap_resource *resource,
+                                              uint32_t interval) {
+  if (resource == NULL || resource->observable == NULL)
+    return COAP_EINVAL;
+  resource->observable->con_interval = interval;
+  return 0;
 }
 
 size_t

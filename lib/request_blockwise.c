@@ -63,6 +63,10 @@ struct coap__request_blockwise {
   /* The first block's Size2 (RFC 7959 §4), for the assembled response. */
   bool have_size2;
   uint32_t size2;
+  /* The first block's Observe (RFC 7959 §2.6: a registration answered
+   * blockwise has it on block 0 only), for the assembled response. */
+  bool have_observe;
+  uint32_t observe;
   /* A body source's bytes from body offset src_start: src_have of them in
    * src_buf (one block of the transfer's first size and one byte more);
    * src_end once a read came up short. */
@@ -329,6 +333,7 @@ static int start_block2(coap_request *req, const coap_message *msg,
     bw->etag_len = (uint8_t)len;
   }
   bw->have_size2 = coap_options_get_size2(&msg->opt, &bw->size2) == 0;
+  bw->have_observe = coap_options_get_observe(&msg->opt, &bw->observe) == 0;
   bw->body_len = 0;
   rc = take_block(req, msg);
   if (rc < 0)
@@ -363,6 +368,12 @@ static void deliver_body(coap_request *req, const coap_message *last) {
   coap_options_delete(&resp->opt, COAP_OPT_BLOCK2);
   if (bw->have_size2 && !coap_options_has(&resp->opt, COAP_OPT_SIZE2) &&
       coap_options_set_size2(&resp->opt, bw->size2) < 0) {
+    coap_message_free(resp);
+    coap__request_complete(req, COAP_ENOMEM, NULL);
+    return;
+  }
+  if (bw->have_observe && !coap_options_has(&resp->opt, COAP_OPT_OBSERVE) &&
+      coap_options_set_observe(&resp->opt, bw->observe) < 0) {
     coap_message_free(resp);
     coap__request_complete(req, COAP_ENOMEM, NULL);
     return;

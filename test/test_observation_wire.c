@@ -322,3 +322,48 @@ COAP_TEST(observation_wire, new_state_replaces_unacknowledged_con) {
   close(fd);
   fixture_stop(&fx);
 }
+
+/* coap_observable_resource_set_con_interval: 1 makes every notification
+ * of the resource CON whatever the context says; the context's choice
+ * comes back with COAP_NOTIFICATION_CON_INTERVAL_CONTEXT; a resource that
+ * is not observable has no such choice. */
+COAP_TEST(observation_wire, resource_con_interval_overrides_context) {
+  reset_resource_state();
+  fixture fx;
+  fixture_start(&fx, NULL);
+  coap_resource *res = add_observable(&fx, "state");
+  cr_assert_eq(coap_observable_resource_set_con_interval(res, 1), 0);
+  int fd = raw_client();
+  long seq;
+  cr_assert_eq(raw_get(fd, &fx, 1, 0, &seq), COAP_CODE_CONTENT);
+  uint8_t buf[256];
+  struct sockaddr_in6 from;
+  for (int i = 0; i < 3; i++) {
+    set_state(i % 2 ? "odd" : "even");
+    coap_observable_resource_updated_state(res, NULL);
+    ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &from);
+    cr_assert_gt(n, 4);
+    cr_assert_eq(buf[0] >> 4 & 3, COAP_TYPE_CON, "notification %d CON", i);
+    uint8_t ack[4] = {0x60, 0, buf[2], buf[3]};
+    cr_assert_eq(sendto(fd, ack, 4, 0, (struct sockaddr *)&from, sizeof from),
+                 4);
+    run_for(&fx, 20);
+  }
+  cr_assert_eq(coap_observable_resource_set_con_interval(
+                   res, COAP_NOTIFICATION_CON_INTERVAL_CONTEXT),
+               0);
+  set_state("back to the context's");
+  coap_observable_resource_updated_state(res, NULL);
+  ssize_t n = raw_recv_from(fd, &fx, buf, sizeof buf, &from);
+  cr_assert_gt(n, 4);
+  cr_assert_eq(buf[0] >> 4 & 3, COAP_TYPE_NON, "the context's NON again");
+  static const coap_resource_methods plain_methods = {.render_get = state_get};
+  coap_resource *plain;
+  cr_assert_eq(coap_resource_new_methods(&plain_methods, NULL, &plain), 0);
+  cr_assert_eq(coap_observable_resource_set_con_interval(plain, 1),
+               COAP_EINVAL);
+  cr_assert_eq(coap_observable_resource_set_con_interval(NULL, 1), COAP_EINVAL);
+  coap_resource_unref(plain);
+  close(fd);
+  fixture_stop(&fx);
+}

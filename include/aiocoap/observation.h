@@ -13,7 +13,9 @@
  * function from a copy of that observer's request (so Accept, ETag and
  * Block2 preferences of the request apply to every notification).
  * Notifications are NON, with a CON at least every notification_con_interval
- * notifications and every 24 hours (RFC 7641 §4.5); while a CON one awaits
+ * notifications (or the resource's own interval,
+ * coap_observable_resource_set_con_interval) and every 24 hours (RFC 7641
+ * §4.5); while a CON one awaits
  * its ACK, later changes wait and the newest state follows the ACK
  * (§4.5.2).  A notification larger than a block is sliced like a response
  * (first block, Block2, Size2 and an ETag; the client asks for the rest
@@ -111,6 +113,21 @@ coap_observable_resource_add_observation(coap_resource *resource,
 AIOCOAP_EXTERN int
 coap_observable_resource_updated_state(coap_resource *resource,
                                        const coap_message *response);
+
+/*
+ * The resource's own choice between CON and NON notifications (RFC 7641
+ * §4.5), in place of the context's notification_con_interval: every
+ * interval-th notification to an observer is CON (1: all of them, as a
+ * resource whose changes must all be acknowledged wants; 0: only the CON
+ * sent at least every 24 hours), the others NON.
+ * COAP_NOTIFICATION_CON_INTERVAL_CONTEXT (the default) goes back to the
+ * context's.  Takes effect with the next notification.  0 or COAP_EINVAL
+ * (not an observable resource).
+ */
+#define COAP_NOTIFICATION_CON_INTERVAL_CONTEXT UINT32_MAX
+AIOCOAP_EXTERN int
+coap_observable_resource_set_con_interval(coap_resource *resource,
+                                          uint32_t interval);
 
 /* The number of observers of resource (0 for a resource that is not
  * observable). */
