@@ -545,19 +545,22 @@ static void fill_slot(coap__udp6 *t, uint32_t i, const coap_remote *remote,
   h->msg_namelen = sizeof(struct sockaddr_in6);
   h->msg_control = NULL;
   h->msg_controllen = 0;
-  /* RFC 7252 §8.1: the answer to a request sent to a group leaves from a
-   * unicast address of ours, which the kernel picks by the route to the
-   * peer (a link-local peer's scope id names the interface). */
-  if (!remote->has_local || coap__addr_is_multicast(&remote->local_addr))
+  if (!remote->has_local)
     return;
   /* RFC 3542 §6.1: the reply leaves from the address and interface the
    * request arrived on (for v4-mapped sources Linux's ip_cmsg_send accepts
-   * the same IPV6_PKTINFO). */
+   * the same IPV6_PKTINFO).  RFC 7252 §8.1: the answer to a request sent
+   * to a group leaves from a unicast address of the interface it came in
+   * on: the interface is named and the source left unspecified, which the
+   * kernel then picks among that interface's addresses (RFC 6724). */
   tx_control *control = t->tx.control;
   struct in6_pktinfo info;
   memset(&info, 0, sizeof(info));
-  info.ipi6_addr = remote->local_addr;
   info.ipi6_ifindex = remote->local_ifindex;
+  if (!coap__addr_is_multicast(&remote->local_addr))
+    info.ipi6_addr = remote->local_addr;
+  else if (IN6_IS_ADDR_V4MAPPED(&remote->local_addr))
+    info.ipi6_addr.s6_addr[10] = info.ipi6_addr.s6_addr[11] = 0xff;
   h->msg_control = control[i].buf;
   h->msg_controllen = sizeof(control[i].buf);
   struct cmsghdr *c = CMSG_FIRSTHDR(h);
