@@ -78,6 +78,11 @@ static void multicast_done(void *user_data, int status) {
 /* A group URI: every server's answer, until the multicast timeout.  The
  * body, if any, goes in the one NON (no blockwise upload to a group). */
 static int send_multicast(client_job *job) {
+  if (job->o.observe_exec != NULL) {
+    client_output_error(&job->out, "Error: --observe-exec is for one "
+                                   "server, not a group");
+    return CLIENT_EXIT_USAGE;
+  }
   if (job->payload.fd >= 0) {
     client_output_error(&job->out, "Error: a streamed payload (@FILE, @-) "
                                    "cannot go to a group");

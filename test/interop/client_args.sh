@@ -74,6 +74,9 @@ usage_error "--multicast-timeout beyond a day" '--multicast-timeout' \
 out=$("$client" --multicast-timeout 1 'coap://[ff02::fd]/' 2>&1); rc=$?
 expect "an ff02:: group without an interface: exit 1" '^1$' "$rc"
 expect "saying the group needs one" 'ff02:: groups an interface' "$out"
+out=$("$client" --observe --observe-exec cat 'coap://[ff02::fd%lo]/' 2>&1); rc=$?
+expect "--observe-exec with a group URI: usage error (exit 2)" '^2:.*not a group' \
+  "$rc:$out"
 out=$("$client" --multicast-timeout 1 'coap://[ff02::fd%nosuch0]/' 2>&1); rc=$?
 expect "a zone naming no interface: exit 1" '^1$' "$rc"
 
