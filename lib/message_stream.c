@@ -100,13 +100,16 @@ coap_future *coap__msg_stream_next(coap__msg_stream *s) {
   return f;
 }
 
+/* Fails every waiter with err, in the order they were asked for (their
+ * callbacks run from the scheduler in the order queued). */
 static void fail_waiters(coap__msg_stream *s, int err) {
-  while (s->n_waiters > 0) {
-    coap_future *f = s->waiters[--s->n_waiters];
+  for (size_t i = 0; i < s->n_waiters; i++) {
+    coap_future *f = s->waiters[i];
     if (!coap_future_done(f))
       coap_future_fail(f, err, NULL, NULL);
     coap_future_unref(f);
   }
+  s->n_waiters = 0;
 }
 
 void coap__msg_stream_end(coap__msg_stream *s, int err) {
@@ -114,16 +117,8 @@ void coap__msg_stream_end(coap__msg_stream *s, int err) {
     return;
   s->ended = true;
   s->end_err = err;
-  /* Waiters exist only while the queue is empty, and fail in the order
-   * they were asked for (the callbacks run from the scheduler in the order
-   * queued). */
-  while (s->n_waiters > 0) {
-    coap_future *f = s->waiters[0];
-    memmove(s->waiters, s->waiters + 1, --s->n_waiters * sizeof *s->waiters);
-    if (!coap_future_done(f))
-      coap_future_fail(f, err, NULL, NULL);
-    coap_future_unref(f);
-  }
+  /* Waiters exist only while the queue is empty. */
+  fail_waiters(s, err);
 }
 
 void coap__msg_stream_free(coap__msg_stream *s) {

@@ -33,6 +33,7 @@ typedef struct mc_source {
    * one server: its part ends instead). */
   uint64_t expires;
   coap__block2_fetch *fetch; /* completing its newest answer */
+  char *uri; /* the request's URI with this server as host (source_uri) */
 } mc_source;
 
 struct coap_multicast_request {
@@ -72,6 +73,7 @@ mr_from_token(coap__token_entry *e) {
 
 static void source_free(mc_source *s) {
   coap__block2_fetch_abandon(s->fetch);
+  coap__free(s->uri);
   coap__free(s);
 }
 
@@ -247,8 +249,7 @@ static void hand_on(coap_multicast_request *mr, coap_message *msg) {
 }
 
 /* A heap copy of msg labelled with its server's URI. */
-static coap_message *copy_answer(const coap_multicast_request *mr,
-                                 const coap_message *msg) {
+static coap_message *copy_answer(const mc_source *s, const coap_message *msg) {
   coap_message *copy;
   if (coap_message_new(&copy) < 0)
     return NULL;
@@ -257,7 +258,7 @@ static coap_message *copy_answer(const coap_multicast_request *mr,
     return NULL;
   }
   coap__free(copy->request_uri);
-  copy->request_uri = source_uri(mr, &msg->remote);
+  copy->request_uri = s->uri != NULL ? coap__strdup(s->uri) : NULL;
   return copy;
 }
 
@@ -301,13 +302,11 @@ static void deliver(coap_multicast_request *mr, mc_source *s,
     /* A newer notification replaces one still being completed. */
     coap__block2_fetch_abandon(s->fetch);
     s->fetch = NULL;
-    char *uri = source_uri(mr, &msg->remote);
     /* The later blocks go to the server alone (RFC 7959 §2.8), from the
      * request as sent but with the server as destination. */
     coap_remote unicast = msg->remote;
-    int rc = coap__block2_fetch_start(mr->ctx, mr->msg, &unicast, msg, uri,
+    int rc = coap__block2_fetch_start(mr->ctx, mr->msg, &unicast, msg, s->uri,
                                       on_fetched, s, &s->fetch);
-    coap__free(uri);
     if (rc < 0) {
       mr->stats.fetch_failures++;
       coap__context_log(mr->ctx, COAP_LOG_INFO,
@@ -316,7 +315,7 @@ static void deliver(coap_multicast_request *mr, mc_source *s,
     }
     return;
   }
-  coap_message *copy = copy_answer(mr, msg);
+  coap_message *copy = copy_answer(s, msg);
   if (copy != NULL)
     hand_on(mr, copy);
 }
@@ -348,6 +347,8 @@ static mc_source *source_add(coap_multicast_request *mr,
     return NULL;
   s->mr = mr;
   s->remote = *remote;
+  /* Once per server, not per answer: it takes a copy of the request. */
+  s->uri = source_uri(mr, remote);
   mr->sources[mr->n_sources++] = s;
   mr->stats.responders++;
   return s;
