@@ -273,7 +273,9 @@ typedef struct collector {
   uint64_t ended_at;
   uv_loop_t *loop;
   /* What a callback does when the first response comes. */
-  enum { KEEP, UNREF_IN_CB, SHUTDOWN_IN_CB, CANCEL_IN_CB } action;
+  enum { KEEP, UNREF_IN_CB, SHUTDOWN_IN_CB, CANCEL_IN_CB, REQUEST_IN_CB } action;
+  coap_multicast_request *again; /* REQUEST_IN_CB's new request */
+  char again_uri[128];
   coap_context *ctx;
 } collector;
 
@@ -304,6 +306,18 @@ static void on_next(coap_future *f, void *data) {
   }
   if (c->action == CANCEL_IN_CB) {
     coap_multicast_request_cancel(c->mr);
+    c->action = KEEP;
+  }
+  if (c->action == REQUEST_IN_CB) {
+    /* A new request to the group from inside the callback. */
+    coap_message *m;
+    cr_assert_eq(coap_message_new(&m), 0);
+    m->code = COAP_CODE_GET;
+    cr_assert_eq(coap_message_set_request_uri(m, c->again_uri, false), 0);
+    coap_multicast_params p;
+    coap_multicast_params_default(&p);
+    p.timeout_ms = 300;
+    cr_assert_eq(coap_context_multicast_request(c->ctx, m, &p, &c->again), 0);
     c->action = KEEP;
   }
   collect_next(c);
@@ -640,6 +654,31 @@ COAP_TEST(multicast, a_callback_may_cancel) {
   cr_assert(c.ended);
   cr_expect_eq(c.end, COAP_ECANCELED);
   cr_expect_lt(c.ended_at, uv_now(&w.loop) + 1);
+  collector_free(&c);
+  world_stop(&w);
+}
+
+COAP_TEST(multicast, a_callback_may_send_another_request) {
+  world w;
+  world_start(&w, NULL);
+  coap_multicast_request *mr = send_group(&w, "hello", 300, NULL);
+  collector c;
+  collector_start(&c, &w, mr);
+  c.action = REQUEST_IN_CB;
+  snprintf(c.again_uri, sizeof c.again_uri, "coap://[ff02::fd%%25v0]:%u/hello",
+           w.port);
+  run_for(&w, 2000, &c.ended);
+  cr_assert(c.ended);
+  cr_expect_eq(c.end, COAP_EDONE);
+  cr_assert_not_null(c.again);
+  collector c2;
+  collector_start(&c2, &w, c.again);
+  c.again = NULL;
+  run_for(&w, 2000, &c2.ended);
+  cr_assert(c2.ended);
+  cr_expect_eq(c2.n, 1u, "the request made in the callback is answered");
+  cr_expect_eq(c2.end, COAP_EDONE);
+  collector_free(&c2);
   collector_free(&c);
   world_stop(&w);
 }
